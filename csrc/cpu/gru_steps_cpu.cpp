@@ -1,0 +1,118 @@
+// Fused elementwise passes of one GRU step on the CPU: one pass over the (N, H)
+// state per step, rows split across threads.
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+
+#include "../gru_cell.h"
+#include "../gru_layer.h"
+
+namespace gru_cuda {
+namespace {
+
+// Enough elements per task that thread start-up does not dominate.
+int64_t rows_per_task(int64_t H) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1)); }
+
+template <typename scalar_t>
+void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_t* h, scalar_t* out,
+                  scalar_t* saved, const int64_t* lengths, int64_t t, int64_t H,
+                  int64_t row_begin, int64_t row_end) {
+  using acc_t = at::opmath_type<scalar_t>;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const scalar_t* gx_row = gx + row * 3 * H;
+    const scalar_t* gh_row = gh + row * 3 * H;
+    scalar_t* h_row = h + row * H;
+    scalar_t* out_row = out + row * H;
+    scalar_t* s = saved + row * kSavedBlocks * H;
+    if (lengths != nullptr && t >= lengths[row]) {
+      for (int64_t j = 0; j < H; ++j) {
+        s[j] = s[H + j] = s[2 * H + j] = s[3 * H + j] = scalar_t(0);
+        s[4 * H + j] = h_row[j];
+        out_row[j] = scalar_t(0);
+      }
+      continue;
+    }
+    for (int64_t j = 0; j < H; ++j) {
+      const acc_t h_prev = h_row[j];
+      const GateValues<acc_t> g = gru_cell_forward<acc_t>(
+          gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j],
+          gh_row[2 * H + j], h_prev);
+      s[j] = g.r;
+      s[H + j] = g.z;
+      s[2 * H + j] = g.n;
+      s[3 * H + j] = gh_row[2 * H + j];
+      s[4 * H + j] = h_row[j];
+      h_row[j] = g.h_new;
+      out_row[j] = h_row[j];
+    }
+  }
+}
+
+template <typename scalar_t>
+void backward_rows(const scalar_t* grad_out, scalar_t* dh, const scalar_t* saved,
+                   scalar_t* dgx, scalar_t* dgh, const int64_t* lengths, int64_t t, int64_t H,
+                   int64_t row_begin, int64_t row_end) {
+  using acc_t = at::opmath_type<scalar_t>;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    scalar_t* dgx_row = dgx + row * 3 * H;
+    scalar_t* dgh_row = dgh + row * 3 * H;
+    if (lengths != nullptr && t >= lengths[row]) {
+      // Padding: no gradient enters, the carried one passes through unchanged.
+      std::fill(dgx_row, dgx_row + 3 * H, scalar_t(0));
+      std::fill(dgh_row, dgh_row + 3 * H, scalar_t(0));
+      continue;
+    }
+    const scalar_t* go_row = grad_out + row * H;
+    scalar_t* dh_row = dh + row * H;
+    const scalar_t* s = saved + row * kSavedBlocks * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const acc_t dh_new = acc_t(go_row[j]) + acc_t(dh_row[j]);
+      const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
+          dh_new, s[4 * H + j], s[j], s[H + j], s[2 * H + j], s[3 * H + j]);
+      dgx_row[j] = dgh_row[j] = g.dgx_r;
+      dgx_row[H + j] = dgh_row[H + j] = g.dgx_z;
+      dgx_row[2 * H + j] = g.dgx_n;
+      dgh_row[2 * H + j] = g.dgh_n;
+      dh_row[j] = g.dh_direct;
+    }
+  }
+}
+
+void forward_step_cpu(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
+                      const at::Tensor& out_t, const at::Tensor& saved_t, const int64_t* lengths,
+                      int64_t t) {
+  const int64_t N = h.size(0), H = h.size(1);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, h.scalar_type(), "gru_forward_cpu", [&] {
+    const scalar_t* gx_p = gx_t.const_data_ptr<scalar_t>();
+    const scalar_t* gh_p = gh.const_data_ptr<scalar_t>();
+    scalar_t* h_p = h.mutable_data_ptr<scalar_t>();
+    scalar_t* out_p = out_t.mutable_data_ptr<scalar_t>();
+    scalar_t* saved_p = saved_t.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, N, rows_per_task(H), [&](int64_t begin, int64_t end) {
+      forward_rows(gx_p, gh_p, h_p, out_p, saved_p, lengths, t, H, begin, end);
+    });
+  });
+}
+
+void backward_step_cpu(const at::Tensor& grad_out_t, const at::Tensor& dh,
+                       const at::Tensor& saved_t, const at::Tensor& dgx_t,
+                       const at::Tensor& dgh_t, const int64_t* lengths, int64_t t) {
+  const int64_t N = dh.size(0), H = dh.size(1);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dh.scalar_type(), "gru_backward_cpu", [&] {
+    const scalar_t* go_p = grad_out_t.const_data_ptr<scalar_t>();
+    scalar_t* dh_p = dh.mutable_data_ptr<scalar_t>();
+    const scalar_t* saved_p = saved_t.const_data_ptr<scalar_t>();
+    scalar_t* dgx_p = dgx_t.mutable_data_ptr<scalar_t>();
+    scalar_t* dgh_p = dgh_t.mutable_data_ptr<scalar_t>();
+    at::parallel_for(0, N, rows_per_task(H), [&](int64_t begin, int64_t end) {
+      backward_rows(go_p, dh_p, saved_p, dgx_p, dgh_p, lengths, t, H, begin, end);
+    });
+  });
+}
+
+}  // namespace
+
+const StepKernels cpu_step_kernels = {forward_step_cpu, backward_step_cpu};
+
+}  // namespace gru_cuda

@@ -1,0 +1,124 @@
+// Fused elementwise kernels of one GRU step on CUDA: one thread per (row, unit),
+// launched on the current stream; the gate math comes from gru_cell.h.
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/core/Tensor.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "../gru_cell.h"
+#include "gru_steps_cuda.h"
+
+namespace gru_cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename scalar_t>
+__global__ void forward_step_kernel(const scalar_t* __restrict__ gx,
+                                    const scalar_t* __restrict__ gh, scalar_t* __restrict__ h,
+                                    scalar_t* __restrict__ out, scalar_t* __restrict__ saved,
+                                    const int64_t* __restrict__ lengths, int64_t t, int64_t N,
+                                    int64_t H) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < N * H;
+       idx += stride) {
+    const int64_t row = idx / H;
+    const int64_t j = idx - row * H;
+    const scalar_t* gx_row = gx + row * 3 * H;
+    const scalar_t* gh_row = gh + row * 3 * H;
+    scalar_t* s = saved + row * kSavedBlocks * H;
+    const scalar_t h_prev = h[idx];
+    s[4 * H + j] = h_prev;
+    if (lengths != nullptr && t >= lengths[row]) {
+      s[j] = s[H + j] = s[2 * H + j] = s[3 * H + j] = scalar_t(0);
+      out[idx] = scalar_t(0);
+      continue;
+    }
+    const scalar_t gh_n = gh_row[2 * H + j];
+    const GateValues<acc_t> g = gru_cell_forward<acc_t>(
+        gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j], gh_n, h_prev);
+    s[j] = g.r;
+    s[H + j] = g.z;
+    s[2 * H + j] = g.n;
+    s[3 * H + j] = gh_n;
+    const scalar_t h_new = g.h_new;
+    h[idx] = h_new;
+    out[idx] = h_new;
+  }
+}
+
+template <typename scalar_t>
+__global__ void backward_step_kernel(const scalar_t* __restrict__ grad_out,
+                                     scalar_t* __restrict__ dh,
+                                     const scalar_t* __restrict__ saved,
+                                     scalar_t* __restrict__ dgx, scalar_t* __restrict__ dgh,
+                                     const int64_t* __restrict__ lengths, int64_t t, int64_t N,
+                                     int64_t H) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < N * H;
+       idx += stride) {
+    const int64_t row = idx / H;
+    const int64_t j = idx - row * H;
+    scalar_t* dgx_row = dgx + row * 3 * H;
+    scalar_t* dgh_row = dgh + row * 3 * H;
+    if (lengths != nullptr && t >= lengths[row]) {
+      // Padding: no gradient enters, the carried one passes through unchanged.
+      dgx_row[j] = dgx_row[H + j] = dgx_row[2 * H + j] = scalar_t(0);
+      dgh_row[j] = dgh_row[H + j] = dgh_row[2 * H + j] = scalar_t(0);
+      continue;
+    }
+    const scalar_t* s = saved + row * kSavedBlocks * H;
+    const acc_t dh_new = acc_t(grad_out[idx]) + acc_t(dh[idx]);
+    const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
+        dh_new, s[4 * H + j], s[j], s[H + j], s[2 * H + j], s[3 * H + j]);
+    dgx_row[j] = dgh_row[j] = g.dgx_r;
+    dgx_row[H + j] = dgh_row[H + j] = g.dgx_z;
+    dgx_row[2 * H + j] = g.dgx_n;
+    dgh_row[2 * H + j] = g.dgh_n;
+    dh[idx] = g.dh_direct;
+  }
+}
+
+unsigned int blocks_for(int64_t elements) {
+  const int64_t blocks = (elements + kThreads - 1) / kThreads;
+  return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535));
+}
+
+void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
+                       const at::Tensor& out_t, const at::Tensor& saved_t,
+                       const int64_t* lengths, int64_t t) {
+  const int64_t N = h.size(0), H = h.size(1);
+  if (N * H == 0) return;
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, h.scalar_type(), "gru_forward_cuda", [&] {
+    forward_step_kernel<scalar_t><<<blocks_for(N * H), kThreads, 0, stream>>>(
+        gx_t.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
+        h.mutable_data_ptr<scalar_t>(), out_t.mutable_data_ptr<scalar_t>(),
+        saved_t.mutable_data_ptr<scalar_t>(), lengths, t, N, H);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
+
+void backward_step_cuda(const at::Tensor& grad_out_t, const at::Tensor& dh,
+                        const at::Tensor& saved_t, const at::Tensor& dgx_t,
+                        const at::Tensor& dgh_t, const int64_t* lengths, int64_t t) {
+  const int64_t N = dh.size(0), H = dh.size(1);
+  if (N * H == 0) return;
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dh.scalar_type(), "gru_backward_cuda", [&] {
+    backward_step_kernel<scalar_t><<<blocks_for(N * H), kThreads, 0, stream>>>(
+        grad_out_t.const_data_ptr<scalar_t>(), dh.mutable_data_ptr<scalar_t>(),
+        saved_t.const_data_ptr<scalar_t>(), dgx_t.mutable_data_ptr<scalar_t>(),
+        dgh_t.mutable_data_ptr<scalar_t>(), lengths, t, N, H);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace
+
+const StepKernels cuda_step_kernels = {forward_step_cuda, backward_step_cuda};
+
+}  // namespace gru_cuda

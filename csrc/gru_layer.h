@@ -1,0 +1,44 @@
+// One GRU layer in one direction over a whole sequence. The time loop and the GEMMs
+// (through ATen, so they run on any device) live in gru_layer.cpp; each device
+// supplies only the fused elementwise pass of a step.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <tuple>
+
+namespace gru_cuda {
+
+// lengths: nullptr, or N per-row valid lengths on the tensors' device; row n takes
+// part in step t only while t < lengths[n] (else its state is carried, its output 0).
+struct StepKernels {
+  // gx_t, gh: (N, 3H). h: (N, H) state, updated in place. out_t: (N, H).
+  // saved_t: (N, 5H) = [r, z, n, gh_n, h_prev] for the backward.
+  void (*forward_step)(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
+                       const at::Tensor& out_t, const at::Tensor& saved_t,
+                       const int64_t* lengths, int64_t t);
+  // dh: (N, H), in: gradient carried from step t+1; out: its part that skips W_hh.
+  // dgx_t, dgh_t: (N, 3H) gradients of gx_t and gh, written.
+  void (*backward_step)(const at::Tensor& grad_out_t, const at::Tensor& dh,
+                        const at::Tensor& saved_t, const at::Tensor& dgx_t,
+                        const at::Tensor& dgh_t, const int64_t* lengths, int64_t t);
+};
+
+extern const StepKernels cpu_step_kernels;
+
+// Returns (output (T, N, H), h_n (N, H), saved (T, N, 5H)).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
+    const at::Tensor& input, const at::Tensor& hx, const at::Tensor& w_ih,
+    const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
+    const std::optional<at::Tensor>& b_hh, bool reverse,
+    const std::optional<at::Tensor>& lengths, const StepKernels& kernels);
+
+// Returns (grad_input, grad_hx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+gru_layer_backward(const at::Tensor& grad_output, const at::Tensor& grad_hn,
+                   const at::Tensor& input, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                   const at::Tensor& saved, bool reverse,
+                   const std::optional<at::Tensor>& lengths, const StepKernels& kernels);
+
+}  // namespace gru_cuda

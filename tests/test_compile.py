@@ -1,0 +1,65 @@
+"""torch.compile(fullgraph=True) traces the module with no graph break and equals eager;
+the module also survives deepcopy, pickling and .to(dtype)."""
+import copy
+import io
+
+import pytest
+import torch
+
+import gru_cuda
+from conftest import assert_close
+
+
+class Tagger(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = gru_cuda.GRU(6, 8, num_layers=2, bidirectional=True, batch_first=True)
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x, h0):
+        out, h_n = self.gru(x, h0)
+        return self.head(out), h_n
+
+
+def test_compile_fullgraph_equals_eager(device):
+    torch.manual_seed(41)
+    model = Tagger().to(device)
+    x = torch.randn(4, 9, 6, device=device, requires_grad=True)
+    h0 = torch.randn(4, 4, 8, device=device)
+    compiled = torch.compile(model, fullgraph=True, backend="inductor")
+    eager_out, eager_h = model(x, h0)
+    out, h_n = compiled(x, h0)
+    assert_close(out, eager_out, torch.float32, "compiled output")
+    assert_close(h_n, eager_h, torch.float32, "compiled h_n")
+    g_eager = torch.autograd.grad(eager_out.sum(), [x] + list(model.parameters()))
+    g_comp = torch.autograd.grad(out.sum(), [x] + list(model.parameters()))
+    for a, b in zip(g_comp, g_eager):
+        assert_close(a, b, torch.float32, "compiled gradient")
+
+
+def test_deepcopy_pickle_and_to():
+    torch.manual_seed(42)
+    model = gru_cuda.GRU(3, 4, num_layers=2)
+    x = torch.randn(5, 2, 3)
+    expected, _ = model(x)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    for clone in (copy.deepcopy(model), torch.load(buffer, weights_only=False)):
+        assert torch.equal(clone(x)[0], expected)
+    doubled = copy.deepcopy(model).to(torch.float64)
+    assert doubled.weight_ih_l0.dtype == torch.float64
+    assert_close(doubled(x.double())[0].float(), expected, torch.float32, "float64 copy")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16])
+def test_cpu_autocast_runs_in_autocast_dtype(dtype):
+    torch.manual_seed(43)
+    model = gru_cuda.GRU(8, 16)
+    x = torch.randn(5, 3, 8)
+    with torch.autocast("cpu", dtype=dtype):
+        out, h_n = model(x)
+    assert out.dtype == dtype and h_n.dtype == dtype
+    expected, _ = model(x)
+    rel = (out.float() - expected).norm() / expected.norm()
+    assert rel < 2e-2
