@@ -94,7 +94,7 @@ def train_epoch(model, opt, sched, encoded, args, epoch, device):
                                 seed=args.seed, epoch=epoch)
     total_chars = sum(len(c) for c, _ in encoded)
     bar = tqdm(total=total_chars, unit="char", unit_scale=True, desc=f"epoch {epoch}",
-               disable=args.no_progress, leave=False)
+               disable=args.no_progress, leave=False, mininterval=2)
     loss_sum = seen = 0
     start = time.perf_counter()
     for idx in batches:
