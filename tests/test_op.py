@@ -161,3 +161,20 @@ def test_empty_batch_and_single_step(device):
     args = random_layer(3, 0, 3, 4, device, torch.float64)
     out, h_n, _ = op(*args, False, None)
     assert out.shape == (3, 0, 4) and h_n.shape == (0, 4)
+
+
+@pytest.mark.parametrize("gate", ["r", "n"])
+def test_float32_gate_functions_are_accurate(device, gate):
+    """The CPU kernels use their own vectorizable exp/tanh: check sigmoid (r) and tanh (n)
+    over a wide range against float64, through the saved gate values."""
+    t = torch.linspace(-30, 30, 100001, device=device)
+    x = t.view(1, -1, 1)
+    w_ih = torch.zeros(3, 1, device=device)
+    w_ih[0 if gate == "r" else 2, 0] = 1.0
+    w_hh = torch.zeros(3, 1, device=device)
+    h0 = torch.zeros(t.numel(), 1, device=device)
+    _, _, saved = op(x, h0, w_ih, w_hh, None, None, False, None)
+    got = saved[0, :, 0 if gate == "r" else 2].double()
+    expected = torch.sigmoid(t.double()) if gate == "r" else torch.tanh(t.double())
+    rel = (got - expected).abs() / expected.abs().clamp_min(1e-30)
+    assert rel.max() < 1e-6
