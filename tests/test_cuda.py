@@ -1,0 +1,131 @@
+"""CUDA-only checks (skipped without a GPU): half types, autocast, CUDA graphs, streams,
+odd and large sizes. Everything device-generic runs on CUDA through the `device` fixture."""
+import pytest
+import torch
+from torch import nn
+
+import gru_cuda
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def rel_err(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def fwd_bwd(model, x, hx):
+    out, h_n = model(x, hx)
+    loss = (out.float() * torch.linspace(-1, 1, out.shape[-1], device=x.device)).sum() + \
+        h_n.float().sum()
+    grads = torch.autograd.grad(loss, [x, hx] + list(model.parameters()))
+    return [out, h_n, *grads]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_types_match_float32(dtype):
+    torch.manual_seed(51)
+    model = gru_cuda.GRU(40, 72, num_layers=2, bidirectional=True, device="cuda")
+    x = torch.randn(30, 9, 40, device="cuda", requires_grad=True)
+    hx = torch.randn(4, 9, 72, device="cuda", requires_grad=True)
+    expected = fwd_bwd(model, x, hx)
+    half = gru_cuda.GRU(40, 72, num_layers=2, bidirectional=True, device="cuda", dtype=dtype)
+    half.load_state_dict(model.state_dict())
+    xh = x.detach().to(dtype).requires_grad_()
+    hh = hx.detach().to(dtype).requires_grad_()
+    got = fwd_bwd(half, xh, hh)
+    assert got[0].dtype == dtype
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < 1e-2, f"tensor {i}"
+
+
+def test_autocast_runs_in_autocast_dtype():
+    torch.manual_seed(52)
+    model = gru_cuda.GRU(32, 48, device="cuda")
+    x = torch.randn(20, 5, 32, device="cuda")
+    expected, _ = model(x)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out, h_n = model(x)
+        out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and h_n.dtype == torch.bfloat16
+    assert model.weight_ih_l0.grad is not None and model.weight_ih_l0.grad.dtype == torch.float32
+    assert rel_err(out, expected) < 1e-2
+
+
+def test_cuda_graph_capture_and_replay_of_forward_backward():
+    torch.manual_seed(53)
+    model = gru_cuda.GRU(16, 24, num_layers=2, device="cuda")
+    static_x = torch.randn(12, 4, 16, device="cuda", requires_grad=True)
+
+    def step():
+        out, h_n = model(static_x)
+        (out.sum() + h_n.sum()).backward()
+        return out
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):  # warm-up outside the capture
+            model.zero_grad(set_to_none=False)
+            static_x.grad = None
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    model.zero_grad(set_to_none=False)
+    static_x.grad = torch.zeros_like(static_x)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = step()
+
+    new_x = torch.randn_like(static_x)
+    static_x.data.copy_(new_x)
+    model.zero_grad(set_to_none=False)
+    static_x.grad.zero_()
+    graph.replay()
+    torch.cuda.synchronize()
+
+    eager_x = new_x.clone().requires_grad_()
+    reference = gru_cuda.GRU(16, 24, num_layers=2, device="cuda")
+    reference.load_state_dict(model.state_dict())
+    out, h_n = reference(eager_x)
+    (out.sum() + h_n.sum()).backward()
+    torch.testing.assert_close(static_out, out)
+    torch.testing.assert_close(static_x.grad, eager_x.grad)
+    torch.testing.assert_close(model.weight_hh_l1.grad, reference.weight_hh_l1.grad)
+
+
+def test_non_default_stream_gives_the_same_result():
+    torch.manual_seed(54)
+    model = gru_cuda.GRU(10, 20, bidirectional=True, device="cuda")
+    x = torch.randn(15, 6, 10, device="cuda", requires_grad=True)
+    expected = fwd_bwd(model, x, torch.zeros(2, 6, 20, device="cuda", requires_grad=True))
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        got = fwd_bwd(model, x, torch.zeros(2, 6, 20, device="cuda", requires_grad=True))
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("T,N,I,H", [(5, 7, 19, 33), (3, 1, 1, 1), (4, 300, 7, 257),
+                                     (2, 4100, 3, 4097)])
+def test_odd_and_large_sizes_match_nn_gru(T, N, I, H):
+    """Sizes that are not multiples of 32 or of the block size, and one larger than one
+    grid of blocks covers (the kernels' grid-stride loop)."""
+    torch.manual_seed(55)
+    ours = gru_cuda.GRU(I, H, device="cuda")
+    theirs = nn.GRU(I, H, device="cuda")
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(T, N, I, device="cuda", requires_grad=True)
+    hx = torch.randn(1, N, H, device="cuda", requires_grad=True)
+    got, expected = fwd_bwd(ours, x, hx), fwd_bwd(theirs, x, hx)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < 1e-4, f"tensor {i}"  # cuDNN may use TF32-free fp32 GEMMs
+
+
+def test_device_mismatch_is_an_error():
+    model = gru_cuda.GRU(4, 5, device="cuda")
+    with pytest.raises(RuntimeError, match="input is on cpu but the GRU's parameters are on cuda"):
+        model(torch.randn(3, 2, 4))
+    with pytest.raises(RuntimeError, match="hx is on cpu"):
+        model(torch.randn(3, 2, 4, device="cuda"), torch.randn(1, 2, 5))
