@@ -27,6 +27,9 @@ def _setup_context(ctx, inputs, output):
     ctx.reverse = reverse
     ctx.has_bias = (b_ih is not None, b_hh is not None)
     ctx.mark_non_differentiable(saved)
+    # Unused outputs' gradients stay None instead of zero tensors (saved alone is 5x the
+    # output): the backward treats None as zero.
+    ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_output, grad_hn, _grad_saved):
