@@ -36,13 +36,16 @@ step() {  # step NAME BUDGET_S LOG COMMAND...
 ARCH=$(python -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())" 2>/dev/null)
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$ARCH}
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
-step build 180 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
+step build 150 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
 step tests 120 tests.log python -m pytest -q -p no:cacheprovider tests -ra
 step memcheck 40 memcheck.log compute-sanitizer --tool memcheck --error-exitcode 1 \
   python benchmarks/sanitizer_case.py
 step racecheck 40 racecheck.log compute-sanitizer --tool racecheck --error-exitcode 1 \
   python benchmarks/sanitizer_case.py
-step benchmark 90 benchmark.log python benchmarks/bench_gru.py --device cuda --out "$OUT/bench"
+# torch.compile of the reference is left out here: its compilations alone can outrun
+# the budget (run bench_gru.py without --no-compile when time allows).
+step benchmark 110 benchmark.log python benchmarks/bench_gru.py --device cuda --no-compile \
+  --out "$OUT/bench"
 
 {
   echo "# GPU check"
