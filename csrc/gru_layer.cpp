@@ -70,7 +70,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
     const at::Tensor& input_, const at::Tensor& hx_, const at::Tensor& w_ih_,
     const at::Tensor& w_hh_, const std::optional<at::Tensor>& b_ih_,
     const std::optional<at::Tensor>& b_hh_, bool reverse,
-    const std::optional<at::Tensor>& lengths_, const StepKernels& kernels) {
+    const std::optional<at::Tensor>& lengths_, bool need_backward, const StepKernels& kernels) {
   check_layer_args(input_, hx_, w_ih_, w_hh_);
   const int64_t T = input_.size(0), N = input_.size(1), I = input_.size(2);
   const int64_t H = w_hh_.size(1);
@@ -92,14 +92,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   gx = gx.view({T, N, 3 * H});
 
   at::Tensor output = at::empty({T, N, H}, input.options());
-  at::Tensor saved = at::empty({T, N, kSavedBlocks * H}, input.options());
+  // Inference keeps nothing: an empty saved tensor, and the kernels skip those writes.
+  at::Tensor saved = need_backward ? at::empty({T, N, kSavedBlocks * H}, input.options())
+                                   : at::empty({0}, input.options());
   at::Tensor h = hx_.contiguous().clone();
   at::Tensor gh = at::empty({N, 3 * H}, input.options());
 
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
     project_out(gh, h, w_hh, b_hh);
-    kernels.forward_step(gx[t], gh, h, output[t], saved[t], len, t);
+    kernels.forward_step(gx[t], gh, h, output[t], need_backward ? saved[t] : at::Tensor(), len,
+                         t);
   }
   return {output, h, saved};
 }

@@ -14,7 +14,8 @@ namespace gru_cuda {
 // part in step t only while t < lengths[n] (else its state is carried, its output 0).
 struct StepKernels {
   // gx_t, gh: (N, 3H). h: (N, H) state, updated in place. out_t: (N, H).
-  // saved_t: (N, 5H) = [r, z, n, gh_n, h_prev] for the backward.
+  // saved_t: (N, 5H) = [r, z, n, gh_n, h_prev] for the backward, or undefined when
+  // no backward will run.
   void (*forward_step)(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
                        const at::Tensor& out_t, const at::Tensor& saved_t,
                        const int64_t* lengths, int64_t t);
@@ -27,12 +28,12 @@ struct StepKernels {
 
 extern const StepKernels cpu_step_kernels;
 
-// Returns (output (T, N, H), h_n (N, H), saved (T, N, 5H)).
+// Returns (output (T, N, H), h_n (N, H), saved (T, N, 5H), or (0,) without need_backward).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
     const at::Tensor& input, const at::Tensor& hx, const at::Tensor& w_ih,
     const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
     const std::optional<at::Tensor>& b_hh, bool reverse,
-    const std::optional<at::Tensor>& lengths, const StepKernels& kernels);
+    const std::optional<at::Tensor>& lengths, bool need_backward, const StepKernels& kernels);
 
 // Returns (grad_input, grad_hx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>

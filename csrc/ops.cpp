@@ -19,8 +19,8 @@ ForwardResult gru_forward_cpu(const at::Tensor& input, const at::Tensor& hx,
                               const at::Tensor& w_ih, const at::Tensor& w_hh,
                               const std::optional<at::Tensor>& b_ih,
                               const std::optional<at::Tensor>& b_hh, bool reverse,
-                              const std::optional<at::Tensor>& lengths) {
-  return gru_layer_forward(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths,
+                              const std::optional<at::Tensor>& lengths, bool need_backward) {
+  return gru_layer_forward(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths, need_backward,
                            cpu_step_kernels);
 }
 
@@ -38,7 +38,8 @@ ForwardResult gru_forward_autocast(const at::Tensor& input, const at::Tensor& hx
                                         const at::Tensor& w_ih, const at::Tensor& w_hh,
                                         const std::optional<at::Tensor>& b_ih,
                                         const std::optional<at::Tensor>& b_hh, bool reverse,
-                                        const std::optional<at::Tensor>& lengths) {
+                                        const std::optional<at::Tensor>& lengths,
+                                        bool need_backward) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(autocast_key);
   const at::ScalarType dtype = at::autocast::get_autocast_dtype(device_type);
   auto cast = [dtype](const at::Tensor& t) {
@@ -52,7 +53,7 @@ ForwardResult gru_forward_autocast(const at::Tensor& input, const at::Tensor& hx
                        .findSchemaOrThrow("gru_cuda::gru_forward", "")
                        .typed<decltype(gru_forward_cpu)>();
   return op.call(cast(input), cast(hx), cast(w_ih), cast(w_hh), cast_optional(b_ih),
-                 cast_optional(b_hh), reverse, lengths);
+                 cast_optional(b_hh), reverse, lengths, need_backward);
 }
 
 }  // namespace
@@ -60,7 +61,8 @@ ForwardResult gru_forward_autocast(const at::Tensor& input, const at::Tensor& hx
 TORCH_LIBRARY(gru_cuda, m) {
   m.def(
       "gru_forward(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
-      "Tensor? b_hh, bool reverse, Tensor? lengths) -> (Tensor, Tensor, Tensor)");
+      "Tensor? b_hh, bool reverse, Tensor? lengths, bool need_backward=True) "
+      "-> (Tensor, Tensor, Tensor)");
   m.def(
       "gru_backward(Tensor grad_output, Tensor grad_hn, Tensor input, Tensor w_ih, "
       "Tensor w_hh, Tensor saved, bool reverse, Tensor? lengths) "

@@ -5,11 +5,11 @@ _SAVED_BLOCKS = 5  # r, z, n, gh_n, h_prev; see csrc/gru_cell.h
 
 
 @torch.library.register_fake("gru_cuda::gru_forward")
-def _gru_forward_fake(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths):
+def _gru_forward_fake(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths, need_backward=True):
     T, N, _ = input.shape
     H = w_hh.shape[1]
-    return (input.new_empty(T, N, H), input.new_empty(N, H),
-            input.new_empty(T, N, _SAVED_BLOCKS * H))
+    saved_shape = (T, N, _SAVED_BLOCKS * H) if need_backward else (0,)
+    return input.new_empty(T, N, H), input.new_empty(N, H), input.new_empty(saved_shape)
 
 
 @torch.library.register_fake("gru_cuda::gru_backward")
@@ -21,7 +21,8 @@ def _gru_backward_fake(grad_output, grad_hn, input, w_ih, w_hh, saved, reverse, 
 
 
 def _setup_context(ctx, inputs, output):
-    input, _hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths = inputs
+    input, _hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths = inputs[:8]
+    ctx.need_backward = inputs[8] if len(inputs) > 8 else True
     saved = output[2]
     ctx.save_for_backward(input, w_ih, w_hh, saved, lengths)
     ctx.reverse = reverse
@@ -33,6 +34,9 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_output, grad_hn, _grad_saved):
+    if not ctx.need_backward:
+        raise RuntimeError("gru_cuda: this forward ran with need_backward=False and kept nothing "
+                           "for a backward; run it with need_backward=True")
     input, w_ih, w_hh, saved, lengths = ctx.saved_tensors
     T, N, _ = input.shape
     H = w_hh.shape[1]
@@ -44,7 +48,7 @@ def _backward(ctx, grad_output, grad_hn, _grad_saved):
         grad_output, grad_hn, input, w_ih, w_hh, saved, ctx.reverse, lengths)
     has_b_ih, has_b_hh = ctx.has_bias
     return (d_input, d_hx, d_w_ih, d_w_hh, d_b_ih if has_b_ih else None,
-            d_b_hh if has_b_hh else None, None, None)
+            d_b_hh if has_b_hh else None, None, None, None)
 
 
 torch.library.register_autograd("gru_cuda::gru_forward", _backward, setup_context=_setup_context)

@@ -191,13 +191,17 @@ class GRU(nn.Module):
             hx = x.new_zeros(self.num_layers * num_directions, batch, self.hidden_size)
         else:
             self._check_hidden(hx, x, batch)
+        # In inference nothing is saved for a backward (5x the output's memory traffic).
+        need_backward = torch.is_grad_enabled() and (
+            x.requires_grad or hx.requires_grad or any(p.requires_grad for p in self.parameters()))
         finals = []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(num_directions):
                 out, h_last, _ = _gru_forward(
                     x, hx[layer * num_directions + direction],
-                    *self._layer_weights(layer, direction), direction == 1, lengths)
+                    *self._layer_weights(layer, direction), direction == 1, lengths,
+                    need_backward)
                 outputs.append(out)
                 finals.append(h_last)
             x = outputs[0] if num_directions == 1 else torch.cat(outputs, 2)
@@ -264,7 +268,9 @@ class GRUCell(nn.Module):
                                      f"dtype ({self.weight_ih.dtype})")
         _check_same_placement("input", input, self.weight_ih)
         _check_same_placement("hx", hx, self.weight_ih)
+        need_backward = torch.is_grad_enabled() and (
+            input.requires_grad or hx.requires_grad or any(p.requires_grad for p in self.parameters()))
         out, _, _ = _gru_forward(input.unsqueeze(0), hx, self.weight_ih, self.weight_hh,
-                                 self.bias_ih, self.bias_hh, False, None)
+                                 self.bias_ih, self.bias_hh, False, None, need_backward)
         h = out[0]
         return h if batched else h.squeeze(0)

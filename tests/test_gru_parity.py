@@ -150,3 +150,17 @@ def test_state_dict_round_trip_is_strict():
     assert [[p.shape for p in layer] for layer in ours.all_weights] == \
         [[p.shape for p in layer] for layer in theirs.all_weights]
     assert repr(ours).split("(", 1)[1] == repr(theirs).split("(", 1)[1]
+
+
+def test_no_grad_forward_equals_training_forward(device):
+    torch.manual_seed(9)
+    model = gru_cuda.GRU(4, 6, num_layers=2, bidirectional=True, device=device)
+    x = torch.randn(8, 3, 4, device=device)
+    out, h_n = model(x)
+    with torch.no_grad():
+        out_ng, h_ng = model(x)
+    with torch.inference_mode():
+        out_inf, h_inf = model(x)
+    assert out.requires_grad and not out_ng.requires_grad
+    for a, b in ((out_ng, out), (h_ng, h_n), (out_inf, out), (h_inf, h_n)):
+        assert torch.equal(a, b.detach())

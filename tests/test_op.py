@@ -178,3 +178,21 @@ def test_float32_gate_functions_are_accurate(device, gate):
     expected = torch.sigmoid(t.double()) if gate == "r" else torch.tanh(t.double())
     rel = (got - expected).abs() / expected.abs().clamp_min(1e-30)
     assert rel.max() < 1e-6
+
+
+def test_inference_path_saves_nothing_and_matches(device):
+    torch.manual_seed(18)
+    args = random_layer(6, 4, 5, 7, device, torch.float32)
+    lengths = torch.tensor([6, 2, 5, 1], device=device)
+    out, h_n, saved = op(*args, True, lengths, True)
+    out_inf, h_inf, saved_inf = op(*args, True, lengths, False)
+    assert saved_inf.numel() == 0 and saved.shape == (6, 4, 35)
+    assert torch.equal(out, out_inf) and torch.equal(h_n, h_inf)
+    torch.library.opcheck(op, (*args, False, None, False))
+
+
+def test_backward_after_inference_forward_is_a_clear_error(device):
+    args = random_layer(3, 2, 4, 5, device, torch.float32, requires_grad=True)
+    out, _, _ = op(*args, False, None, False)
+    with pytest.raises(RuntimeError, match="ran with need_backward=False"):
+        out.sum().backward()

@@ -23,36 +23,38 @@ namespace {
 // (a few us) small while still splitting a 64 x 256 step across cores.
 int64_t rows_per_task(int64_t H) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(H, 1)); }
 
-template <typename scalar_t>
-GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_t* h, scalar_t* out,
-                  scalar_t* saved, const int64_t* lengths, int64_t t, int64_t H,
-                  int64_t row_begin, int64_t row_end) {
+// kSave: whether to keep [r, z, n, gh_n, h_prev] for the backward (not in inference).
+template <typename scalar_t, bool kSave>
+GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_t* h,
+                                 scalar_t* out, scalar_t* saved, const int64_t* lengths,
+                                 int64_t t, int64_t H, int64_t row_begin, int64_t row_end) {
   using acc_t = at::opmath_type<scalar_t>;
   for (int64_t row = row_begin; row < row_end; ++row) {
     const scalar_t* gx_row = gx + row * 3 * H;
     const scalar_t* gh_row = gh + row * 3 * H;
     scalar_t* h_row = h + row * H;
     scalar_t* out_row = out + row * H;
-    scalar_t* s = saved + row * kSavedBlocks * H;
+    scalar_t* s = kSave ? saved + row * kSavedBlocks * H : nullptr;
     if (lengths != nullptr && t >= lengths[row]) {
-      for (int64_t j = 0; j < H; ++j) {
-        s[j] = s[H + j] = s[2 * H + j] = s[3 * H + j] = scalar_t(0);
-        s[4 * H + j] = h_row[j];
-        out_row[j] = scalar_t(0);
+      std::fill(out_row, out_row + H, scalar_t(0));
+      if (kSave) {
+        std::fill(s, s + 4 * H, scalar_t(0));
+        std::copy(h_row, h_row + H, s + 4 * H);
       }
       continue;
     }
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const acc_t h_prev = h_row[j];
       const GateValues<acc_t> g = gru_cell_forward<acc_t>(
           gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j],
-          gh_row[2 * H + j], h_prev);
-      s[j] = g.r;
-      s[H + j] = g.z;
-      s[2 * H + j] = g.n;
-      s[3 * H + j] = gh_row[2 * H + j];
-      s[4 * H + j] = h_row[j];
+          gh_row[2 * H + j], h_row[j]);
+      if (kSave) {
+        s[j] = g.r;
+        s[H + j] = g.z;
+        s[2 * H + j] = g.n;
+        s[3 * H + j] = gh_row[2 * H + j];
+        s[4 * H + j] = h_row[j];
+      }
       h_row[j] = g.h_new;
       out_row[j] = h_row[j];
     }
@@ -99,9 +101,13 @@ void forward_step_cpu(const at::Tensor& gx_t, const at::Tensor& gh, const at::Te
     const scalar_t* gh_p = gh.const_data_ptr<scalar_t>();
     scalar_t* h_p = h.mutable_data_ptr<scalar_t>();
     scalar_t* out_p = out_t.mutable_data_ptr<scalar_t>();
-    scalar_t* saved_p = saved_t.mutable_data_ptr<scalar_t>();
+    scalar_t* saved_p = saved_t.defined() ? saved_t.mutable_data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, N, rows_per_task(H), [&](int64_t begin, int64_t end) {
-      forward_rows(gx_p, gh_p, h_p, out_p, saved_p, lengths, t, H, begin, end);
+      if (saved_p != nullptr) {
+        forward_rows<scalar_t, true>(gx_p, gh_p, h_p, out_p, saved_p, lengths, t, H, begin, end);
+      } else {
+        forward_rows<scalar_t, false>(gx_p, gh_p, h_p, out_p, nullptr, lengths, t, H, begin, end);
+      }
     });
   });
 }

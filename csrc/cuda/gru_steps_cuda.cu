@@ -28,21 +28,24 @@ __global__ void forward_step_kernel(const scalar_t* __restrict__ gx,
     const int64_t j = idx - row * H;
     const scalar_t* gx_row = gx + row * 3 * H;
     const scalar_t* gh_row = gh + row * 3 * H;
-    scalar_t* s = saved + row * kSavedBlocks * H;
+    // saved is null in inference: nothing is kept for a backward.
+    scalar_t* s = saved == nullptr ? nullptr : saved + row * kSavedBlocks * H;
     const scalar_t h_prev = h[idx];
-    s[4 * H + j] = h_prev;
+    if (s != nullptr) s[4 * H + j] = h_prev;
     if (lengths != nullptr && t >= lengths[row]) {
-      s[j] = s[H + j] = s[2 * H + j] = s[3 * H + j] = scalar_t(0);
+      if (s != nullptr) s[j] = s[H + j] = s[2 * H + j] = s[3 * H + j] = scalar_t(0);
       out[idx] = scalar_t(0);
       continue;
     }
     const scalar_t gh_n = gh_row[2 * H + j];
     const GateValues<acc_t> g = gru_cell_forward<acc_t>(
         gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j], gh_n, h_prev);
-    s[j] = g.r;
-    s[H + j] = g.z;
-    s[2 * H + j] = g.n;
-    s[3 * H + j] = gh_n;
+    if (s != nullptr) {
+      s[j] = g.r;
+      s[H + j] = g.z;
+      s[2 * H + j] = g.n;
+      s[3 * H + j] = gh_n;
+    }
     const scalar_t h_new = g.h_new;
     h[idx] = h_new;
     out[idx] = h_new;
@@ -97,7 +100,7 @@ void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::T
     forward_step_kernel<scalar_t><<<blocks_for(N * H), kThreads, 0, stream>>>(
         gx_t.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
         h.mutable_data_ptr<scalar_t>(), out_t.mutable_data_ptr<scalar_t>(),
-        saved_t.mutable_data_ptr<scalar_t>(), lengths, t, N, H);
+        saved_t.defined() ? saved_t.mutable_data_ptr<scalar_t>() : nullptr, lengths, t, N, H);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }

@@ -13,9 +13,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward_cuda(
     const at::Tensor& input, const at::Tensor& hx, const at::Tensor& w_ih,
     const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
     const std::optional<at::Tensor>& b_hh, bool reverse,
-    const std::optional<at::Tensor>& lengths) {
+    const std::optional<at::Tensor>& lengths, bool need_backward) {
   const c10::cuda::OptionalCUDAGuard guard(input.device());
-  return gru_layer_forward(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths,
+  return gru_layer_forward(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths, need_backward,
                            cuda_step_kernels);
 }
 
