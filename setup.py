@@ -74,15 +74,14 @@ def _extension(with_cuda):
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),
-        define_macros=[("GRU_CUDA_WITH_CUDA", "1")],
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
         extra_link_args=["-fopenmp"])
 
 
-blocker = None if FORCE_CPU else _cuda_blocker()
+blocker = "GRU_CUDA_FORCE_CPU=1" if FORCE_CPU else _cuda_blocker()
 if FORCE_CUDA and blocker:
     sys.exit(f"gru_cuda: GRU_CUDA_FORCE_CUDA=1 but the CUDA kernels cannot be built: {blocker}")
-WITH_CUDA = not FORCE_CPU and blocker is None
+WITH_CUDA = blocker is None
 if WITH_CUDA and not os.environ.get("TORCH_CUDA_ARCH_LIST"):
     # torch's build fails when it has no GPU to read the arch from: A100 and
     # H100/H200, with PTX for newer cards.
@@ -92,7 +91,7 @@ print(f"gru_cuda: building the {'CPU + CUDA' if WITH_CUDA else 'CPU-only'} exten
       + (f", TORCH_CUDA_ARCH_LIST={os.environ['TORCH_CUDA_ARCH_LIST']}" if WITH_CUDA else ""),
       flush=True)
 
-# What the build found, for gru_cuda.build_info and the tests.
+# What the build found, for gru_cuda._build_info and the tests.
 with open(os.path.join(HERE, "gru_cuda", "_build_info.py"), "w") as f:
     f.write("# Written by setup.py at build time.\n")
     f.write(f"WITH_CUDA = {WITH_CUDA}\n")
