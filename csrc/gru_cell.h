@@ -122,4 +122,33 @@ GRU_HOST_DEVICE inline GateGrads<T> gru_cell_backward(
   return g;
 }
 
+// The saved workspace row of one step: blocks of H in the order of kSavedBlocks.
+// (Scalars, not a GateValues: a struct argument keeps the CPU loops from vectorizing.)
+template <typename scalar_t, typename T>
+GRU_HOST_DEVICE inline void save_gates(scalar_t* saved_row, int64_t j, int64_t H, T r, T z, T n,
+                                       scalar_t gh_n, scalar_t h_prev) {
+  saved_row[j] = r;
+  saved_row[H + j] = z;
+  saved_row[2 * H + j] = n;
+  saved_row[3 * H + j] = gh_n;
+  saved_row[4 * H + j] = h_prev;
+}
+
+template <typename T, typename scalar_t>
+GRU_HOST_DEVICE inline GateGrads<T> gru_cell_backward_saved(T dh_new, const scalar_t* saved_row,
+                                                            int64_t j, int64_t H) {
+  return gru_cell_backward<T>(dh_new, saved_row[4 * H + j], saved_row[j], saved_row[H + j],
+                              saved_row[2 * H + j], saved_row[3 * H + j]);
+}
+
+// dgx and dgh rows share the r and z blocks; only n differs.
+template <typename scalar_t, typename T>
+GRU_HOST_DEVICE inline void store_gate_grads(scalar_t* dgx_row, scalar_t* dgh_row, int64_t j,
+                                             int64_t H, T dr, T dz, T dn_x, T dn_h) {
+  dgx_row[j] = dgh_row[j] = dr;
+  dgx_row[H + j] = dgh_row[H + j] = dz;
+  dgx_row[2 * H + j] = dn_x;
+  dgh_row[2 * H + j] = dn_h;
+}
+
 }  // namespace gru_cuda

@@ -48,13 +48,7 @@ GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_
       const GateValues<acc_t> g = gru_cell_forward<acc_t>(
           gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j],
           gh_row[2 * H + j], h_row[j]);
-      if (kSave) {
-        s[j] = g.r;
-        s[H + j] = g.z;
-        s[2 * H + j] = g.n;
-        s[3 * H + j] = gh_row[2 * H + j];
-        s[4 * H + j] = h_row[j];
-      }
+      if (kSave) save_gates(s, j, H, g.r, g.z, g.n, gh_row[2 * H + j], h_row[j]);
       h_row[j] = g.h_new;
       out_row[j] = h_row[j];
     }
@@ -81,12 +75,8 @@ GRU_CPU_CLONES void backward_rows(const scalar_t* grad_out, scalar_t* dh, const 
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
       const acc_t dh_new = acc_t(go_row[j]) + acc_t(dh_row[j]);
-      const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
-          dh_new, s[4 * H + j], s[j], s[H + j], s[2 * H + j], s[3 * H + j]);
-      dgx_row[j] = dgh_row[j] = g.dgx_r;
-      dgx_row[H + j] = dgh_row[H + j] = g.dgx_z;
-      dgx_row[2 * H + j] = g.dgx_n;
-      dgh_row[2 * H + j] = g.dgh_n;
+      const GateGrads<acc_t> g = gru_cell_backward_saved(dh_new, s, j, H);
+      store_gate_grads(dgx_row, dgh_row, j, H, g.dgx_r, g.dgx_z, g.dgx_n, g.dgh_n);
       dh_row[j] = g.dh_direct;
     }
   }

@@ -31,21 +31,15 @@ __global__ void forward_step_kernel(const scalar_t* __restrict__ gx,
     // saved is null in inference: nothing is kept for a backward.
     scalar_t* s = saved == nullptr ? nullptr : saved + row * kSavedBlocks * H;
     const scalar_t h_prev = h[idx];
-    if (s != nullptr) s[4 * H + j] = h_prev;
     if (lengths != nullptr && t >= lengths[row]) {
-      if (s != nullptr) s[j] = s[H + j] = s[2 * H + j] = s[3 * H + j] = scalar_t(0);
+      if (s != nullptr) save_gates(s, j, H, acc_t(0), acc_t(0), acc_t(0), scalar_t(0), h_prev);
       out[idx] = scalar_t(0);
       continue;
     }
     const scalar_t gh_n = gh_row[2 * H + j];
     const GateValues<acc_t> g = gru_cell_forward<acc_t>(
         gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j], gh_n, h_prev);
-    if (s != nullptr) {
-      s[j] = g.r;
-      s[H + j] = g.z;
-      s[2 * H + j] = g.n;
-      s[3 * H + j] = gh_n;
-    }
+    if (s != nullptr) save_gates(s, j, H, g.r, g.z, g.n, gh_n, h_prev);
     const scalar_t h_new = g.h_new;
     h[idx] = h_new;
     out[idx] = h_new;
@@ -69,18 +63,13 @@ __global__ void backward_step_kernel(const scalar_t* __restrict__ grad_out,
     scalar_t* dgh_row = dgh + row * 3 * H;
     if (lengths != nullptr && t >= lengths[row]) {
       // Padding: no gradient enters, the carried one passes through unchanged.
-      dgx_row[j] = dgx_row[H + j] = dgx_row[2 * H + j] = scalar_t(0);
-      dgh_row[j] = dgh_row[H + j] = dgh_row[2 * H + j] = scalar_t(0);
+      store_gate_grads(dgx_row, dgh_row, j, H, acc_t(0), acc_t(0), acc_t(0), acc_t(0));
       continue;
     }
     const scalar_t* s = saved + row * kSavedBlocks * H;
     const acc_t dh_new = acc_t(grad_out[idx]) + acc_t(dh[idx]);
-    const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
-        dh_new, s[4 * H + j], s[j], s[H + j], s[2 * H + j], s[3 * H + j]);
-    dgx_row[j] = dgh_row[j] = g.dgx_r;
-    dgx_row[H + j] = dgh_row[H + j] = g.dgx_z;
-    dgx_row[2 * H + j] = g.dgx_n;
-    dgh_row[2 * H + j] = g.dgh_n;
+    const GateGrads<acc_t> g = gru_cell_backward_saved(dh_new, s, j, H);
+    store_gate_grads(dgx_row, dgh_row, j, H, g.dgx_r, g.dgx_z, g.dgx_n, g.dgh_n);
     dh[idx] = g.dh_direct;
   }
 }
