@@ -173,6 +173,7 @@ class GRU(nn.Module):
             if hx.dim() != 3:
                 raise RuntimeError(
                     f"For batched 3-D input, hx should also be 3-D but got {hx.dim()}-D tensor")
+            self._check_hidden(hx, data, int(batch_sizes[0]))  # before permuting it
             if sorted_indices is not None:
                 hx = hx.index_select(1, sorted_indices)
         # Padded, time-major, in the packed (length-sorted) row order.

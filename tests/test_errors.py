@@ -45,6 +45,17 @@ def test_module_errors_match_nn_gru(case):
     assert expected_words in message
 
 
+def test_packed_input_with_wrong_hx_shape_names_the_shape():
+    """nn.GRU permutes hx before checking it and fails on an index; we name the shape."""
+    ours, theirs = both(input_size=4, hidden_size=5)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.randn(6, 3, 4), torch.tensor([2, 6, 4]), enforce_sorted=False)
+    with pytest.raises(RuntimeError):
+        theirs(packed, torch.randn(1, 2, 5))
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 3, 5\), got \[1, 2, 5\]"):
+        ours(packed, torch.randn(1, 2, 5))
+
+
 def test_hx_dtype_mismatch_is_an_error():
     model = gru_cuda.GRU(4, 5)
     with pytest.raises(ValueError, match=r"hx dtype \(torch.float64\) does not match input dtype"):
