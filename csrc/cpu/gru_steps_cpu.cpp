@@ -38,8 +38,9 @@ GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_
     if (lengths != nullptr && t >= lengths[row]) {
       std::fill(out_row, out_row + H, scalar_t(0));
       if (kSave) {
-        std::fill(s, s + 4 * H, scalar_t(0));
-        std::copy(h_row, h_row + H, s + 4 * H);
+        for (int64_t j = 0; j < H; ++j) {
+          save_gates(s, j, H, acc_t(0), acc_t(0), acc_t(0), scalar_t(0), h_row[j]);
+        }
       }
       continue;
     }
@@ -56,9 +57,10 @@ GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_
 }
 
 template <typename scalar_t>
-GRU_CPU_CLONES void backward_rows(const scalar_t* grad_out, scalar_t* dh, const scalar_t* saved,
-                   scalar_t* dgx, scalar_t* dgh, const int64_t* lengths, int64_t t, int64_t H,
-                   int64_t row_begin, int64_t row_end) {
+GRU_CPU_CLONES void backward_rows(const scalar_t* grad_out, scalar_t* dh,
+                                  const scalar_t* saved, scalar_t* dgx, scalar_t* dgh,
+                                  const int64_t* lengths, int64_t t, int64_t H,
+                                  int64_t row_begin, int64_t row_end) {
   using acc_t = at::opmath_type<scalar_t>;
   for (int64_t row = row_begin; row < row_end; ++row) {
     scalar_t* dgx_row = dgx + row * 3 * H;
