@@ -21,3 +21,17 @@ def tolerances(dtype):
 def assert_close(actual, expected, dtype, what=""):
     rtol, atol = tolerances(dtype)
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda m: f"{what}: {m}")
+
+
+def rel_err(a, b):
+    """||a - b|| / ||b|| in float64."""
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def fwd_bwd(model, x, hx):
+    """Output, h_n and the gradients of x, hx and every parameter of a fixed loss."""
+    out, h_n = model(x, hx)
+    loss = (out.float() * torch.linspace(-1, 1, out.shape[-1], device=x.device)).sum() + \
+        h_n.float().sum()
+    grads = torch.autograd.grad(loss, [x, hx] + list(model.parameters()))
+    return [out, h_n, *grads]

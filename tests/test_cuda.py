@@ -1,41 +1,14 @@
-"""CUDA-only checks (skipped without a GPU): half types, autocast, CUDA graphs, streams,
-odd and large sizes. Everything device-generic runs on CUDA through the `device` fixture."""
+"""CUDA-only checks (skipped without a GPU): autocast, CUDA graphs, streams, odd and large
+sizes. Everything device-generic (half types included) runs on CUDA through the `device`
+fixture."""
 import pytest
 import torch
 from torch import nn
 
 import gru_cuda
+from conftest import fwd_bwd, rel_err
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-def rel_err(a, b):
-    return ((a.double() - b.double()).norm() / b.double().norm()).item()
-
-
-def fwd_bwd(model, x, hx):
-    out, h_n = model(x, hx)
-    loss = (out.float() * torch.linspace(-1, 1, out.shape[-1], device=x.device)).sum() + \
-        h_n.float().sum()
-    grads = torch.autograd.grad(loss, [x, hx] + list(model.parameters()))
-    return [out, h_n, *grads]
-
-
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_types_match_float32(dtype):
-    torch.manual_seed(51)
-    model = gru_cuda.GRU(40, 72, num_layers=2, bidirectional=True, device="cuda")
-    x = torch.randn(30, 9, 40, device="cuda", requires_grad=True)
-    hx = torch.randn(4, 9, 72, device="cuda", requires_grad=True)
-    expected = fwd_bwd(model, x, hx)
-    half = gru_cuda.GRU(40, 72, num_layers=2, bidirectional=True, device="cuda", dtype=dtype)
-    half.load_state_dict(model.state_dict())
-    xh = x.detach().to(dtype).requires_grad_()
-    hh = hx.detach().to(dtype).requires_grad_()
-    got = fwd_bwd(half, xh, hh)
-    assert got[0].dtype == dtype
-    for i, (a, b) in enumerate(zip(got, expected)):
-        assert rel_err(a, b) < 1e-2, f"tensor {i}"
 
 
 def test_autocast_runs_in_autocast_dtype():
