@@ -1,5 +1,5 @@
 """torch.compile(fullgraph=True) traces the module with no graph break and equals eager;
-the module also survives deepcopy, pickling and .to(dtype)."""
+the module also survives flatten_parameters, deepcopy, pickling and .to(dtype)."""
 import copy
 import io
 
@@ -42,6 +42,8 @@ def test_deepcopy_pickle_and_to():
     model = gru_cuda.GRU(3, 4, num_layers=2)
     x = torch.randn(5, 2, 3)
     expected, _ = model(x)
+    model.flatten_parameters()  # nn.GRU's cuDNN step: here a no-op that must not break
+    assert torch.equal(model(x)[0], expected)
     buffer = io.BytesIO()
     torch.save(model, buffer)
     buffer.seek(0)
