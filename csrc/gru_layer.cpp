@@ -97,12 +97,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
                                    : at::empty({0}, input.options());
   at::Tensor h = hx_.contiguous().clone();
   at::Tensor gh = at::empty({N, 3 * H}, input.options());
+  const at::Tensor b_hh_or_zeros = b_hh ? *b_hh : at::zeros({3 * H}, input.options());
 
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
-    project_out(gh, h, w_hh, b_hh);
-    kernels.forward_step(gx[t], gh, h, output[t], need_backward ? saved[t] : at::Tensor(), len,
-                         t);
+    project_out(gh, h, w_hh, std::nullopt);
+    kernels.forward_step(gx[t], gh, b_hh_or_zeros, h, output[t],
+                         need_backward ? saved[t] : at::Tensor(), len, t);
   }
   return {output, h, saved};
 }

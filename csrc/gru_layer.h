@@ -13,11 +13,13 @@ namespace gru_cuda {
 // lengths: nullptr, or N per-row valid lengths on the tensors' device; row n takes
 // part in step t only while t < lengths[n] (else its state is carried, its output 0).
 struct StepKernels {
-  // gx_t, gh: (N, 3H). h: (N, H) state, updated in place. out_t: (N, H).
+  // gx_t: (N, 3H) with b_ih. gh: (N, 3H) = h W_hh^T without b_hh, which the step adds
+  // (one launch fewer per step than a GEMM with bias). b_hh: (3H), zeros without bias.
+  // h: (N, H) state, updated in place. out_t: (N, H).
   // saved_t: (N, 5H) = [r, z, n, gh_n, h_prev] for the backward, or undefined when
   // no backward will run.
-  void (*forward_step)(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
-                       const at::Tensor& out_t, const at::Tensor& saved_t,
+  void (*forward_step)(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& b_hh,
+                       const at::Tensor& h, const at::Tensor& out_t, const at::Tensor& saved_t,
                        const int64_t* lengths, int64_t t);
   // dh: (N, H), in: gradient carried from step t+1; out: its part that skips W_hh.
   // dgx_t, dgh_t: (N, 3H) gradients of gx_t and gh, written.

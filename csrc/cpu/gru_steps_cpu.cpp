@@ -25,9 +25,10 @@ int64_t rows_per_task(int64_t H) { return std::max<int64_t>(1, 4096 / std::max<i
 
 // kSave: whether to keep [r, z, n, gh_n, h_prev] for the backward (not in inference).
 template <typename scalar_t, bool kSave>
-GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_t* h,
-                                 scalar_t* out, scalar_t* saved, const int64_t* lengths,
-                                 int64_t t, int64_t H, int64_t row_begin, int64_t row_end) {
+GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, const scalar_t* b_hh,
+                                 scalar_t* h, scalar_t* out, scalar_t* saved,
+                                 const int64_t* lengths, int64_t t, int64_t H,
+                                 int64_t row_begin, int64_t row_end) {
   using acc_t = at::opmath_type<scalar_t>;
   for (int64_t row = row_begin; row < row_end; ++row) {
     const scalar_t* gx_row = gx + row * 3 * H;
@@ -46,10 +47,11 @@ GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, scalar_
     }
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
+      const acc_t gh_n = acc_t(gh_row[2 * H + j]) + acc_t(b_hh[2 * H + j]);
       const GateValues<acc_t> g = gru_cell_forward<acc_t>(
-          gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j],
-          gh_row[2 * H + j], h_row[j]);
-      if (kSave) save_gates(s, j, H, g.r, g.z, g.n, gh_row[2 * H + j], h_row[j]);
+          gx_row[j], gx_row[H + j], gx_row[2 * H + j], acc_t(gh_row[j]) + acc_t(b_hh[j]),
+          acc_t(gh_row[H + j]) + acc_t(b_hh[H + j]), gh_n, h_row[j]);
+      if (kSave) save_gates(s, j, H, g.r, g.z, g.n, scalar_t(gh_n), h_row[j]);
       h_row[j] = g.h_new;
       out_row[j] = h_row[j];
     }
@@ -84,21 +86,24 @@ GRU_CPU_CLONES void backward_rows(const scalar_t* grad_out, scalar_t* dh,
   }
 }
 
-void forward_step_cpu(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
-                      const at::Tensor& out_t, const at::Tensor& saved_t, const int64_t* lengths,
-                      int64_t t) {
+void forward_step_cpu(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& b_hh,
+                      const at::Tensor& h, const at::Tensor& out_t, const at::Tensor& saved_t,
+                      const int64_t* lengths, int64_t t) {
   const int64_t N = h.size(0), H = h.size(1);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, h.scalar_type(), "gru_forward_cpu", [&] {
     const scalar_t* gx_p = gx_t.const_data_ptr<scalar_t>();
     const scalar_t* gh_p = gh.const_data_ptr<scalar_t>();
+    const scalar_t* b_p = b_hh.const_data_ptr<scalar_t>();
     scalar_t* h_p = h.mutable_data_ptr<scalar_t>();
     scalar_t* out_p = out_t.mutable_data_ptr<scalar_t>();
     scalar_t* saved_p = saved_t.defined() ? saved_t.mutable_data_ptr<scalar_t>() : nullptr;
     at::parallel_for(0, N, rows_per_task(H), [&](int64_t begin, int64_t end) {
       if (saved_p != nullptr) {
-        forward_rows<scalar_t, true>(gx_p, gh_p, h_p, out_p, saved_p, lengths, t, H, begin, end);
+        forward_rows<scalar_t, true>(gx_p, gh_p, b_p, h_p, out_p, saved_p, lengths, t, H, begin,
+                                     end);
       } else {
-        forward_rows<scalar_t, false>(gx_p, gh_p, h_p, out_p, nullptr, lengths, t, H, begin, end);
+        forward_rows<scalar_t, false>(gx_p, gh_p, b_p, h_p, out_p, nullptr, lengths, t, H, begin,
+                                      end);
       }
     });
   });

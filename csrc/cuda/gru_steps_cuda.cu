@@ -16,7 +16,8 @@ constexpr int kThreads = 256;
 
 template <typename scalar_t>
 __global__ void forward_step_kernel(const scalar_t* __restrict__ gx,
-                                    const scalar_t* __restrict__ gh, scalar_t* __restrict__ h,
+                                    const scalar_t* __restrict__ gh,
+                                    const scalar_t* __restrict__ b_hh, scalar_t* __restrict__ h,
                                     scalar_t* __restrict__ out, scalar_t* __restrict__ saved,
                                     const int64_t* __restrict__ lengths, int64_t t, int64_t N,
                                     int64_t H) {
@@ -36,10 +37,11 @@ __global__ void forward_step_kernel(const scalar_t* __restrict__ gx,
       out[idx] = scalar_t(0);
       continue;
     }
-    const scalar_t gh_n = gh_row[2 * H + j];
+    const acc_t gh_n = acc_t(gh_row[2 * H + j]) + acc_t(b_hh[2 * H + j]);
     const GateValues<acc_t> g = gru_cell_forward<acc_t>(
-        gx_row[j], gx_row[H + j], gx_row[2 * H + j], gh_row[j], gh_row[H + j], gh_n, h_prev);
-    if (s != nullptr) save_gates(s, j, H, g.r, g.z, g.n, gh_n, h_prev);
+        gx_row[j], gx_row[H + j], gx_row[2 * H + j], acc_t(gh_row[j]) + acc_t(b_hh[j]),
+        acc_t(gh_row[H + j]) + acc_t(b_hh[H + j]), gh_n, h_prev);
+    if (s != nullptr) save_gates(s, j, H, g.r, g.z, g.n, scalar_t(gh_n), h_prev);
     const scalar_t h_new = g.h_new;
     h[idx] = h_new;
     out[idx] = h_new;
@@ -79,8 +81,8 @@ unsigned int blocks_for(int64_t elements) {
   return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535));
 }
 
-void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& h,
-                       const at::Tensor& out_t, const at::Tensor& saved_t,
+void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& b_hh,
+                       const at::Tensor& h, const at::Tensor& out_t, const at::Tensor& saved_t,
                        const int64_t* lengths, int64_t t) {
   const int64_t N = h.size(0), H = h.size(1);
   if (N * H == 0) return;
@@ -88,7 +90,7 @@ void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::T
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, h.scalar_type(), "gru_forward_cuda", [&] {
     forward_step_kernel<scalar_t><<<blocks_for(N * H), kThreads, 0, stream>>>(
         gx_t.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
-        h.mutable_data_ptr<scalar_t>(), out_t.mutable_data_ptr<scalar_t>(),
+        b_hh.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), out_t.mutable_data_ptr<scalar_t>(),
         saved_t.defined() ? saved_t.mutable_data_ptr<scalar_t>() : nullptr, lengths, t, N, H);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
