@@ -137,14 +137,15 @@ GRU_HOST_DEVICE inline GateGrads<T> gru_cell_backward_saved(T dh_new, const scal
                               saved_row[2 * H + j], saved_row[3 * H + j]);
 }
 
-// dgx and dgh rows share the r and z blocks; only n differs.
+// dgx and dgh rows share the r and z blocks; only n differs, and dgh_n_row keeps it.
 template <typename scalar_t, typename T>
-GRU_HOST_DEVICE inline void store_gate_grads(scalar_t* dgx_row, scalar_t* dgh_row, int64_t j,
-                                             int64_t H, T dr, T dz, T dn_x, T dn_h) {
+GRU_HOST_DEVICE inline void store_gate_grads(scalar_t* dgx_row, scalar_t* dgh_row,
+                                             scalar_t* dgh_n_row, int64_t j, int64_t H, T dr,
+                                             T dz, T dn_x, T dn_h) {
   dgx_row[j] = dgh_row[j] = dr;
   dgx_row[H + j] = dgh_row[H + j] = dz;
   dgx_row[2 * H + j] = dn_x;
-  dgh_row[2 * H + j] = dn_h;
+  dgh_row[2 * H + j] = dgh_n_row[j] = dn_h;
 }
 
 }  // namespace gru_cuda

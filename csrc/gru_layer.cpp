@@ -141,19 +141,20 @@ gru_layer_backward(const at::Tensor& grad_output_, const at::Tensor& grad_hn_,
   const int64_t* len = lengths_ptr(lengths, input);
 
   at::Tensor dgx = at::empty({T, N, 3 * H}, input.options());
-  at::Tensor dgh = at::empty({T, N, 3 * H}, input.options());
+  at::Tensor dgh_n = at::empty({T, N, H}, input.options());
+  at::Tensor dgh = at::empty({N, 3 * H}, input.options());
   at::Tensor dh = grad_hn_.contiguous().clone();
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = reverse ? T - 1 - s : s;
-    const at::Tensor dgh_t = dgh[t];
-    kernels.backward_step(grad_output[t], dh, saved[t], dgx[t], dgh_t, len, t);
-    dh.addmm_(dgh_t, w_hh);  // dh_prev = dh' * z + dgh @ W_hh
+    kernels.backward_step(grad_output[t], dh, saved[t], dgx[t], dgh, dgh_n[t], len, t);
+    dh.addmm_(dgh, w_hh);  // dh_prev = dh' * z + dgh @ W_hh
   }
 
-  // Weight, bias and input gradients over all T*N rows at once.
+  // Weight, bias and input gradients over all T*N rows at once. gh's gradient is
+  // dgx's in the r and z blocks and dgh_n in the n block.
   const at::Tensor dgx2 = dgx.view({T * N, 3 * H});
-  const at::Tensor dgh2 = dgh.view({T * N, 3 * H});
+  const at::Tensor dgh_n2 = dgh_n.view({T * N, H});
   const at::Tensor h_prev = saved.view({T * N, kSavedBlocks * H}).narrow(1, 4 * H, H);
   // grad_input takes input's layout (what autograd and torch.compile expect of a gradient).
   at::Tensor grad_input = at::empty_like(input_);
@@ -164,9 +165,13 @@ gru_layer_backward(const at::Tensor& grad_output_, const at::Tensor& grad_hn_,
     grad_input.copy_(at::mm(dgx2, w_ih).view({T, N, I}));
   }
   at::Tensor grad_w_ih = at::mm(dgx2.t(), input.view({T * N, I}));
-  at::Tensor grad_w_hh = at::mm(dgh2.t(), h_prev);
+  at::Tensor grad_w_hh = at::empty({3 * H, H}, input.options());
+  at::Tensor grad_w_hh_rz = grad_w_hh.narrow(0, 0, 2 * H);
+  at::Tensor grad_w_hh_n = grad_w_hh.narrow(0, 2 * H, H);
+  at::mm_out(grad_w_hh_rz, dgx2.narrow(1, 0, 2 * H).t(), h_prev);
+  at::mm_out(grad_w_hh_n, dgh_n2.t(), h_prev);
   at::Tensor grad_b_ih = dgx2.sum(0);
-  at::Tensor grad_b_hh = dgh2.sum(0);
+  at::Tensor grad_b_hh = at::cat({grad_b_ih.narrow(0, 0, 2 * H), dgh_n2.sum(0)});
   return {grad_input, dh, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh};
 }
 

@@ -22,10 +22,13 @@ struct StepKernels {
                        const at::Tensor& h, const at::Tensor& out_t, const at::Tensor& saved_t,
                        const int64_t* lengths, int64_t t);
   // dh: (N, H), in: gradient carried from step t+1; out: its part that skips W_hh.
-  // dgx_t, dgh_t: (N, 3H) gradients of gx_t and gh, written.
+  // Written: dgx_t (N, 3H), the gradient of gx_t; dgh (N, 3H), that of gh, a scratch
+  // reused every step by the recurrent GEMM; dgh_n_t (N, H), its n block, kept for
+  // dW_hh (its r and z blocks equal dgx's).
   void (*backward_step)(const at::Tensor& grad_out_t, const at::Tensor& dh,
                         const at::Tensor& saved_t, const at::Tensor& dgx_t,
-                        const at::Tensor& dgh_t, const int64_t* lengths, int64_t t);
+                        const at::Tensor& dgh, const at::Tensor& dgh_n_t,
+                        const int64_t* lengths, int64_t t);
 };
 
 extern const StepKernels cpu_step_kernels;

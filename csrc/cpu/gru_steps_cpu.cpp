@@ -61,16 +61,18 @@ GRU_CPU_CLONES void forward_rows(const scalar_t* gx, const scalar_t* gh, const s
 template <typename scalar_t>
 GRU_CPU_CLONES void backward_rows(const scalar_t* grad_out, scalar_t* dh,
                                   const scalar_t* saved, scalar_t* dgx, scalar_t* dgh,
-                                  const int64_t* lengths, int64_t t, int64_t H,
+                                  scalar_t* dgh_n, const int64_t* lengths, int64_t t, int64_t H,
                                   int64_t row_begin, int64_t row_end) {
   using acc_t = at::opmath_type<scalar_t>;
   for (int64_t row = row_begin; row < row_end; ++row) {
     scalar_t* dgx_row = dgx + row * 3 * H;
     scalar_t* dgh_row = dgh + row * 3 * H;
+    scalar_t* dgh_n_row = dgh_n + row * H;
     if (lengths != nullptr && t >= lengths[row]) {
       // Padding: no gradient enters, the carried one passes through unchanged.
       std::fill(dgx_row, dgx_row + 3 * H, scalar_t(0));
       std::fill(dgh_row, dgh_row + 3 * H, scalar_t(0));
+      std::fill(dgh_n_row, dgh_n_row + H, scalar_t(0));
       continue;
     }
     const scalar_t* go_row = grad_out + row * H;
@@ -80,7 +82,7 @@ GRU_CPU_CLONES void backward_rows(const scalar_t* grad_out, scalar_t* dh,
     for (int64_t j = 0; j < H; ++j) {
       const acc_t dh_new = acc_t(go_row[j]) + acc_t(dh_row[j]);
       const GateGrads<acc_t> g = gru_cell_backward_saved(dh_new, s, j, H);
-      store_gate_grads(dgx_row, dgh_row, j, H, g.dgx_r, g.dgx_z, g.dgx_n, g.dgh_n);
+      store_gate_grads(dgx_row, dgh_row, dgh_n_row, j, H, g.dgx_r, g.dgx_z, g.dgx_n, g.dgh_n);
       dh_row[j] = g.dh_direct;
     }
   }
@@ -111,16 +113,18 @@ void forward_step_cpu(const at::Tensor& gx_t, const at::Tensor& gh, const at::Te
 
 void backward_step_cpu(const at::Tensor& grad_out_t, const at::Tensor& dh,
                        const at::Tensor& saved_t, const at::Tensor& dgx_t,
-                       const at::Tensor& dgh_t, const int64_t* lengths, int64_t t) {
+                       const at::Tensor& dgh, const at::Tensor& dgh_n_t, const int64_t* lengths,
+                       int64_t t) {
   const int64_t N = dh.size(0), H = dh.size(1);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dh.scalar_type(), "gru_backward_cpu", [&] {
     const scalar_t* go_p = grad_out_t.const_data_ptr<scalar_t>();
     scalar_t* dh_p = dh.mutable_data_ptr<scalar_t>();
     const scalar_t* saved_p = saved_t.const_data_ptr<scalar_t>();
     scalar_t* dgx_p = dgx_t.mutable_data_ptr<scalar_t>();
-    scalar_t* dgh_p = dgh_t.mutable_data_ptr<scalar_t>();
+    scalar_t* dgh_p = dgh.mutable_data_ptr<scalar_t>();
+    scalar_t* dgh_n_p = dgh_n_t.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, N, rows_per_task(H), [&](int64_t begin, int64_t end) {
-      backward_rows(go_p, dh_p, saved_p, dgx_p, dgh_p, lengths, t, H, begin, end);
+      backward_rows(go_p, dh_p, saved_p, dgx_p, dgh_p, dgh_n_p, lengths, t, H, begin, end);
     });
   });
 }

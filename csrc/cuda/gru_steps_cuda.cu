@@ -53,6 +53,7 @@ __global__ void backward_step_kernel(const scalar_t* __restrict__ grad_out,
                                      scalar_t* __restrict__ dh,
                                      const scalar_t* __restrict__ saved,
                                      scalar_t* __restrict__ dgx, scalar_t* __restrict__ dgh,
+                                     scalar_t* __restrict__ dgh_n,
                                      const int64_t* __restrict__ lengths, int64_t t, int64_t N,
                                      int64_t H) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -65,13 +66,15 @@ __global__ void backward_step_kernel(const scalar_t* __restrict__ grad_out,
     scalar_t* dgh_row = dgh + row * 3 * H;
     if (lengths != nullptr && t >= lengths[row]) {
       // Padding: no gradient enters, the carried one passes through unchanged.
-      store_gate_grads(dgx_row, dgh_row, j, H, acc_t(0), acc_t(0), acc_t(0), acc_t(0));
+      store_gate_grads(dgx_row, dgh_row, dgh_n + row * H, j, H, acc_t(0), acc_t(0), acc_t(0),
+                       acc_t(0));
       continue;
     }
     const scalar_t* s = saved + row * kSavedBlocks * H;
     const acc_t dh_new = acc_t(grad_out[idx]) + acc_t(dh[idx]);
     const GateGrads<acc_t> g = gru_cell_backward_saved(dh_new, s, j, H);
-    store_gate_grads(dgx_row, dgh_row, j, H, g.dgx_r, g.dgx_z, g.dgx_n, g.dgh_n);
+    store_gate_grads(dgx_row, dgh_row, dgh_n + row * H, j, H, g.dgx_r, g.dgx_z, g.dgx_n,
+                     g.dgh_n);
     dh[idx] = g.dh_direct;
   }
 }
@@ -90,7 +93,8 @@ void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::T
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, h.scalar_type(), "gru_forward_cuda", [&] {
     forward_step_kernel<scalar_t><<<blocks_for(N * H), kThreads, 0, stream>>>(
         gx_t.const_data_ptr<scalar_t>(), gh.const_data_ptr<scalar_t>(),
-        b_hh.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(), out_t.mutable_data_ptr<scalar_t>(),
+        b_hh.const_data_ptr<scalar_t>(), h.mutable_data_ptr<scalar_t>(),
+        out_t.mutable_data_ptr<scalar_t>(),
         saved_t.defined() ? saved_t.mutable_data_ptr<scalar_t>() : nullptr, lengths, t, N, H);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -98,7 +102,8 @@ void forward_step_cuda(const at::Tensor& gx_t, const at::Tensor& gh, const at::T
 
 void backward_step_cuda(const at::Tensor& grad_out_t, const at::Tensor& dh,
                         const at::Tensor& saved_t, const at::Tensor& dgx_t,
-                        const at::Tensor& dgh_t, const int64_t* lengths, int64_t t) {
+                        const at::Tensor& dgh, const at::Tensor& dgh_n_t, const int64_t* lengths,
+                        int64_t t) {
   const int64_t N = dh.size(0), H = dh.size(1);
   if (N * H == 0) return;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -106,7 +111,8 @@ void backward_step_cuda(const at::Tensor& grad_out_t, const at::Tensor& dh,
     backward_step_kernel<scalar_t><<<blocks_for(N * H), kThreads, 0, stream>>>(
         grad_out_t.const_data_ptr<scalar_t>(), dh.mutable_data_ptr<scalar_t>(),
         saved_t.const_data_ptr<scalar_t>(), dgx_t.mutable_data_ptr<scalar_t>(),
-        dgh_t.mutable_data_ptr<scalar_t>(), lengths, t, N, H);
+        dgh.mutable_data_ptr<scalar_t>(), dgh_n_t.mutable_data_ptr<scalar_t>(), lengths, t, N,
+        H);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }
