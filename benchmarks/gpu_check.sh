@@ -37,7 +37,10 @@ ARCH=$(python -c "import torch; print('%d.%d' % torch.cuda.get_device_capability
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$ARCH}
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
 step build 150 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
-step tests 120 tests.log python -m pytest -q -p no:cacheprovider tests -ra
+# The NER example's tests need seqeval and pytorch-crf, which the GPU machine lacks (and
+# CI runs them); everything else runs, on CUDA too.
+step tests 120 tests.log python -m pytest -q -p no:cacheprovider tests -ra \
+  --ignore-glob='tests/test_ner_*'
 step memcheck 40 memcheck.log compute-sanitizer --tool memcheck --error-exitcode 1 \
   python benchmarks/sanitizer_case.py
 step racecheck 40 racecheck.log compute-sanitizer --tool racecheck --error-exitcode 1 \
