@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, COMPILED, Size, Unavailable, default_registry, make_problem)
+    BASELINE, BASELINE_TF32, COMPILED, Size, Unavailable, default_registry, make_problem)
 
 PASSES = ("fwd", "fwd+bwd")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
@@ -35,13 +35,15 @@ SCALING_CONTENDERS = ("fused", BASELINE)
 
 
 def default_grid(device):
-    """Headline size first (the speed target on the CPU), then N and H varied around it.
-    The CPU sizes are smaller so that the grid, reference loop included, stays near
-    10 minutes on a small CPU."""
-    base = Size(100, 64, 512, 512) if device == "cuda" else Size(100, 64, 256, 256)
-    hs = (128, 1024) if device == "cuda" else (128, 512)
+    """On a GPU: T=100, N in {1, 8, 64} by I=H in {128, 256, 512, 1024} (small batch is
+    where a GRU is latency-bound). On the CPU the headline size first, then N and H varied
+    around it, small enough that the grid, reference loop included, stays near 10 minutes
+    on a small CPU."""
+    if device == "cuda":
+        return [Size(100, n, h, h) for h in (128, 256, 512, 1024) for n in (1, 8, 64)]
+    base = Size(100, 64, 256, 256)
     return ([base] + [Size(base.T, n, base.I, base.H) for n in (1, 8)]
-            + [Size(base.T, base.N, h, h) for h in hs])
+            + [Size(base.T, base.N, h, h) for h in (128, 512)])
 
 
 SCALING_FIXED = {"N": 64, "T": 100}  # N of the T sweep, T of the N sweep
@@ -84,8 +86,8 @@ def parse_args(argv=None):
                    default="cuda" if torch.cuda.is_available() else "cpu",
                    help="default: cuda if available")
     p.add_argument("--dtypes", help="comma-separated, e.g. float32,bfloat16 (default: float32 "
-                                    "on the CPU and for --quick/--scaling; float32,bfloat16,"
-                                    "float16 on a GPU)")
+                                    "on the CPU and for --quick/--scaling; float32,bfloat16 on "
+                                    "a GPU)")
     p.add_argument("--contenders", help="comma-separated names to run (default: the preset's); "
                                         "known: " + ", ".join(default_registry()))
     p.add_argument("--no-compile", action="store_true",
@@ -125,7 +127,7 @@ def _dtypes(p, args, on_gpu):
             p.error(f"unknown dtype(s) {unknown}; known: {', '.join(DTYPES)}")
         return names
     if on_gpu and not (args.quick or args.scaling):
-        return ["float32", "bfloat16", "float16"]
+        return ["float32", "bfloat16"]
     return ["float32"]
 
 
@@ -136,7 +138,8 @@ def _contender_names(args):
         return list(QUICK_CONTENDERS)
     if args.scaling:
         return list(SCALING_CONTENDERS)
-    return [n for n in default_registry() if not (n == COMPILED and args.no_compile)]
+    return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
+            and not (n == BASELINE_TF32 and args.device != "cuda")]
 
 
 def preset_name(args):
@@ -156,7 +159,8 @@ def plan(args):
     for i, size in enumerate(sizes):
         for dtype in args.dtypes:
             names = [n for n in args.contenders
-                     if n != COMPILED or (not args.no_compile and (i == 0 or args.compile_all))]
+                     if (n != COMPILED or (not args.no_compile and (i == 0 or args.compile_all)))
+                     and (n != BASELINE_TF32 or dtype == "float32")]
             groups.append((size, dtype, names))
     return groups
 
@@ -185,7 +189,7 @@ def make_call(contender, problem, pass_name):
     return call
 
 
-def check_parity(result, problem, pass_name):
+def check_parity(result, problem, pass_name, tol=None):
     """Compares a call's result with the truth; returns the errors and a verdict."""
     names = ("output", "h_n") + (("grad_input",) if pass_name == "fwd+bwd" else ())
     rel, max_abs = {}, 0.0
@@ -197,7 +201,7 @@ def check_parity(result, problem, pass_name):
         diff = got.double() - want.double()
         rel[name] = (diff.norm() / want.double().norm().clamp_min(1e-30)).item()
         max_abs = max(max_abs, diff.abs().max().item())
-    tol = tolerance(problem.dtype)
+    tol = tol or tolerance(problem.dtype)
     worst = max(rel, key=rel.get)
     ok = all(r < tol for r in rel.values())  # also False for NaN
     reason = None if ok else f"relative error of {worst} {rel[worst]:.2e} >= {tol:.0e}"
@@ -323,7 +327,7 @@ def _checked(name, builder, problem, args):
             continue
         # The first call includes one-off costs, e.g. the whole compilation.
         record["first_call_s"] = time.perf_counter() - start
-        parity = check_parity(result, problem, pass_name)
+        parity = check_parity(result, problem, pass_name, contender.tolerance)
         record.update(parity=parity, status="ok" if parity["ok"] else "refused",
                       reason=parity["reason"])
         yield pass_name, call, record
@@ -340,14 +344,16 @@ def _sync(device):
 
 
 def _add_ratios(records):
-    """nn.GRU time / contender time for the same pass: > 1 is faster than nn.GRU."""
-    for record in records:
-        base = next((r for r in records if r["contender"] == BASELINE
-                     and r["pass"] == record["pass"] and r["status"] == "ok"), None)
-        if record["status"] == "ok" and base is not None:
-            record["ratio_vs_nn"] = base["median_ms"] / record["median_ms"]
-        else:
-            record["ratio_vs_nn"] = None
+    """nn.GRU time / contender time for the same pass: > 1 is faster than nn.GRU. In
+    float32 on CUDA also against nn.GRU with TF32 (ratio_vs_nn_tf32)."""
+    for key, baseline in (("ratio_vs_nn", BASELINE), ("ratio_vs_nn_tf32", BASELINE_TF32)):
+        for record in records:
+            base = next((r for r in records if r["contender"] == baseline
+                         and r["pass"] == record["pass"] and r["status"] == "ok"), None)
+            if record["status"] == "ok" and base is not None:
+                record[key] = base["median_ms"] / record["median_ms"]
+            else:
+                record[key] = None
 
 
 def parity_line(label, dtype, records):

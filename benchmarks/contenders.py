@@ -14,9 +14,11 @@ import torch
 import torch._dynamo
 
 import gru_cuda
+from benchmarks import report
 from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
+BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
 COMPILED = "compiled reference"
 
 
@@ -56,6 +58,7 @@ class Problem:
 class Contender:
     fn: Callable             # fn(x (T,N,I), h0 (N,H)) -> (output (T,N,H), h_n (N,H))
     params: list             # the weights the backward differentiates
+    tolerance: float = None  # parity tolerance when looser than the dtype's (TF32)
 
 
 def make_problem(size, device, dtype, seed=0):
@@ -97,6 +100,19 @@ def build_nn(problem):
     return Contender(_batched_h(gru), list(gru.parameters()))
 
 
+def build_nn_tf32(problem):
+    """nn.GRU as cuDNN runs float32 by default: its GEMMs in TF32 (10-bit mantissa)."""
+    if problem.device.type != "cuda" or problem.dtype != torch.float32:
+        raise Unavailable("TF32 applies to float32 on CUDA only")
+    gru = problem.source
+    inner = _batched_h(gru)
+
+    def fn(x, h0):
+        with report.cudnn_rnn_tf32(True):
+            return inner(x, h0)
+    return Contender(fn, list(gru.parameters()), tolerance=2e-2)
+
+
 def _batched_h(gru):
     """nn.GRU-style modules take and return h as (layers, N, H)."""
     def fn(x, h0):
@@ -134,5 +150,5 @@ def build_compiled(problem):
 
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
-    return {"fused": build_fused, BASELINE: build_nn, "reference": build_reference,
-            COMPILED: build_compiled}
+    return {"fused": build_fused, BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,
+            "reference": build_reference, COMPILED: build_compiled}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one command for a machine with a GPU (no network; torch, ninja, nvcc present):
-# build for this GPU, run the tests on CUDA, compute-sanitizer, the benchmark; every log
-# and a summary go to OUTDIR, the summary is printed last. Each step has a time budget
-# (about 7.5 minutes in all). On the lent device machine, whose $OUT takes back at most
-# 8 files, run it on a scratch folder and tar that folder into $OUT.
+# build for this GPU, then the tests on CUDA with the three compute-sanitizer tools
+# beside them, then (alone on the GPU) a launch profile and the benchmark. Logs and a
+# summary go to OUTDIR; the summary is printed last. Each step has a time budget, about
+# 8 minutes in all at worst. On a machine whose result folder takes few files, run it on
+# a scratch folder and tar that.
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_check.sh OUTDIR}
 mkdir -p "$OUT"
@@ -11,7 +12,15 @@ OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 SUMMARY="$OUT/summary.md"
+START=$SECONDS
 declare -a STEPS
+
+record() {  # record NAME RC SECONDS LOG
+  local verdict=ok
+  [ "$2" -eq 124 ] && verdict="TIMED OUT" || { [ "$2" -ne 0 ] && verdict="FAILED (rc $2)"; }
+  STEPS+=("| $1 | $verdict | $3 s | $4 |")
+  echo "   $1: $verdict in $3 s (at +$((SECONDS - START)) s)"
+}
 
 step() {  # step NAME BUDGET_S LOG COMMAND...
   local name=$1 budget=$2 log=$3; shift 3
@@ -19,36 +28,50 @@ step() {  # step NAME BUDGET_S LOG COMMAND...
   echo "== $name (budget ${budget}s)"
   timeout "$budget" "$@" >"$OUT/$log" 2>&1
   local rc=$?
-  local verdict=ok
-  [ $rc -eq 124 ] && verdict="TIMED OUT" || { [ $rc -ne 0 ] && verdict="FAILED (rc $rc)"; }
-  STEPS+=("| $name | $verdict | $((SECONDS - start)) s | $log |")
-  echo "   $verdict in $((SECONDS - start)) s; log: $OUT/$log"
+  record "$name" $rc $((SECONDS - start)) "$log"
   return $rc
 }
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1
   python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
   nvcc --version | tail -n 2
+  compute-sanitizer --version 2>&1 | tail -n 1
+  echo "cpus: $(nproc)"
 } >"$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
 
 ARCH=$(python -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())" 2>/dev/null)
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$ARCH}
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
-step build 150 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
-# The NER example's tests need seqeval and pytorch-crf, which the GPU machine lacks (and
-# CI runs them); everything else runs, on CUDA too.
-step tests 120 tests.log python -m pytest -q -p no:cacheprovider tests -ra \
-  --ignore-glob='tests/test_ner_*'
-step memcheck 40 memcheck.log compute-sanitizer --tool memcheck --error-exitcode 1 \
-  python benchmarks/sanitizer_case.py
-step racecheck 40 racecheck.log compute-sanitizer --tool racecheck --error-exitcode 1 \
-  python benchmarks/sanitizer_case.py
-# torch.compile of the reference is left out here: its compilations alone can outrun
-# the budget (run bench_gru.py without --no-compile when time allows).
-step benchmark 110 benchmark.log python benchmarks/bench_gru.py --device cuda --no-compile \
-  --out "$OUT/bench"
+step build 120 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
+
+# The sanitizers run beside the tests (their timings do not matter); without the caching
+# allocator every tensor is its own allocation, so memcheck sees an overrun past it.
+sanitize() {  # sanitize TOOL
+  local start=$SECONDS
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout 170 compute-sanitizer --tool "$1" \
+    --error-exitcode 1 python benchmarks/sanitizer_case.py >"$OUT/$1.log" 2>&1
+  echo "$? $((SECONDS - start))" >"$OUT/$1.rc"
+}
+for tool in memcheck racecheck synccheck; do sanitize $tool & done
+
+# The NER example's tests need seqeval and pytorch-crf, which the GPU machine lacks (CI
+# runs them); everything else runs, on CUDA too.
+XDIST=$(python -c "import xdist" 2>/dev/null && echo "-n 6")
+step tests 170 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
+  --durations=10 --ignore-glob='tests/test_ner_*'
+wait
+for tool in memcheck racecheck synccheck; do
+  read -r rc secs <"$OUT/$tool.rc" || { rc=1; secs=0; }
+  record "$tool" "$rc" "$secs" "$tool.log"
+done
+
+step profile 60 profile.log python benchmarks/profile_launches.py
+# torch.compile of the reference is left out: its compilations alone can outrun the budget.
+step benchmark 170 benchmark.log python benchmarks/bench_gru.py --device cuda --no-compile \
+  --dtypes float32,bfloat16 --repeats 20 --out "$OUT/bench"
 
 {
   echo "# GPU check"
@@ -63,9 +86,14 @@ step benchmark 110 benchmark.log python benchmarks/bench_gru.py --device cuda --
   printf '%s\n' "${STEPS[@]}"
   echo
   echo "tests: $(grep -E '(passed|failed|error)' "$OUT/tests.log" | tail -n 1)"
-  echo "memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -n 1)"
-  echo "racecheck: $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/racecheck.log" | tail -n 1)"
+  for tool in memcheck racecheck synccheck; do
+    echo "$tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -n 1)"
+  done
   echo
-  [ -f "$OUT/bench/results.md" ] && cat "$OUT/bench/results.md"
+  sed -n '/^| size/,$p' "$OUT/profile.log"
 } >"$SUMMARY"
+# Printed last, so that a short tail of the output still shows it: the fused rows of
+# the benchmark, failed tests, then the summary (the full table is in bench/results.md).
+[ -f "$OUT/bench/results.md" ] && grep -E '^\| (T|---|.*\| fused \|)' "$OUT/bench/results.md"
+grep -E '^(FAILED|ERROR)' "$OUT/tests.log" | head -n 30
 cat "$SUMMARY"

@@ -1,5 +1,6 @@
 """What the GRU benchmark records and writes: the machine, the Markdown table, the JSON
 and the charts."""
+import contextlib
 import datetime
 import json
 import os
@@ -14,13 +15,30 @@ import torch
 def set_full_fp32_precision(device):
     """float32 must mean float32 for every contender: cuDNN's RNN path may use TF32 by
     default on Ampere and newer, which is faster, less exact, and fails the 1e-4 parity."""
-    if device != "cuda":
-        return
+    if device == "cuda":
+        _set_cudnn_rnn_tf32(False)
+
+
+def _set_cudnn_rnn_tf32(enabled):
+    """Returns a function that restores the previous setting."""
     rnn = getattr(torch.backends.cudnn, "rnn", None)
     if rnn is not None and hasattr(rnn, "fp32_precision"):
-        rnn.fp32_precision = "ieee"
+        obj, attr, value = rnn, "fp32_precision", "tf32" if enabled else "ieee"
     else:  # older torch: one flag for every cuDNN op
-        torch.backends.cudnn.allow_tf32 = False
+        obj, attr, value = torch.backends.cudnn, "allow_tf32", enabled
+    previous = getattr(obj, attr)
+    setattr(obj, attr, value)
+    return lambda: setattr(obj, attr, previous)
+
+
+@contextlib.contextmanager
+def cudnn_rnn_tf32(enabled):
+    """TF32 in cuDNN's RNNs on or off inside the block, as it was after it."""
+    restore = _set_cudnn_rnn_tf32(enabled)
+    try:
+        yield
+    finally:
+        restore()
 
 
 def _fp32_settings(device):
@@ -118,20 +136,23 @@ def _ms(value):
 
 
 def markdown_table(measurements):
-    """One row per size x dtype x pass x contender."""
+    """One row per size x dtype x pass x contender; the TF32 column only when nn.GRU ran
+    with TF32 too (float32 on CUDA)."""
+    tf32 = any(m.get("ratio_vs_nn_tf32") for m in measurements)
     lines = ["| T | N | I | H | dtype | pass | contender | ms (median) | min - max ms "
-             "| tokens/s | vs nn.GRU |",
-             "|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|"]
+             "| tokens/s | vs nn.GRU |" + (" vs nn.GRU TF32 |" if tf32 else ""),
+             "|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|" + ("---:|" if tf32 else "")]
     for m in sorted(measurements, key=_row_order(measurements)):
         s = m["size"]
         head = f"| {s['T']} | {s['N']} | {s['I']} | {s['H']} | {m['dtype']} | {m['pass']} " \
                f"| {m['contender']} "
         if m["status"] != "ok":
-            lines.append(head + f"| {m['status']}: {m['reason']} | | | |")
+            lines.append(head + f"| {m['status']}: {m['reason']} | | | |" + (" |" if tf32 else ""))
             continue
-        ratio = "" if m["ratio_vs_nn"] is None else f"{m['ratio_vs_nn']:.2f}x"
+        ratios = [m.get("ratio_vs_nn")] + ([m.get("ratio_vs_nn_tf32")] if tf32 else [])
+        cells = "".join(f" {r:.2f}x |" if r is not None else " |" for r in ratios)
         lines.append(head + f"| {_ms(m['median_ms'])} | {_ms(m['min_ms'])} - "
-                            f"{_ms(m['max_ms'])} | {_si(m['tokens_per_s'])} | {ratio} |")
+                            f"{_ms(m['max_ms'])} | {_si(m['tokens_per_s'])} |" + cells)
     return "\n".join(lines)
 
 

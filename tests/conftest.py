@@ -2,6 +2,12 @@ import pytest
 import torch
 
 import gru_cuda  # noqa: F401  (registers the ops)
+from benchmarks.report import set_full_fp32_precision
+
+# cuDNN's RNN runs float32 in TF32 by default (about 1e-3 relative error); the float32
+# comparisons with nn.GRU below need it in full fp32, as our cuBLAS GEMMs are.
+if torch.cuda.is_available():
+    set_full_fp32_precision("cuda")
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
