@@ -26,6 +26,10 @@ def tolerances(dtype):
 
 def assert_close(actual, expected, dtype, what=""):
     rtol, atol = tolerances(dtype)
+    if dtype != torch.float64 and expected.numel():
+        # Rounding grows with the size of the terms summed (a weight gradient sums over
+        # every step), not with the element compared: scale atol by the largest.
+        atol *= max(1.0, expected.detach().abs().max().item())
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda m: f"{what}: {m}")
 
 
