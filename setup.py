@@ -66,16 +66,21 @@ def _extension(with_cuda):
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
+    # libstdc++ as a shared library, named explicitly: a compiler wrapper that adds
+    # -static-libstdc++ (seen on a GPU machine's image) otherwise gives the extension a
+    # private, uninitialised copy of the iostreams, and formatting a number in an error
+    # message crashes the process.
+    link_flags = ["-fopenmp", "-lstdc++"]
     if not with_cuda:
         return CppExtension(
             "gru_cuda._C", sources, extra_compile_args={"cxx": cxx_flags},
-            extra_link_args=["-fopenmp"])
+            extra_link_args=link_flags)
     sources += sorted(glob.glob("csrc/cuda/*.cpp")) + sorted(glob.glob("csrc/cuda/*.cu"))
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
-        extra_link_args=["-fopenmp"])
+        extra_link_args=link_flags)
 
 
 blocker = "GRU_CUDA_FORCE_CPU=1" if FORCE_CPU else _cuda_blocker()
