@@ -61,16 +61,26 @@ def _cublas_include_dirs():
     return [os.path.dirname(found[0])] if found else []
 
 
+def _shared_libstdcxx():
+    """The libstdc++ shared library that this process (torch) has loaded, as a link input
+    by its path. A compiler wrapper that links libstdc++ statically (seen on a GPU
+    machine's image: -static-libstdc++ with a folder holding only libstdc++.a, which
+    -lstdc++ finds too) gives the extension a private, uninitialised copy of the
+    iostreams: formatting a number in an error message then crashes the process."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = [line.split()[-1] for line in maps if "/libstdc++.so" in line]
+    except OSError:  # not Linux
+        return []
+    return paths[:1]
+
+
 def _extension(with_cuda):
     sources = ["csrc/ops.cpp", "csrc/gru_layer.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
-    # libstdc++ as a shared library, named explicitly: a compiler wrapper that adds
-    # -static-libstdc++ (seen on a GPU machine's image) otherwise gives the extension a
-    # private, uninitialised copy of the iostreams, and formatting a number in an error
-    # message crashes the process.
-    link_flags = ["-fopenmp", "-lstdc++"]
+    link_flags = ["-fopenmp"] + _shared_libstdcxx()
     if not with_cuda:
         return CppExtension(
             "gru_cuda._C", sources, extra_compile_args={"cxx": cxx_flags},
