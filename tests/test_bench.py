@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from benchmarks import bench_gru
-from benchmarks.contenders import BASELINE, Contender, Size, default_registry
+from benchmarks import bench_gru, report
+from benchmarks.contenders import (BASELINE, BASELINE_TF32, Contender, Size, Unavailable,
+                                   default_registry, make_problem)
 
 TINY = ["--device", "cpu", "--sizes", "4,2,8,8", "--repeats", "2", "--warmup", "1"]
 
@@ -92,3 +93,34 @@ def test_plan_compiles_only_the_first_size_by_default():
 def test_bad_sizes_are_rejected(text):
     with pytest.raises(SystemExit):
         bench_gru.parse_args(["--sizes", text])
+
+
+def test_gpu_grid_and_tf32_baseline_only_where_it_applies():
+    assert len(bench_gru.default_grid("cuda")) == 12
+    assert {(s.N, s.H) for s in bench_gru.default_grid("cuda")} == \
+        {(n, h) for n in (1, 8, 64) for h in (128, 256, 512, 1024)}
+    args = bench_gru.parse_args(["--device", "cpu", "--sizes", "4,2,8,8"])
+    assert BASELINE_TF32 not in args.contenders  # TF32 is a cuDNN setting
+    args.device = "cuda"  # plan only: no GPU needed
+    args.contenders = list(default_registry())
+    args.dtypes = ["float32", "bfloat16"]
+    by_dtype = {dtype: names for _, dtype, names in bench_gru.plan(args)}
+    assert BASELINE_TF32 in by_dtype["float32"] and BASELINE_TF32 not in by_dtype["bfloat16"]
+    problem = make_problem(Size(3, 2, 4, 4), "cpu", torch.float32)
+    with pytest.raises(Unavailable, match="float32 on CUDA only"):
+        default_registry()[BASELINE_TF32](problem)
+
+
+def test_tf32_column_and_looser_tolerance():
+    rows = [{"size": {"T": 1, "N": 1, "I": 1, "H": 1}, "dtype": "float32", "pass": "fwd",
+             "contender": name, "status": "ok", "median_ms": ms, "min_ms": ms, "max_ms": ms,
+             "tokens_per_s": 1.0} for name, ms in (("fused", 1.0), (BASELINE, 2.0),
+                                                   (BASELINE_TF32, 4.0))]
+    bench_gru._add_ratios(rows)
+    assert rows[0]["ratio_vs_nn"] == 2.0 and rows[0]["ratio_vs_nn_tf32"] == 4.0
+    table = report.markdown_table(rows)
+    assert "vs nn.GRU TF32" in table and "| 2.00x | 4.00x |" in table
+    problem = make_problem(Size(3, 2, 4, 4), "cpu", torch.float32)
+    off = [problem.truth["output"] * 1.001, problem.truth["h_n"]]
+    assert not bench_gru.check_parity(off, problem, "fwd")["ok"]
+    assert bench_gru.check_parity(off, problem, "fwd", tol=2e-2)["ok"]
