@@ -18,9 +18,6 @@
 
 namespace gru_cuda {
 
-// Workspace saved per row and step for the backward: [r, z, n, gh_n, h_prev].
-constexpr int kSavedBlocks = 5;
-
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
 // Host float32: libm's expf/tanhf are calls the compiler cannot vectorize, and they
 // cost more than the rest of the step together. These use only arithmetic and bit
@@ -118,34 +115,58 @@ GRU_HOST_DEVICE inline GateGrads<T> gru_cell_backward(
   return g;
 }
 
-// The saved workspace row of one step: blocks of H in the order of kSavedBlocks.
-// (Scalars, not a GateValues: a struct argument keeps the CPU loops from vectorizing.)
-template <typename scalar_t, typename T>
-GRU_HOST_DEVICE inline void save_gates(scalar_t* saved_row, int64_t j, int64_t H, T r, T z, T n,
-                                       scalar_t gh_n, scalar_t h_prev) {
-  saved_row[j] = r;
-  saved_row[H + j] = z;
-  saved_row[2 * H + j] = n;
-  saved_row[3 * H + j] = gh_n;
-  saved_row[4 * H + j] = h_prev;
+// Blocks (H each) of the workspace row saved per row, direction and step for the
+// backward. h_prev is kept because a row's previous state is not always the previous
+// output row (a reverse-direction row joins with its own h0).
+enum SavedBlock : int { kSavedR = 0, kSavedZ, kSavedN, kSavedGhN, kSavedHPrev, kSavedBlocks };
+// Their names in that order, exported to Python (gru_cuda._ops.SAVED_BLOCK_NAMES).
+constexpr const char* kSavedBlockNames = "r,z,n,gh_n,h_prev";
+
+// One element (unit j of one row) of a forward step, the whole of it. Row pointers:
+// gx_row (3H, includes b_ih), gh_row (3H, h W_hh^T without b_hh), b_hh (3H, zeros when
+// the layer has no bias), h_row (H, the state, updated in place), out_row (H),
+// saved_row (kSavedBlocks * H, written only when kSave). acc_t: the math type.
+template <typename acc_t, bool kSave, typename scalar_t>
+GRU_HOST_DEVICE inline void gru_forward_element(const scalar_t* gx_row, const scalar_t* gh_row,
+                                                const scalar_t* b_hh, scalar_t* h_row,
+                                                scalar_t* out_row, scalar_t* saved_row,
+                                                int64_t j, int64_t H) {
+  const scalar_t h_prev = h_row[j];
+  const acc_t gh_n = acc_t(gh_row[2 * H + j]) + acc_t(b_hh[2 * H + j]);
+  const GateValues<acc_t> g = gru_cell_forward<acc_t>(
+      gx_row[j], gx_row[H + j], gx_row[2 * H + j], acc_t(gh_row[j]) + acc_t(b_hh[j]),
+      acc_t(gh_row[H + j]) + acc_t(b_hh[H + j]), gh_n, h_prev);
+  if (kSave) {
+    saved_row[kSavedR * H + j] = g.r;
+    saved_row[kSavedZ * H + j] = g.z;
+    saved_row[kSavedN * H + j] = g.n;
+    saved_row[kSavedGhN * H + j] = gh_n;
+    saved_row[kSavedHPrev * H + j] = h_prev;
+  }
+  const scalar_t h_new = g.h_new;
+  h_row[j] = h_new;
+  out_row[j] = h_new;
 }
 
-template <typename T, typename scalar_t>
-GRU_HOST_DEVICE inline GateGrads<T> gru_cell_backward_saved(T dh_new, const scalar_t* saved_row,
-                                                            int64_t j, int64_t H) {
-  return gru_cell_backward<T>(dh_new, saved_row[4 * H + j], saved_row[j], saved_row[H + j],
-                              saved_row[2 * H + j], saved_row[3 * H + j]);
-}
-
-// dgx and dgh rows share the r and z blocks; only n differs, and dgh_n_row keeps it.
-template <typename scalar_t, typename T>
-GRU_HOST_DEVICE inline void store_gate_grads(scalar_t* dgx_row, scalar_t* dgh_row,
-                                             scalar_t* dgh_n_row, int64_t j, int64_t H, T dr,
-                                             T dz, T dn_x, T dn_h) {
-  dgx_row[j] = dgh_row[j] = dr;
-  dgx_row[H + j] = dgh_row[H + j] = dz;
-  dgx_row[2 * H + j] = dn_x;
-  dgh_row[2 * H + j] = dgh_n_row[j] = dn_h;
+// One element of a backward step. grad_out_row (H): the output's gradient; dh_row (H):
+// in, the state gradient carried from the next step; out, its part that skips W_hh.
+// Written: dgx_row (3H), the gradient of gx; dgh_row (3H), that of gh, for the
+// recurrent GEMM; dgh_n_row (H), its n block, kept for dW_hh (its r and z blocks equal
+// dgx's).
+template <typename acc_t, typename scalar_t>
+GRU_HOST_DEVICE inline void gru_backward_element(const scalar_t* grad_out_row, scalar_t* dh_row,
+                                                 const scalar_t* saved_row, scalar_t* dgx_row,
+                                                 scalar_t* dgh_row, scalar_t* dgh_n_row,
+                                                 int64_t j, int64_t H) {
+  const acc_t dh_new = acc_t(grad_out_row[j]) + acc_t(dh_row[j]);
+  const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
+      dh_new, saved_row[kSavedHPrev * H + j], saved_row[kSavedR * H + j],
+      saved_row[kSavedZ * H + j], saved_row[kSavedN * H + j], saved_row[kSavedGhN * H + j]);
+  dgx_row[j] = dgh_row[j] = g.dgx_r;
+  dgx_row[H + j] = dgh_row[H + j] = g.dgx_z;
+  dgx_row[2 * H + j] = g.dgx_n;
+  dgh_row[2 * H + j] = dgh_n_row[j] = g.dgh_n;
+  dh_row[j] = g.dh_direct;
 }
 
 }  // namespace gru_cuda

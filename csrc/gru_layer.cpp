@@ -2,61 +2,142 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
 #include "gru_cell.h"
 
 namespace gru_cuda {
 namespace {
 
-void check_same(const at::Tensor& ref, const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), "gru_cuda: ", name, " has dtype ",
-              t.scalar_type(), " but input has dtype ", ref.scalar_type());
-  TORCH_CHECK(t.device() == ref.device(), "gru_cuda: ", name, " is on ", t.device(),
-              " but input is on ", ref.device());
+// The layer's sizes, read off checked arguments.
+struct LayerShape {
+  int64_t T = 0, N = 0, I = 0, H = 0, D = 1, rows = 0;
+  bool packed = false;
+  std::vector<int64_t> batch_sizes;  // live rows of each step (N each when padded)
+  std::vector<int64_t> offsets;      // first row of each step
+};
+
+constexpr const char* kWeightNames[] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+
+std::string weight_name(int64_t k, int64_t per_direction) {
+  return std::string(kWeightNames[k % per_direction]) + (k >= per_direction ? "_reverse" : "");
 }
 
-const int64_t* lengths_ptr(const std::optional<at::Tensor>& lengths, const at::Tensor& input) {
-  if (!lengths.has_value()) return nullptr;
-  const at::Tensor& l = *lengths;
-  TORCH_CHECK(l.scalar_type() == at::kLong, "gru_cuda: lengths must be int64, got ",
-              l.scalar_type());
-  TORCH_CHECK(l.dim() == 1 && l.size(0) == input.size(1), "gru_cuda: lengths must have shape [",
-              input.size(1), "] (one per batch row), got ", l.sizes());
-  TORCH_CHECK(l.device() == input.device(), "gru_cuda: lengths is on ", l.device(),
+void check_like_input(const at::Tensor& input, const at::Tensor& t, const std::string& name) {
+  TORCH_CHECK(t.device() == input.device(), "gru_cuda: ", name, " is on ", t.device(),
               " but input is on ", input.device());
-  TORCH_CHECK(l.is_contiguous(), "gru_cuda: lengths must be contiguous");
-  return l.const_data_ptr<int64_t>();
+  TORCH_CHECK(t.scalar_type() == input.scalar_type(), "gru_cuda: ", name, " has dtype ",
+              t.scalar_type(), " but input has dtype ", input.scalar_type());
 }
 
-void check_layer_args(const at::Tensor& input, const at::Tensor& hx, const at::Tensor& w_ih,
-                      const at::Tensor& w_hh) {
-  TORCH_CHECK(input.dim() == 3, "gru_cuda: input must be 3-D (T, N, I), got ", input.dim(),
-              "-D");
+void check_shape(const at::Tensor& t, at::IntArrayRef expected, const std::string& name,
+                 const char* meaning = "") {
+  TORCH_CHECK(t.sizes() == expected, "gru_cuda: ", name, " must have shape ", expected, meaning,
+              ", got ", t.sizes());
+}
+
+void read_batch_sizes(const at::Tensor& batch_sizes, const at::Tensor& input, LayerShape& s) {
+  TORCH_CHECK(batch_sizes.device().is_cpu() && batch_sizes.scalar_type() == at::kLong &&
+                  batch_sizes.dim() == 1,
+              "gru_cuda: batch_sizes must be a 1-D int64 tensor on the CPU (a "
+              "PackedSequence's), got ",
+              batch_sizes.scalar_type(), ", ", batch_sizes.dim(), "-D, on ", batch_sizes.device());
+  s.T = batch_sizes.numel();
+  TORCH_CHECK(s.T >= 1, "gru_cuda: batch_sizes is empty");
+  const at::Tensor values = batch_sizes.contiguous();
+  const int64_t* v = values.const_data_ptr<int64_t>();
+  s.batch_sizes.assign(v, v + s.T);
+  for (int64_t t = 0; t < s.T; ++t) {
+    TORCH_CHECK(v[t] >= 1 && (t == 0 || v[t] <= v[t - 1]),
+                "gru_cuda: batch_sizes must be positive and non-increasing (a "
+                "PackedSequence's), got ",
+                at::IntArrayRef(s.batch_sizes));
+    s.offsets.push_back(s.rows);
+    s.rows += v[t];
+  }
+  TORCH_CHECK(s.rows == input.size(0), "gru_cuda: batch_sizes sum to ", s.rows,
+              " rows but input has ", input.size(0));
+  s.N = s.batch_sizes[0];
+}
+
+// Everything the kernels rely on, for the forward and the backward alike. state is hx
+// in the forward and grad_hn in the backward: (D, N, H) either way.
+LayerShape check_layer_args(const at::Tensor& input, const at::Tensor& state,
+                            const char* state_name, at::TensorList weights, bool has_biases,
+                            bool bidirectional, const std::optional<at::Tensor>& batch_sizes) {
+  LayerShape s;
+  s.D = bidirectional ? 2 : 1;
+  s.packed = batch_sizes.has_value();
   TORCH_CHECK(input.is_floating_point(), "gru_cuda: input must be floating point, got ",
               input.scalar_type());
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 3 * w_hh.size(1),
-              "gru_cuda: w_hh must have shape [3*H, H], got ", w_hh.sizes());
-  const int64_t H = w_hh.size(1);
-  TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(0) == 3 * H && w_ih.size(1) == input.size(2),
-              "gru_cuda: w_ih must have shape [", 3 * H, ", ", input.size(2),
-              "] (input size ", input.size(2), "), got ", w_ih.sizes());
-  TORCH_CHECK(hx.dim() == 2 && hx.size(0) == input.size(1) && hx.size(1) == H,
-              "gru_cuda: hx must have shape [", input.size(1), ", ", H, "], got ", hx.sizes());
-  check_same(input, hx, "hx");
-  check_same(input, w_ih, "w_ih");
-  check_same(input, w_hh, "w_hh");
+  TORCH_CHECK(input.dim() == (s.packed ? 2 : 3), "gru_cuda: input must be ",
+              s.packed ? "2-D (rows, I) with batch_sizes" : "3-D (T, N, I)", ", got ",
+              input.dim(), "-D");
+  const int64_t per_direction = has_biases ? 4 : 2;
+  TORCH_CHECK(static_cast<int64_t>(weights.size()) == s.D * per_direction, "gru_cuda: expected ",
+              s.D * per_direction, " weights (w_ih, w_hh", has_biases ? ", b_ih, b_hh" : "",
+              " per direction), got ", weights.size());
+  for (size_t k = 0; k < weights.size(); ++k) {
+    check_like_input(input, weights[k], weight_name(k, per_direction));
+  }
+  TORCH_CHECK(weights[1].dim() == 2 && weights[1].size(0) == 3 * weights[1].size(1),
+              "gru_cuda: w_hh must have shape [3*H, H], got ", weights[1].sizes());
+  s.H = weights[1].size(1);
+  s.I = input.size(-1);
+  for (int64_t d = 0; d < s.D; ++d) {
+    const int64_t k = d * per_direction;
+    check_shape(weights[k], {3 * s.H, s.I}, weight_name(k, per_direction), " (3*H, input size)");
+    check_shape(weights[k + 1], {3 * s.H, s.H}, weight_name(k + 1, per_direction));
+    if (has_biases) {
+      check_shape(weights[k + 2], {3 * s.H}, weight_name(k + 2, per_direction));
+      check_shape(weights[k + 3], {3 * s.H}, weight_name(k + 3, per_direction));
+    }
+  }
+  if (s.packed) {
+    read_batch_sizes(*batch_sizes, input, s);
+  } else {
+    s.T = input.size(0);
+    s.N = input.size(1);
+    s.rows = s.T * s.N;
+    s.batch_sizes.assign(s.T, s.N);
+    for (int64_t t = 0; t < s.T; ++t) s.offsets.push_back(t * s.N);
+  }
+  check_like_input(input, state, state_name);
+  check_shape(state, {s.D, s.N, s.H}, state_name);
+  return s;
 }
 
-void check_bias(const at::Tensor& input, const std::optional<at::Tensor>& b, int64_t H,
-                const char* name) {
-  if (!b.has_value()) return;
-  TORCH_CHECK(b->dim() == 1 && b->size(0) == 3 * H, "gru_cuda: ", name, " must have shape [",
-              3 * H, "], got ", b->sizes());
-  check_same(input, *b, name);
+struct LayerWeights {
+  at::Tensor w_ih;                 // (D*3H, I): both directions, one input-projection GEMM
+  std::optional<at::Tensor> b_ih;  // (D*3H)
+  std::vector<at::Tensor> w_hh;    // per direction (3H, H)
+  std::vector<at::Tensor> b_hh;    // per direction (3H), zeros without bias
+};
+
+LayerWeights layer_weights(at::TensorList weights, bool has_biases, const LayerShape& s,
+                           const at::TensorOptions& options) {
+  const int64_t per_direction = has_biases ? 4 : 2;
+  std::vector<at::Tensor> w_ih, b_ih;
+  LayerWeights lw;
+  for (int64_t d = 0; d < s.D; ++d) {
+    const int64_t k = d * per_direction;
+    w_ih.push_back(weights[k]);
+    lw.w_hh.push_back(weights[k + 1].contiguous());
+    if (has_biases) {
+      b_ih.push_back(weights[k + 2]);
+      lw.b_hh.push_back(weights[k + 3].contiguous());
+    } else {
+      lw.b_hh.push_back(at::zeros({3 * s.H}, options));
+    }
+  }
+  lw.w_ih = s.D == 1 ? w_ih[0].contiguous() : at::cat(w_ih);
+  if (has_biases) lw.b_ih = s.D == 1 ? b_ih[0].contiguous() : at::cat(b_ih);
+  return lw;
 }
 
-// out = a @ b^T (+ bias), written into out.
+// out = a @ w^T (+ bias), written into out.
 void project_out(at::Tensor& out, const at::Tensor& a, const at::Tensor& w,
-                const std::optional<at::Tensor>& bias) {
+                 const std::optional<at::Tensor>& bias) {
   if (bias.has_value()) {
     at::addmm_out(out, *bias, a, w.t());
   } else {
@@ -64,115 +145,168 @@ void project_out(at::Tensor& out, const at::Tensor& a, const at::Tensor& w,
   }
 }
 
+const void* element(const at::Tensor& t, int64_t i) {
+  return static_cast<const char*>(t.const_data_ptr()) + i * t.element_size();
+}
+
+void* mutable_element(const at::Tensor& t, int64_t i) {
+  return static_cast<char*>(t.mutable_data_ptr()) + i * t.element_size();
+}
+
+// The first n rows of each direction's (N, ...) slice of a (D, N, ...) buffer; views are
+// made once, and per step only when a packed batch shrinks.
+struct PrefixViews {
+  std::vector<at::Tensor> full;
+  PrefixViews(const at::Tensor& buffer, int64_t D) {
+    for (int64_t d = 0; d < D; ++d) full.push_back(buffer[d]);
+  }
+  at::Tensor rows(int64_t d, int64_t n) const {
+    return n == full[d].size(0) ? full[d] : full[d].narrow(0, 0, n);
+  }
+};
+
+template <typename Direction>
+Step<Direction> make_step(const LayerShape& s, at::ScalarType dtype) {
+  Step<Direction> step{};
+  step.num_directions = static_cast<int>(s.D);
+  step.H = s.H;
+  step.gx_stride = s.D * 3 * s.H;
+  step.out_stride = s.D * s.H;
+  step.saved_stride = s.D * kSavedBlocks * s.H;
+  step.dtype = dtype;
+  return step;
+}
+
+// Direction d runs forward in time (d = 0) or backward (d = 1): at loop index i it is at
+// time step i or T-1-i.
+int64_t time_of(int64_t i, int64_t d, int64_t T) { return d == 0 ? i : T - 1 - i; }
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
-    const at::Tensor& input_, const at::Tensor& hx_, const at::Tensor& w_ih_,
-    const at::Tensor& w_hh_, const std::optional<at::Tensor>& b_ih_,
-    const std::optional<at::Tensor>& b_hh_, bool reverse,
-    const std::optional<at::Tensor>& lengths_, bool need_backward, const StepKernels& kernels) {
-  check_layer_args(input_, hx_, w_ih_, w_hh_);
-  const int64_t T = input_.size(0), N = input_.size(1), I = input_.size(2);
-  const int64_t H = w_hh_.size(1);
-  check_bias(input_, b_ih_, H, "b_ih");
-  check_bias(input_, b_hh_, H, "b_hh");
+    const at::Tensor& input_, const at::Tensor& hx_, at::TensorList weights, bool has_biases,
+    bool bidirectional, const std::optional<at::Tensor>& batch_sizes, bool need_backward,
+    const StepKernels& kernels) {
+  const LayerShape s =
+      check_layer_args(input_, hx_, "hx", weights, has_biases, bidirectional, batch_sizes);
+  const at::TensorOptions options = input_.options();
+  const LayerWeights w = layer_weights(weights, has_biases, s, options);
+  const int64_t G = 3 * s.H;
 
-  const at::Tensor input = input_.contiguous();
-  const at::Tensor w_ih = w_ih_.contiguous();
-  const at::Tensor w_hh = w_hh_.contiguous();
-  std::optional<at::Tensor> b_ih, b_hh, lengths;
-  if (b_ih_) b_ih = b_ih_->contiguous();
-  if (b_hh_) b_hh = b_hh_->contiguous();
-  if (lengths_) lengths = lengths_->contiguous();
-  const int64_t* len = lengths_ptr(lengths, input);
-
-  // Input projection of every step in one GEMM.
-  at::Tensor gx = at::empty({T * N, 3 * H}, input.options());
-  project_out(gx, input.view({T * N, I}), w_ih, b_ih);
-  gx = gx.view({T, N, 3 * H});
-
-  at::Tensor output = at::empty({T, N, H}, input.options());
+  at::Tensor gx = at::empty({s.rows, s.D * G}, options);
+  project_out(gx, input_.contiguous().view({s.rows, s.I}), w.w_ih, w.b_ih);
+  at::Tensor output = s.packed ? at::empty({s.rows, s.D * s.H}, options)
+                               : at::empty({s.T, s.N, s.D * s.H}, options);
   // Inference keeps nothing: an empty saved tensor, and the kernels skip those writes.
-  at::Tensor saved = need_backward ? at::empty({T, N, kSavedBlocks * H}, input.options())
-                                   : at::empty({0}, input.options());
+  at::Tensor saved = need_backward ? at::empty({s.rows, s.D * kSavedBlocks * s.H}, options)
+                                   : at::empty({0}, options);
   at::Tensor h = hx_.contiguous().clone();
-  at::Tensor gh = at::empty({N, 3 * H}, input.options());
-  const at::Tensor b_hh_or_zeros = b_hh ? *b_hh : at::zeros({3 * H}, input.options());
+  at::Tensor gh = at::empty({s.D, s.N, G}, options);
+  const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
+  std::vector<at::Tensor> w_hh_t;
+  for (const at::Tensor& w_hh : w.w_hh) w_hh_t.push_back(w_hh.t());
 
-  for (int64_t s = 0; s < T; ++s) {
-    const int64_t t = reverse ? T - 1 - s : s;
-    project_out(gh, h, w_hh, std::nullopt);
-    kernels.forward_step(gx[t], gh, b_hh_or_zeros, h, output[t],
-                         need_backward ? saved[t] : at::Tensor(), len, t);
+  ForwardStep step = make_step<DirectionForward>(s, input_.scalar_type());
+  for (int64_t i = 0; i < s.T; ++i) {
+    for (int64_t d = 0; d < s.D; ++d) {
+      const int64_t t = time_of(i, d, s.T);
+      const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];
+      at::Tensor gh_d = gh_rows.rows(d, n);
+      const at::Tensor h_d = h_rows.rows(d, n);
+      at::mm_out(gh_d, h_d, w_hh_t[d]);
+      DirectionForward& f = step.dir[d];
+      f.gx = element(gx, row0 * step.gx_stride + d * G);
+      f.gh = gh_d.const_data_ptr();
+      f.b_hh = w.b_hh[d].const_data_ptr();
+      f.h = h_d.mutable_data_ptr();
+      f.out = mutable_element(output, row0 * step.out_stride + d * s.H);
+      f.saved = need_backward
+                    ? mutable_element(saved, row0 * step.saved_stride + d * kSavedBlocks * s.H)
+                    : nullptr;
+      f.rows = n;
+    }
+    kernels.forward_step(step);
   }
   return {output, h, saved};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-gru_layer_backward(const at::Tensor& grad_output_, const at::Tensor& grad_hn_,
-                   const at::Tensor& input_, const at::Tensor& w_ih_, const at::Tensor& w_hh_,
-                   const at::Tensor& saved_, bool reverse,
-                   const std::optional<at::Tensor>& lengths_, const StepKernels& kernels) {
-  TORCH_CHECK(input_.dim() == 3, "gru_cuda: input must be 3-D (T, N, I), got ", input_.dim(),
-              "-D");
-  const int64_t T = input_.size(0), N = input_.size(1), I = input_.size(2);
-  const int64_t H = w_hh_.size(1);
-  TORCH_CHECK(grad_output_.sizes() == at::IntArrayRef({T, N, H}),
-              "gru_cuda: grad_output must have shape [", T, ", ", N, ", ", H, "], got ",
-              grad_output_.sizes());
-  TORCH_CHECK(grad_hn_.sizes() == at::IntArrayRef({N, H}), "gru_cuda: grad_hn must have shape [",
-              N, ", ", H, "], got ", grad_hn_.sizes());
-  TORCH_CHECK(saved_.sizes() == at::IntArrayRef({T, N, kSavedBlocks * H}),
-              "gru_cuda: saved must have shape [", T, ", ", N, ", ", kSavedBlocks * H,
-              "], got ", saved_.sizes());
-  check_same(input_, grad_output_, "grad_output");
-  check_same(input_, grad_hn_, "grad_hn");
-  check_same(input_, w_ih_, "w_ih");
-  check_same(input_, w_hh_, "w_hh");
-  check_same(input_, saved_, "saved");
+std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
+    const at::Tensor& grad_output_, const at::Tensor& grad_hn_, const at::Tensor& input_,
+    at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved_,
+    const std::optional<at::Tensor>& batch_sizes, const StepKernels& kernels) {
+  const LayerShape s = check_layer_args(input_, grad_hn_, "grad_hn", weights, has_biases,
+                                        bidirectional, batch_sizes);
+  check_like_input(input_, grad_output_, "grad_output");
+  const std::vector<int64_t> output_shape =
+      s.packed ? std::vector<int64_t>{s.rows, s.D * s.H} : std::vector<int64_t>{s.T, s.N, s.D * s.H};
+  check_shape(grad_output_, output_shape, "grad_output");
+  check_like_input(input_, saved_, "saved");
+  check_shape(saved_, {s.rows, s.D * kSavedBlocks * s.H}, "saved");
 
+  const at::TensorOptions options = input_.options();
+  const LayerWeights w = layer_weights(weights, has_biases, s, options);
+  const int64_t G = 3 * s.H;
   const at::Tensor grad_output = grad_output_.contiguous();
-  const at::Tensor input = input_.contiguous();
-  const at::Tensor w_ih = w_ih_.contiguous();
-  const at::Tensor w_hh = w_hh_.contiguous();
   const at::Tensor saved = saved_.contiguous();
-  std::optional<at::Tensor> lengths;
-  if (lengths_) lengths = lengths_->contiguous();
-  const int64_t* len = lengths_ptr(lengths, input);
+  const at::Tensor x = input_.contiguous().view({s.rows, s.I});
 
-  at::Tensor dgx = at::empty({T, N, 3 * H}, input.options());
-  at::Tensor dgh_n = at::empty({T, N, H}, input.options());
-  at::Tensor dgh = at::empty({N, 3 * H}, input.options());
+  at::Tensor dgx = at::empty({s.rows, s.D * G}, options);
+  at::Tensor dgh_n = at::empty({s.rows, s.D * s.H}, options);
+  at::Tensor dgh = at::empty({s.D, s.N, G}, options);
   at::Tensor dh = grad_hn_.contiguous().clone();
+  const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
 
-  for (int64_t s = T - 1; s >= 0; --s) {
-    const int64_t t = reverse ? T - 1 - s : s;
-    kernels.backward_step(grad_output[t], dh, saved[t], dgx[t], dgh, dgh_n[t], len, t);
-    dh.addmm_(dgh, w_hh);  // dh_prev = dh' * z + dgh @ W_hh
+  BackwardStep step = make_step<DirectionBackward>(s, input_.scalar_type());
+  for (int64_t i = s.T - 1; i >= 0; --i) {
+    for (int64_t d = 0; d < s.D; ++d) {
+      const int64_t t = time_of(i, d, s.T);
+      const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];
+      DirectionBackward& b = step.dir[d];
+      b.grad_out = element(grad_output, row0 * step.out_stride + d * s.H);
+      b.dh = dh_rows.full[d].mutable_data_ptr();
+      b.saved = element(saved, row0 * step.saved_stride + d * kSavedBlocks * s.H);
+      b.dgx = mutable_element(dgx, row0 * step.gx_stride + d * G);
+      b.dgh = dgh_rows.full[d].mutable_data_ptr();
+      b.dgh_n = mutable_element(dgh_n, row0 * step.out_stride + d * s.H);
+      b.rows = n;
+    }
+    kernels.backward_step(step);
+    for (int64_t d = 0; d < s.D; ++d) {
+      const int64_t n = s.batch_sizes[time_of(i, d, s.T)];
+      dh_rows.rows(d, n).addmm_(dgh_rows.rows(d, n), w.w_hh[d]);  // + dgh @ W_hh
+    }
   }
 
-  // Weight, bias and input gradients over all T*N rows at once. gh's gradient is
-  // dgx's in the r and z blocks and dgh_n in the n block.
-  const at::Tensor dgx2 = dgx.view({T * N, 3 * H});
-  const at::Tensor dgh_n2 = dgh_n.view({T * N, H});
-  const at::Tensor h_prev = saved.view({T * N, kSavedBlocks * H}).narrow(1, 4 * H, H);
-  // grad_input takes input's layout (what autograd and torch.compile expect of a gradient).
-  at::Tensor grad_input = at::empty_like(input_);
+  // Input, weight and bias gradients as GEMMs over all rows. gh's gradient is dgx's in
+  // the r and z blocks and dgh_n in the n block.
+  at::Tensor grad_input = at::empty_like(input_);  // input's layout, as autograd expects
   if (grad_input.is_contiguous()) {
-    at::Tensor grad_input2 = grad_input.view({T * N, I});
-    at::mm_out(grad_input2, dgx2, w_ih);
+    at::Tensor grad_input2 = grad_input.view({s.rows, s.I});
+    at::mm_out(grad_input2, dgx, w.w_ih);
   } else {
-    grad_input.copy_(at::mm(dgx2, w_ih).view({T, N, I}));
+    grad_input.copy_(at::mm(dgx, w.w_ih).view(input_.sizes()));
   }
-  at::Tensor grad_w_ih = at::mm(dgx2.t(), input.view({T * N, I}));
-  at::Tensor grad_w_hh = at::empty({3 * H, H}, input.options());
-  at::Tensor grad_w_hh_rz = grad_w_hh.narrow(0, 0, 2 * H);
-  at::Tensor grad_w_hh_n = grad_w_hh.narrow(0, 2 * H, H);
-  at::mm_out(grad_w_hh_rz, dgx2.narrow(1, 0, 2 * H).t(), h_prev);
-  at::mm_out(grad_w_hh_n, dgh_n2.t(), h_prev);
-  at::Tensor grad_b_ih = dgx2.sum(0);
-  at::Tensor grad_b_hh = at::cat({grad_b_ih.narrow(0, 0, 2 * H), dgh_n2.sum(0)});
-  return {grad_input, dh, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh};
+  const at::Tensor h_prev_all = saved.view({s.rows, s.D, kSavedBlocks, s.H});
+  std::vector<at::Tensor> grad_weights;
+  for (int64_t d = 0; d < s.D; ++d) {
+    const at::Tensor dgx_d = dgx.narrow(1, d * G, G);
+    const at::Tensor dgh_n_d = dgh_n.narrow(1, d * s.H, s.H);
+    const at::Tensor h_prev = h_prev_all.select(1, d).select(1, kSavedHPrev);
+    grad_weights.push_back(at::mm(dgx_d.t(), x));
+    at::Tensor grad_w_hh = at::empty({G, s.H}, options);
+    at::Tensor grad_w_hh_rz = grad_w_hh.narrow(0, 0, 2 * s.H);
+    at::Tensor grad_w_hh_n = grad_w_hh.narrow(0, 2 * s.H, s.H);
+    at::mm_out(grad_w_hh_rz, dgx_d.narrow(1, 0, 2 * s.H).t(), h_prev);
+    at::mm_out(grad_w_hh_n, dgh_n_d.t(), h_prev);
+    grad_weights.push_back(grad_w_hh);
+    if (has_biases) {
+      at::Tensor grad_b_ih = dgx_d.sum(0);
+      at::Tensor grad_b_hh = at::cat({grad_b_ih.narrow(0, 0, 2 * s.H), dgh_n_d.sum(0)});
+      grad_weights.push_back(grad_b_ih);
+      grad_weights.push_back(grad_b_hh);
+    }
+  }
+  return {grad_input, dh, grad_weights};
 }
 
 }  // namespace gru_cuda

@@ -1,50 +1,78 @@
-// One GRU layer in one direction over a whole sequence. The time loop and the GEMMs
-// (through ATen, so they run on any device) live in gru_layer.cpp; each device
-// supplies only the fused elementwise pass of a step.
+// One GRU layer, one or both directions, over a padded (T, N, I) or packed (rows, I)
+// sequence. The argument checks, the time loop and the GEMMs (through ATen, so they run
+// on any device) live in gru_layer.cpp; each device supplies only the fused elementwise
+// pass of a step, over both directions' live rows at once.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <optional>
 #include <tuple>
+#include <vector>
 
 namespace gru_cuda {
 
-// lengths: nullptr, or N per-row valid lengths on the tensors' device; row n takes
-// part in step t only while t < lengths[n] (else its state is carried, its output 0).
+// One direction's part of a step: its first `rows` rows of the batch are alive (packing
+// sorts rows by length, so the live rows are a prefix). Pointers are to row 0 of this
+// step; rows are `stride` elements apart for gx/dgx, out/grad_out/dgh_n and saved, 3H
+// for gh/dgh and H for the state h/dh. Their element type is the layer's dtype.
+struct DirectionForward {
+  const void* gx;     // (rows, 3H) with b_ih
+  const void* gh;     // (rows, 3H) = h W_hh^T, without b_hh
+  const void* b_hh;   // (3H), zeros when the layer has no bias
+  void* h;            // (rows, H) state, updated in place
+  void* out;          // (rows, H)
+  void* saved;        // (rows, kSavedBlocks * H), or nullptr when no backward will run
+  int64_t rows;
+};
+
+struct DirectionBackward {
+  const void* grad_out;  // (rows, H)
+  void* dh;              // (rows, H): in, carried from the next step; out, its part that
+                         // skips W_hh (the recurrent GEMM adds the rest)
+  const void* saved;     // (rows, kSavedBlocks * H)
+  void* dgx;             // (rows, 3H)
+  void* dgh;             // (rows, 3H), the recurrent GEMM's input
+  void* dgh_n;           // (rows, H), kept for dW_hh
+  int64_t rows;
+};
+
+template <typename Direction>
+struct Step {
+  Direction dir[2];
+  int num_directions;
+  int64_t H;
+  int64_t gx_stride;     // D * 3H
+  int64_t out_stride;    // D * H
+  int64_t saved_stride;  // D * kSavedBlocks * H
+  at::ScalarType dtype;
+};
+
+using ForwardStep = Step<DirectionForward>;
+using BackwardStep = Step<DirectionBackward>;
+
+// What a device supplies: the elementwise pass of one step, on the current stream.
 struct StepKernels {
-  // gx_t: (N, 3H) with b_ih. gh: (N, 3H) = h W_hh^T without b_hh, which the step adds
-  // (one launch fewer per step than a GEMM with bias). b_hh: (3H), zeros without bias.
-  // h: (N, H) state, updated in place. out_t: (N, H).
-  // saved_t: (N, 5H) = [r, z, n, gh_n, h_prev] for the backward, or undefined when
-  // no backward will run.
-  void (*forward_step)(const at::Tensor& gx_t, const at::Tensor& gh, const at::Tensor& b_hh,
-                       const at::Tensor& h, const at::Tensor& out_t, const at::Tensor& saved_t,
-                       const int64_t* lengths, int64_t t);
-  // dh: (N, H), in: gradient carried from step t+1; out: its part that skips W_hh.
-  // Written: dgx_t (N, 3H), the gradient of gx_t; dgh (N, 3H), that of gh, a scratch
-  // reused every step by the recurrent GEMM; dgh_n_t (N, H), its n block, kept for
-  // dW_hh (its r and z blocks equal dgx's).
-  void (*backward_step)(const at::Tensor& grad_out_t, const at::Tensor& dh,
-                        const at::Tensor& saved_t, const at::Tensor& dgx_t,
-                        const at::Tensor& dgh, const at::Tensor& dgh_n_t,
-                        const int64_t* lengths, int64_t t);
+  void (*forward_step)(const ForwardStep& step);
+  void (*backward_step)(const BackwardStep& step);
 };
 
 extern const StepKernels cpu_step_kernels;
 
-// Returns (output (T, N, H), h_n (N, H), saved (T, N, 5H), or (0,) without need_backward).
+// input: (T, N, I), or (rows, I) with batch_sizes (a PackedSequence's, int64 on the CPU).
+// hx: (D, N, H). weights: per direction w_ih, w_hh (and b_ih, b_hh with has_biases), the
+// order of nn.GRU's _flat_weights.
+// Returns output ((T, N, D*H) or (rows, D*H)), h_n (D, N, H) and the saved workspace
+// ((rows, D * kSavedBlocks * H), or (0,) without need_backward).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
-    const at::Tensor& input, const at::Tensor& hx, const at::Tensor& w_ih,
-    const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh, bool reverse,
-    const std::optional<at::Tensor>& lengths, bool need_backward, const StepKernels& kernels);
+    const at::Tensor& input, const at::Tensor& hx, at::TensorList weights, bool has_biases,
+    bool bidirectional, const std::optional<at::Tensor>& batch_sizes, bool need_backward,
+    const StepKernels& kernels);
 
-// Returns (grad_input, grad_hx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh).
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-gru_layer_backward(const at::Tensor& grad_output, const at::Tensor& grad_hn,
-                   const at::Tensor& input, const at::Tensor& w_ih, const at::Tensor& w_hh,
-                   const at::Tensor& saved, bool reverse,
-                   const std::optional<at::Tensor>& lengths, const StepKernels& kernels);
+// Returns grad_input, grad_hx and the weights' gradients in the order of weights.
+std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
+    const at::Tensor& grad_output, const at::Tensor& grad_hn, const at::Tensor& input,
+    at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved,
+    const std::optional<at::Tensor>& batch_sizes, const StepKernels& kernels);
 
 }  // namespace gru_cuda

@@ -16,7 +16,7 @@ from .modules import GRU, GRUCell  # noqa: E402
 
 def has_cuda_kernels() -> bool:
     """Whether the loaded extension registered CUDA kernels for the ops."""
-    return torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_forward", "CUDA")
+    return torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_layer", "CUDA")
 
 
 __all__ = ["GRU", "GRUCell", "has_cuda_kernels", "reference"]

@@ -1,33 +1,53 @@
 """Autograd and fake (meta) registrations of the gru_cuda ops defined in csrc/ops.cpp."""
 import torch
 
-_SAVED_BLOCKS = 5  # r, z, n, gh_n, h_prev; see csrc/gru_cell.h
+from . import _C
+
+# The workspace saved per row and direction: SAVED_BLOCKS blocks of H (csrc/gru_cell.h).
+SAVED_BLOCKS = _C.SAVED_BLOCKS
+SAVED_BLOCK_NAMES = tuple(_C.SAVED_BLOCK_NAMES.split(","))
+assert len(SAVED_BLOCK_NAMES) == SAVED_BLOCKS
 
 
-@torch.library.register_fake("gru_cuda::gru_forward")
-def _gru_forward_fake(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths, need_backward=True):
-    T, N, _ = input.shape
-    H = w_hh.shape[1]
-    saved_shape = (T, N, _SAVED_BLOCKS * H) if need_backward else (0,)
-    return input.new_empty(T, N, H), input.new_empty(N, H), input.new_empty(saved_shape)
+def _check_devices(input, tensors, names):
+    """The fake kernel runs instead of the C++ checks (e.g. on meta tensors): a tensor on
+    another device than input must not pass silently there either."""
+    for name, t in zip(names, tensors):
+        if t.device != input.device:
+            raise RuntimeError(f"gru_cuda: {name} is on {t.device} but input is on {input.device}")
 
 
-@torch.library.register_fake("gru_cuda::gru_backward")
-def _gru_backward_fake(grad_output, grad_hn, input, w_ih, w_hh, saved, reverse, lengths):
+@torch.library.register_fake("gru_cuda::gru_layer")
+def _gru_layer_fake(input, hx, weights, has_biases, bidirectional, batch_sizes,
+                    need_backward=True):
+    _check_devices(input, [hx, *weights], ["hx"] + [f"weights[{i}]" for i in range(len(weights))])
+    D = 2 if bidirectional else 1
+    H = weights[1].shape[1]
+    if batch_sizes is None:
+        T, N, _ = input.shape
+        output, rows = input.new_empty(T, N, D * H), T * N
+    else:
+        rows = input.shape[0]
+        output = input.new_empty(rows, D * H)
+    saved_shape = (rows, D * SAVED_BLOCKS * H) if need_backward else (0,)
+    return output, hx.new_empty(hx.shape), input.new_empty(saved_shape)
+
+
+@torch.library.register_fake("gru_cuda::gru_layer_backward")
+def _gru_layer_backward_fake(grad_output, grad_hn, input, weights, has_biases, bidirectional,
+                             saved, batch_sizes):
     # grad_input takes input's layout; the rest are contiguous.
-    return (torch.empty_like(input), input.new_empty(grad_hn.shape),
-            input.new_empty(w_ih.shape), input.new_empty(w_hh.shape),
-            input.new_empty(w_ih.shape[0]), input.new_empty(w_hh.shape[0]))
+    return (torch.empty_like(input), grad_hn.new_empty(grad_hn.shape),
+            [w.new_empty(w.shape) for w in weights])
 
 
 def _setup_context(ctx, inputs, output):
-    input, _hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths = inputs[:8]
-    ctx.need_backward = inputs[8] if len(inputs) > 8 else True
-    saved = output[2]
-    ctx.save_for_backward(input, w_ih, w_hh, saved, lengths)
-    ctx.reverse = reverse
-    ctx.has_bias = (b_ih is not None, b_hh is not None)
-    ctx.mark_non_differentiable(saved)
+    input, hx, weights, has_biases, bidirectional, batch_sizes = inputs[:6]
+    ctx.hx_shape = hx.shape
+    ctx.need_backward = inputs[6] if len(inputs) > 6 else True
+    ctx.save_for_backward(input, output[2], batch_sizes, *weights)
+    ctx.has_biases, ctx.bidirectional = has_biases, bidirectional
+    ctx.mark_non_differentiable(output[2])
     # Unused outputs' gradients stay None instead of zero tensors (saved alone is 5x the
     # output): the backward treats None as zero.
     ctx.set_materialize_grads(False)
@@ -37,18 +57,16 @@ def _backward(ctx, grad_output, grad_hn, _grad_saved):
     if not ctx.need_backward:
         raise RuntimeError("gru_cuda: this forward ran with need_backward=False and kept nothing "
                            "for a backward; run it with need_backward=True")
-    input, w_ih, w_hh, saved, lengths = ctx.saved_tensors
-    T, N, _ = input.shape
-    H = w_hh.shape[1]
+    input, saved, batch_sizes, *weights = ctx.saved_tensors
+    D, _, H = ctx.hx_shape
     if grad_output is None:
-        grad_output = input.new_zeros(T, N, H)
+        grad_output = input.new_zeros(*input.shape[:-1], D * H)
     if grad_hn is None:
-        grad_hn = input.new_zeros(N, H)
-    d_input, d_hx, d_w_ih, d_w_hh, d_b_ih, d_b_hh = torch.ops.gru_cuda.gru_backward(
-        grad_output, grad_hn, input, w_ih, w_hh, saved, ctx.reverse, lengths)
-    has_b_ih, has_b_hh = ctx.has_bias
-    return (d_input, d_hx, d_w_ih, d_w_hh, d_b_ih if has_b_ih else None,
-            d_b_hh if has_b_hh else None, None, None, None)
+        grad_hn = input.new_zeros(ctx.hx_shape)
+    d_input, d_hx, d_weights = torch.ops.gru_cuda.gru_layer_backward(
+        grad_output, grad_hn, input, weights, ctx.has_biases, ctx.bidirectional, saved,
+        batch_sizes)
+    return d_input, d_hx, d_weights, None, None, None, None
 
 
-torch.library.register_autograd("gru_cuda::gru_forward", _backward, setup_context=_setup_context)
+torch.library.register_autograd("gru_cuda::gru_layer", _backward, setup_context=_setup_context)

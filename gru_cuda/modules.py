@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence
 
-_gru_forward = torch.ops.gru_cuda.gru_forward
+_gru_layer = torch.ops.gru_cuda.gru_layer
 
 
 def _check_same_placement(what, tensor, weight):
@@ -108,13 +108,11 @@ class GRU(nn.Module):
             s += f", bidirectional={self.bidirectional}"
         return s
 
-    def _layer_weights(self, layer, direction):
-        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-        w_ih = getattr(self, "weight_ih" + suffix)
-        w_hh = getattr(self, "weight_hh" + suffix)
-        if not self.bias:
-            return w_ih, w_hh, None, None
-        return w_ih, w_hh, getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+    def _layer_weights(self, layer):
+        """The layer's weights in the op's order: per direction w_ih, w_hh[, b_ih, b_hh]."""
+        per_layer = len(self._flat_weights_names) // self.num_layers
+        names = self._flat_weights_names[layer * per_layer:(layer + 1) * per_layer]
+        return [getattr(self, name) for name in names]
 
     def _check_input(self, input, packed):
         weight = self.weight_ih_l0
@@ -176,18 +174,17 @@ class GRU(nn.Module):
             self._check_hidden(hx, data, int(batch_sizes[0]))  # before permuting it
             if sorted_indices is not None:
                 hx = hx.index_select(1, sorted_indices)
-        # Padded, time-major, in the packed (length-sorted) row order.
-        padded, lengths = _VF._pad_packed_sequence(data, batch_sizes, False, 0.0, len(batch_sizes))
-        output, h_n = self._run_layers(padded, hx, lengths.to(data.device))
-        out_data, out_batch_sizes = _VF._pack_padded_sequence(output, lengths, False)
+        # The op runs the packed rows as they are (length-sorted, time-major).
+        output, h_n = self._run_layers(data, hx, batch_sizes)
         if unsorted_indices is not None:
             h_n = h_n.index_select(1, unsorted_indices)
-        return PackedSequence(out_data, out_batch_sizes, sorted_indices, unsorted_indices), h_n
+        return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), h_n
 
-    def _run_layers(self, x, hx, lengths):
-        """x: (T, N, I) time-major. Returns (output (T, N, D*H), h_n (L*D, N, H))."""
+    def _run_layers(self, x, hx, batch_sizes):
+        """x: (T, N, I) time-major, or a PackedSequence's data with its batch_sizes.
+        Returns (output, h_n (L*D, N, H)); output is laid out like x, with D*H features."""
         num_directions = 2 if self.bidirectional else 1
-        batch = x.size(1)
+        batch = x.size(1) if batch_sizes is None else int(batch_sizes[0])
         if hx is None:
             hx = x.new_zeros(self.num_layers * num_directions, batch, self.hidden_size)
         else:
@@ -197,18 +194,14 @@ class GRU(nn.Module):
             x.requires_grad or hx.requires_grad or any(p.requires_grad for p in self.parameters()))
         finals = []
         for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(num_directions):
-                out, h_last, _ = _gru_forward(
-                    x, hx[layer * num_directions + direction],
-                    *self._layer_weights(layer, direction), direction == 1, lengths,
-                    need_backward)
-                outputs.append(out)
-                finals.append(h_last)
-            x = outputs[0] if num_directions == 1 else torch.cat(outputs, 2)
+            x, h_last, _ = _gru_layer(
+                x, hx[layer * num_directions:(layer + 1) * num_directions],
+                self._layer_weights(layer), self.bias, self.bidirectional, batch_sizes,
+                need_backward)
+            finals.append(h_last)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        return x, torch.stack(finals)
+        return x, finals[0] if len(finals) == 1 else torch.cat(finals)
 
 
 class GRUCell(nn.Module):
@@ -271,7 +264,9 @@ class GRUCell(nn.Module):
         _check_same_placement("hx", hx, self.weight_ih)
         need_backward = torch.is_grad_enabled() and (
             input.requires_grad or hx.requires_grad or any(p.requires_grad for p in self.parameters()))
-        out, _, _ = _gru_forward(input.unsqueeze(0), hx, self.weight_ih, self.weight_hh,
-                                 self.bias_ih, self.bias_hh, False, None, need_backward)
+        weights = [self.weight_ih, self.weight_hh] + (
+            [self.bias_ih, self.bias_hh] if self.bias else [])
+        out, _, _ = _gru_layer(input.unsqueeze(0), hx.unsqueeze(0), weights, self.bias, False,
+                               None, need_backward)
         h = out[0]
         return h if batched else h.squeeze(0)

@@ -7,13 +7,13 @@ from gru_cuda import _build_info
 
 
 def test_cpu_kernels_registered():
-    for name in ("gru_cuda::gru_forward", "gru_cuda::gru_backward"):
+    for name in ("gru_cuda::gru_layer", "gru_cuda::gru_layer_backward"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CPU")
 
 
 def test_cuda_kernels_registered_when_built_with_cuda():
     assert gru_cuda.has_cuda_kernels() == _build_info.WITH_CUDA
     if _build_info.WITH_CUDA:
-        assert torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_backward", "CUDA")
+        assert torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_layer_backward", "CUDA")
     else:
         assert _build_info.CUDA_SKIPPED_BECAUSE

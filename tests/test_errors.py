@@ -5,7 +5,7 @@ from torch import nn
 
 import gru_cuda
 
-op = torch.ops.gru_cuda.gru_forward
+op = torch.ops.gru_cuda.gru_layer
 
 
 def both(**kwargs):
@@ -105,28 +105,111 @@ def test_cell_errors(args, error, match):
         gru_cuda.GRUCell(4, 5)(*args)
 
 
-def good_op_args():
+def good_op_args(D=1):
     T, N, I, H = 3, 2, 4, 5
-    return [torch.randn(T, N, I), torch.randn(N, H), torch.randn(3 * H, I),
-            torch.randn(3 * H, H), torch.randn(3 * H), torch.randn(3 * H), False, None]
+    weights = []
+    for _ in range(D):
+        weights += [torch.randn(3 * H, I), torch.randn(3 * H, H), torch.randn(3 * H),
+                    torch.randn(3 * H)]
+    return [torch.randn(T, N, I), torch.randn(D, N, H), weights, True, D == 2, None]
 
 
-@pytest.mark.parametrize("index,bad,match", [
-    # The numbers in the message must be there (a private static libstdc++ drops them).
-    (0, torch.randn(3, 2), r"input must be 3-D \(T, N, I\), got 2-D"),
-    (1, torch.randn(3, 5), r"hx must have shape \[2, 5\]"),
-    (1, torch.randn(2, 5, dtype=torch.float64), "hx has dtype Double but input has dtype Float"),
-    (2, torch.randn(15, 3), r"w_ih must have shape \[15, 4\]"),
-    (3, torch.randn(14, 5), r"w_hh must have shape \[3\*H, H\]"),
-    (4, torch.randn(14), r"b_ih must have shape \[15\]"),
-    (7, torch.tensor([3, 1], dtype=torch.int32), "lengths must be int64"),
-    (7, torch.tensor([3, 1, 2]), r"lengths must have shape \[2\] \(one per batch row\), got \[3\]"),
-    (0, torch.randint(0, 3, (3, 2, 4)), "input must be floating point"),
-])
-def test_op_errors(index, bad, match):
+def packed_op_args(batch_sizes):
+    args = good_op_args()
+    args[0] = torch.randn(sum(batch_sizes), 4)
+    args[1] = torch.randn(1, batch_sizes[0], 5)
+    args[5] = torch.tensor(batch_sizes)
+    return args
+
+
+def with_weight(index, bad, D=1):
+    args = good_op_args(D)
+    args[2][index] = bad
+    return args
+
+
+def with_arg(index, bad):
     args = good_op_args()
     args[index] = bad
+    return args
+
+
+@pytest.mark.parametrize("args,match", [
+    # The numbers in the message must be there (a private static libstdc++ drops them).
+    (with_arg(0, torch.randn(3, 2)), r"input must be 3-D \(T, N, I\), got 2-D"),
+    (with_arg(0, torch.randint(0, 3, (3, 2, 4))), "input must be floating point"),
+    (with_arg(1, torch.randn(1, 3, 5)), r"hx must have shape \[1, 2, 5\], got \[1, 3, 5\]"),
+    (with_arg(1, torch.randn(2, 5)), r"hx must have shape \[1, 2, 5\]"),
+    (with_arg(1, torch.randn(1, 2, 5, dtype=torch.float64)),
+     "hx has dtype Double but input has dtype Float"),
+    (with_arg(2, [torch.randn(15, 4)]), r"expected 4 weights \(w_ih, w_hh, b_ih, b_hh per "
+                                        r"direction\), got 1"),
+    (with_arg(4, True), r"expected 8 weights"),
+    (with_weight(0, torch.randn(15, 3)),
+     r"w_ih must have shape \[15, 4\] \(3\*H, input size\), got \[15, 3\]"),
+    (with_weight(1, torch.randn(14, 5)), r"w_hh must have shape \[3\*H, H\], got \[14, 5\]"),
+    (with_weight(2, torch.randn(14)), r"b_ih must have shape \[15\], got \[14\]"),
+    (with_weight(7, torch.randn(16), D=2), r"b_hh_reverse must have shape \[15\]"),
+    (with_weight(5, torch.randn(15, 6), D=2), r"w_hh_reverse must have shape \[15, 5\]"),
+    (with_weight(4, torch.randn(15, 4, dtype=torch.float64), D=2),
+     "w_ih_reverse has dtype Double"),
+    (packed_op_args([2, 3]), r"batch_sizes must be positive and non-increasing \(a "
+                             r"PackedSequence's\), got \[2, 3\]"),
+    (packed_op_args([2, 0]), "batch_sizes must be positive"),
+    (packed_op_args([2, 2])[:5] + [torch.tensor([2, 1])], "batch_sizes sum to 3 rows but input "
+                                                          "has 4"),
+    (packed_op_args([2, 1])[:5] + [torch.tensor([2, 1], dtype=torch.int32)],
+     "batch_sizes must be a 1-D int64 tensor on the CPU"),
+    (packed_op_args([2, 1])[:1] + [torch.randn(1, 3, 5)] + packed_op_args([2, 1])[2:],
+     r"hx must have shape \[1, 2, 5\]"),
+    (with_arg(0, torch.randn(5, 4)), r"input must be 3-D"),
+])
+def test_op_errors(args, match):
     with pytest.raises(RuntimeError, match=match):
+        op(*args)
+
+
+def test_op_error_for_packed_input_without_batch_sizes_and_back():
+    args = packed_op_args([2, 1])
+    args[0] = torch.randn(3, 2, 4)
+    with pytest.raises(RuntimeError, match=r"input must be 2-D \(rows, I\) with batch_sizes"):
+        op(*args)
+
+
+def test_backward_checks_every_shape():
+    """The backward shares the forward's checks: a w_ih of the wrong width, or a saved
+    workspace of the wrong size, is an error, not uninitialised memory."""
+    args = good_op_args()
+    out, h_n, saved = op(*args)
+    x, _, weights, has_biases, bidirectional, batch_sizes = args
+    backward = torch.ops.gru_cuda.gru_layer_backward
+    good = [torch.randn_like(out), torch.randn_like(h_n), x, weights, has_biases, bidirectional,
+            saved, batch_sizes]
+    backward(*good)  # fine
+    for index, bad, match in [
+            (3, [torch.randn(15, 3)] + weights[1:], r"w_ih must have shape \[15, 4\]"),
+            (0, torch.randn(3, 2, 6), r"grad_output must have shape \[3, 2, 5\]"),
+            (1, torch.randn(1, 2, 6), r"grad_hn must have shape \[1, 2, 5\]"),
+            (6, saved[:, :-1], r"saved must have shape \[6, 25\]"),
+            (6, saved.double(), "saved has dtype Double")]:
+        call = list(good)
+        call[index] = bad
+        with pytest.raises(RuntimeError, match=match):
+            backward(*call)
+
+
+def test_meta_argument_among_cpu_ones_is_an_error():
+    """A meta tensor mixed with CPU ones routes to the fake kernel, which must not return
+    uninitialised CPU tensors."""
+    for index in (0, 1):
+        args = good_op_args()
+        args[index] = args[index].to("meta")
+        with pytest.raises(RuntimeError, match=r"is on (meta|cpu) but input is on (cpu|meta)"):
+            op(*args)
+    args = good_op_args()
+    args[2][1] = args[2][1].to("meta")
+    with pytest.raises(RuntimeError, match=r"weights\[1\] is on meta but input is on cpu|w_hh is "
+                                           r"on meta"):
         op(*args)
 
 
@@ -134,7 +217,9 @@ def test_op_accepts_non_contiguous_inputs():
     args = good_op_args()
     expected = op(*args)
     args[0] = args[0].transpose(0, 1).contiguous().transpose(0, 1)
-    args[2] = args[2].t().contiguous().t()
-    assert not args[0].is_contiguous() and not args[2].is_contiguous()
+    args[1] = args[1].transpose(1, 2).contiguous().transpose(1, 2)
+    args[2] = [w.t().contiguous().t() if w.dim() == 2 else w for w in args[2]]
+    assert not args[0].is_contiguous() and not args[1].is_contiguous()
+    assert not args[2][0].is_contiguous() and not args[2][1].is_contiguous()
     for a, b in zip(op(*args), expected):
         assert torch.equal(a, b)

@@ -9,31 +9,28 @@
 namespace gru_cuda {
 namespace {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_forward_cuda(
-    const at::Tensor& input, const at::Tensor& hx, const at::Tensor& w_ih,
-    const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh, bool reverse,
-    const std::optional<at::Tensor>& lengths, bool need_backward) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cuda(
+    const at::Tensor& input, const at::Tensor& hx, at::TensorList weights, bool has_biases,
+    bool bidirectional, const std::optional<at::Tensor>& batch_sizes, bool need_backward) {
   const c10::cuda::OptionalCUDAGuard guard(input.device());
-  return gru_layer_forward(input, hx, w_ih, w_hh, b_ih, b_hh, reverse, lengths, need_backward,
-                           cuda_step_kernels);
+  return gru_layer_forward(input, hx, weights, has_biases, bidirectional, batch_sizes,
+                           need_backward, cuda_step_kernels);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-gru_backward_cuda(const at::Tensor& grad_output, const at::Tensor& grad_hn,
-                  const at::Tensor& input, const at::Tensor& w_ih, const at::Tensor& w_hh,
-                  const at::Tensor& saved, bool reverse,
-                  const std::optional<at::Tensor>& lengths) {
+std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward_cuda(
+    const at::Tensor& grad_output, const at::Tensor& grad_hn, const at::Tensor& input,
+    at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved,
+    const std::optional<at::Tensor>& batch_sizes) {
   const c10::cuda::OptionalCUDAGuard guard(input.device());
-  return gru_layer_backward(grad_output, grad_hn, input, w_ih, w_hh, saved, reverse, lengths,
-                            cuda_step_kernels);
+  return gru_layer_backward(grad_output, grad_hn, input, weights, has_biases, bidirectional,
+                            saved, batch_sizes, cuda_step_kernels);
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(gru_cuda, CUDA, m) {
-  m.impl("gru_forward", &gru_forward_cuda);
-  m.impl("gru_backward", &gru_backward_cuda);
+  m.impl("gru_layer", &gru_layer_cuda);
+  m.impl("gru_layer_backward", &gru_layer_backward_cuda);
 }
 
 }  // namespace gru_cuda
