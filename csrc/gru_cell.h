@@ -123,18 +123,20 @@ enum SavedBlock : int { kSavedR = 0, kSavedZ, kSavedN, kSavedGhN, kSavedHPrev, k
 constexpr const char* kSavedBlockNames = "r,z,n,gh_n,h_prev";
 
 // One element (unit j of one row) of a forward step, the whole of it. Row pointers:
-// gx_row (3H, includes b_ih), gh_row (3H, h W_hh^T without b_hh), b_hh (3H, zeros when
-// the layer has no bias), h_row (H, the state, updated in place), out_row (H),
-// saved_row (kSavedBlocks * H, written only when kSave). acc_t: the math type.
+// gx_row (3H, x W_ih^T without b_ih), gh_row (3H, h W_hh^T without b_hh), b_ih and b_hh
+// (3H each, zeros when the layer has no bias; adding them here saves the GEMMs a pass),
+// h_row (H, the state, updated in place), out_row (H), saved_row (kSavedBlocks * H,
+// written only when kSave). acc_t: the math type.
 template <typename acc_t, bool kSave, typename scalar_t>
 GRU_HOST_DEVICE inline void gru_forward_element(const scalar_t* gx_row, const scalar_t* gh_row,
-                                                const scalar_t* b_hh, scalar_t* h_row,
-                                                scalar_t* out_row, scalar_t* saved_row,
-                                                int64_t j, int64_t H) {
+                                                const scalar_t* b_ih, const scalar_t* b_hh,
+                                                scalar_t* h_row, scalar_t* out_row,
+                                                scalar_t* saved_row, int64_t j, int64_t H) {
   const scalar_t h_prev = h_row[j];
   const acc_t gh_n = acc_t(gh_row[2 * H + j]) + acc_t(b_hh[2 * H + j]);
   const GateValues<acc_t> g = gru_cell_forward<acc_t>(
-      gx_row[j], gx_row[H + j], gx_row[2 * H + j], acc_t(gh_row[j]) + acc_t(b_hh[j]),
+      acc_t(gx_row[j]) + acc_t(b_ih[j]), acc_t(gx_row[H + j]) + acc_t(b_ih[H + j]),
+      acc_t(gx_row[2 * H + j]) + acc_t(b_ih[2 * H + j]), acc_t(gh_row[j]) + acc_t(b_hh[j]),
       acc_t(gh_row[H + j]) + acc_t(b_hh[H + j]), gh_n, h_prev);
   if (kSave) {
     saved_row[kSavedR * H + j] = g.r;

@@ -108,41 +108,27 @@ LayerShape check_layer_args(const at::Tensor& input, const at::Tensor& state,
 }
 
 struct LayerWeights {
-  at::Tensor w_ih;                 // (D*3H, I): both directions, one input-projection GEMM
-  std::optional<at::Tensor> b_ih;  // (D*3H)
-  std::vector<at::Tensor> w_hh;    // per direction (3H, H)
-  std::vector<at::Tensor> b_hh;    // per direction (3H), zeros without bias
+  at::Tensor w_ih;               // (D*3H, I): both directions, one input-projection GEMM
+  std::vector<at::Tensor> w_hh;  // per direction (3H, H)
+  std::vector<at::Tensor> b_ih;  // per direction (3H), zeros without bias
+  std::vector<at::Tensor> b_hh;  // likewise
 };
 
 LayerWeights layer_weights(at::TensorList weights, bool has_biases, const LayerShape& s,
                            const at::TensorOptions& options) {
   const int64_t per_direction = has_biases ? 4 : 2;
-  std::vector<at::Tensor> w_ih, b_ih;
+  std::vector<at::Tensor> w_ih;
   LayerWeights lw;
+  const at::Tensor zeros = has_biases ? at::Tensor() : at::zeros({3 * s.H}, options);
   for (int64_t d = 0; d < s.D; ++d) {
     const int64_t k = d * per_direction;
     w_ih.push_back(weights[k]);
     lw.w_hh.push_back(weights[k + 1].contiguous());
-    if (has_biases) {
-      b_ih.push_back(weights[k + 2]);
-      lw.b_hh.push_back(weights[k + 3].contiguous());
-    } else {
-      lw.b_hh.push_back(at::zeros({3 * s.H}, options));
-    }
+    lw.b_ih.push_back(has_biases ? weights[k + 2].contiguous() : zeros);
+    lw.b_hh.push_back(has_biases ? weights[k + 3].contiguous() : zeros);
   }
   lw.w_ih = s.D == 1 ? w_ih[0].contiguous() : at::cat(w_ih);
-  if (has_biases) lw.b_ih = s.D == 1 ? b_ih[0].contiguous() : at::cat(b_ih);
   return lw;
-}
-
-// out = a @ w^T (+ bias), written into out.
-void project_out(at::Tensor& out, const at::Tensor& a, const at::Tensor& w,
-                 const std::optional<at::Tensor>& bias) {
-  if (bias.has_value()) {
-    at::addmm_out(out, *bias, a, w.t());
-  } else {
-    at::mm_out(out, a, w.t());
-  }
 }
 
 const void* element(const at::Tensor& t, int64_t i) {
@@ -194,7 +180,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   const int64_t G = 3 * s.H;
 
   at::Tensor gx = at::empty({s.rows, s.D * G}, options);
-  project_out(gx, input_.contiguous().view({s.rows, s.I}), w.w_ih, w.b_ih);
+  at::mm_out(gx, input_.contiguous().view({s.rows, s.I}), w.w_ih.t());
   at::Tensor output = s.packed ? at::empty({s.rows, s.D * s.H}, options)
                                : at::empty({s.T, s.N, s.D * s.H}, options);
   // Inference keeps nothing: an empty saved tensor, and the kernels skip those writes.
@@ -217,6 +203,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
       DirectionForward& f = step.dir[d];
       f.gx = element(gx, row0 * step.gx_stride + d * G);
       f.gh = gh_d.const_data_ptr();
+      f.b_ih = w.b_ih[d].const_data_ptr();
       f.b_hh = w.b_hh[d].const_data_ptr();
       f.h = h_d.mutable_data_ptr();
       f.out = mutable_element(output, row0 * step.out_stride + d * s.H);

@@ -17,9 +17,10 @@ namespace gru_cuda {
 // step; rows are `stride` elements apart for gx/dgx, out/grad_out/dgh_n and saved, 3H
 // for gh/dgh and H for the state h/dh. Their element type is the layer's dtype.
 struct DirectionForward {
-  const void* gx;     // (rows, 3H) with b_ih
+  const void* gx;     // (rows, 3H) = x W_ih^T, without b_ih
   const void* gh;     // (rows, 3H) = h W_hh^T, without b_hh
-  const void* b_hh;   // (3H), zeros when the layer has no bias
+  const void* b_ih;   // (3H), zeros when the layer has no bias
+  const void* b_hh;   // (3H), likewise
   void* h;            // (rows, H) state, updated in place
   void* out;          // (rows, H)
   void* saved;        // (rows, kSavedBlocks * H), or nullptr when no backward will run

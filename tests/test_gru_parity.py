@@ -99,6 +99,30 @@ def test_packed_sequence(device, dtype, enforce_sorted, bidirectional):
     assert_close(unpacked, pad_packed_sequence(ref_out)[0], dtype, "unpacked output")
 
 
+@pytest.mark.parametrize("num_layers", [1, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("hx_given", [False, True])
+def test_packed_layers_directions_and_extreme_lengths(device, num_layers, bidirectional,
+                                                     batch_first, hx_given):
+    """Lengths of 1 and of T side by side, unsorted, every layer and direction count."""
+    torch.manual_seed(40 + num_layers * 8 + bidirectional * 4 + batch_first * 2 + hx_given)
+    lengths = [1, 8, 3, 8, 1, 5]
+    T, N, I, H = max(lengths), len(lengths), 3, 5
+    ours, theirs = make_pair(device, torch.float64, input_size=I, hidden_size=H,
+                             num_layers=num_layers, bidirectional=bidirectional,
+                             batch_first=batch_first)
+    shape = (N, T, I) if batch_first else (T, N, I)
+    padded = torch.randn(shape, device=device, dtype=torch.float64, requires_grad=True)
+    D = 2 if bidirectional else 1
+    hx = torch.randn(num_layers * D, N, H, device=device, dtype=torch.float64,
+                     requires_grad=True) if hx_given else None
+    packed = pack_padded_sequence(padded, torch.tensor(lengths), batch_first=batch_first,
+                                  enforce_sorted=False)
+    check_pair(ours, theirs, packed, hx, torch.float64,
+               leaves=[padded] + ([hx] if hx_given else []))
+
+
 def test_packed_sequence_without_hx(device):
     torch.manual_seed(5)
     ours, theirs = make_pair(device, torch.float64, input_size=3, hidden_size=4)

@@ -44,6 +44,7 @@ GRU_CPU_CLONES void forward_rows(const ForwardStep& step, int64_t begin, int64_t
     const DirectionForward& f = step.dir[d];
     const scalar_t* gx_row = static_cast<const scalar_t*>(f.gx) + row * step.gx_stride;
     const scalar_t* gh_row = static_cast<const scalar_t*>(f.gh) + row * 3 * H;
+    const scalar_t* b_ih = static_cast<const scalar_t*>(f.b_ih);
     const scalar_t* b_hh = static_cast<const scalar_t*>(f.b_hh);
     scalar_t* h_row = static_cast<scalar_t*>(f.h) + row * H;
     scalar_t* out_row = static_cast<scalar_t*>(f.out) + row * step.out_stride;
@@ -51,7 +52,8 @@ GRU_CPU_CLONES void forward_rows(const ForwardStep& step, int64_t begin, int64_t
                                 : nullptr;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      gru_forward_element<acc_t, kSave>(gx_row, gh_row, b_hh, h_row, out_row, saved_row, j, H);
+      gru_forward_element<acc_t, kSave>(gx_row, gh_row, b_ih, b_hh, h_row, out_row, saved_row, j,
+                                        H);
     }
   }
 }

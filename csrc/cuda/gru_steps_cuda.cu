@@ -35,7 +35,8 @@ __global__ void forward_step_kernel(const ForwardStep step) {
     const DirectionForward& f = step.dir[d];
     gru_forward_element<acc_t, kSave>(
         static_cast<const scalar_t*>(f.gx) + row * step.gx_stride,
-        static_cast<const scalar_t*>(f.gh) + row * 3 * H, static_cast<const scalar_t*>(f.b_hh),
+        static_cast<const scalar_t*>(f.gh) + row * 3 * H, static_cast<const scalar_t*>(f.b_ih),
+        static_cast<const scalar_t*>(f.b_hh),
         static_cast<scalar_t*>(f.h) + row * H,
         static_cast<scalar_t*>(f.out) + row * step.out_stride,
         kSave ? static_cast<scalar_t*>(f.saved) + row * step.saved_stride : nullptr, j, H);
