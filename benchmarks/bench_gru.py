@@ -24,7 +24,8 @@ import torch  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, BASELINE_TF32, COMPILED, Size, Unavailable, default_registry, make_problem)
+    BASELINE, BASELINE_TF32, COMPILED, Size, Unavailable, default_registry, make_problem,
+    output_data)
 
 PASSES = ("fwd", "fwd+bwd")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
@@ -43,7 +44,9 @@ def default_grid(device):
         return [Size(100, n, h, h) for h in (128, 256, 512, 1024) for n in (1, 8, 64)]
     base = Size(100, 64, 256, 256)
     return ([base] + [Size(base.T, n, base.I, base.H) for n in (1, 8)]
-            + [Size(base.T, base.N, h, h) for h in (128, 512)])
+            + [Size(base.T, base.N, h, h) for h in (128, 512)]
+            + [Size(100, 64, 256, 256, packed=True),  # the work is the real tokens
+               Size(60, 32, 128, 128, layers=2, bidirectional=True, packed=True)])  # NER
 
 
 SCALING_FIXED = {"N": 64, "T": 100}  # N of the T sweep, T of the N sweep
@@ -58,12 +61,24 @@ def scaling_sizes(device):
 
 
 def parse_sizes(text):
+    """'T,N,I,H[,L<layers>][,bidir][,packed];...'"""
     sizes = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        values = [int(v) for v in part.split(",")]
-        if len(values) != 4 or min(values) <= 0:
-            raise argparse.ArgumentTypeError(f"a size is T,N,I,H (positive integers), got {part!r}")
-        sizes.append(Size(*values))
+        fields = [f.strip() for f in part.split(",")]
+        try:
+            values = [int(v) for v in fields[:4]]
+            extra = {"bidirectional": "bidir" in fields[4:], "packed": "packed" in fields[4:]}
+            layers = [f for f in fields[4:] if f not in ("bidir", "packed")]
+            if len(layers) > 1 or (layers and not layers[0].startswith("L")):
+                raise ValueError
+            extra["layers"] = int(layers[0][1:]) if layers else 1
+        except ValueError:
+            values = []
+        if len(values) != 4 or min(values + [extra["layers"]]) <= 0:
+            raise argparse.ArgumentTypeError(
+                f"a size is T,N,I,H (positive integers), optionally followed by L<layers>, "
+                f"bidir and packed; got {part!r}")
+        sizes.append(Size(*values, **extra))
     if not sizes:
         raise argparse.ArgumentTypeError("--sizes needs at least one T,N,I,H")
     return sizes
@@ -80,7 +95,7 @@ def parse_args(argv=None):
     preset.add_argument("--scaling", action="store_true",
                         help="time as T grows 10..1000 (N=64) and N grows 1..256 (T=100) at "
                              "fixed H (512 GPU, 128 CPU): fused vs nn.GRU, float32")
-    preset.add_argument("--sizes", type=parse_sizes, metavar="T,N,I,H;...",
+    preset.add_argument("--sizes", type=parse_sizes, metavar="T,N,I,H[,L2][,bidir][,packed];...",
                         help="sizes by hand instead of the default grid")
     p.add_argument("--device", choices=("cpu", "cuda"),
                    default="cuda" if torch.cuda.is_available() else "cpu",
@@ -174,16 +189,18 @@ def tolerance(dtype):
 
 def make_call(contender, problem, pass_name):
     """The exact closure that is both checked and timed."""
+    leaf, inp = problem.inputs()
     if pass_name == "fwd":
         def call():
             with torch.no_grad():
-                return contender.fn(problem.x, problem.h0)
+                out, h_n = contender.fn(inp, problem.h0)
+            return output_data(out), h_n
         return call
-    x = problem.x.detach().clone().requires_grad_(True)
-    inputs = [x, *contender.params]
+    inputs = [leaf, *contender.params]
 
     def call():
-        out, h_n = contender.fn(x, problem.h0)
+        out, h_n = contender.fn(inp, problem.h0)
+        out = output_data(out)
         grads = torch.autograd.grad((out, h_n), inputs, (problem.grad_out, problem.grad_h))
         return out, h_n, grads[0]
     return call
@@ -211,32 +228,47 @@ def check_parity(result, problem, pass_name, tol=None):
 
 # ---- timing ---------------------------------------------------------------------------
 
-def time_call(call, device, warmup, repeats):
-    """Milliseconds per call, one value per run."""
-    for _ in range(warmup):
-        call()
-    if device == "cuda":
-        return _time_cuda(call, repeats)
-    times = []
+def time_calls(calls, device, warmup, repeats):
+    """Milliseconds per run of each call, {key: [ms, ...]}, and {key: exception} for calls
+    that failed. After the warm-up, the calls take turns in every round, so that a drift
+    in the machine's speed (other load, clocks) falls on all of them alike. On a GPU,
+    events on the current stream bracket each run and the host syncs only at the end (a
+    sync per run would add its latency)."""
+    failed = {}
+    for key, (call, runs) in ((k, (c, warmup(k))) for k, c in calls.items()):
+        try:
+            for _ in range(runs):
+                call()
+        except Exception as exc:  # noqa: BLE001  (e.g. out of memory: keep the others)
+            failed[key] = exc
+    spans = {key: [] for key in calls if key not in failed}
+    _sync(device)
     for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
+        for key in list(spans):
+            try:
+                spans[key].append(_run_timed(calls[key], device))
+            except Exception as exc:  # noqa: BLE001
+                failed[key] = exc
+                del spans[key]
+    _sync(device)
+    return {key: [_elapsed_ms(span) for span in runs] for key, runs in spans.items()}, failed
 
 
-def _time_cuda(call, repeats):
-    # Events on the current stream bracket each run; the CPU is never blocked between
-    # runs (a sync per run would add its latency), only once before and after.
-    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-              for _ in range(repeats)]
-    torch.cuda.synchronize()
-    for start, end in events:
+def _run_timed(call, device):
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         call()
         end.record()
-    torch.cuda.synchronize()
-    return [start.elapsed_time(end) for start, end in events]
+        return start, end
+    start = time.perf_counter()
+    call()
+    return start, time.perf_counter()
+
+
+def _elapsed_ms(span):
+    start, end = span
+    return start.elapsed_time(end) if isinstance(start, torch.cuda.Event) else (end - start) * 1e3
 
 
 def summarize(times_ms, tokens):
@@ -282,21 +314,22 @@ def run_group(size, dtype_name, names, registry, args, progress):
             calls[name, pass_name] = call
     line = parity_line(label, dtype, records)
     print(line, flush=True)  # before any timing: a refused contender is never timed
-    for record in records:
-        call = calls[record["contender"], record["pass"]]
-        text = f"{label} {record['contender']} {record['pass']}"
-        if record["status"] != "ok":
-            progress.step(f"{text}: {record['status']}, not timed")
-            continue
-        progress.step(text)
-        warmup = max(args.warmup, 2) if record["contender"] == COMPILED else args.warmup
-        try:
-            times = time_call(call, args.device, warmup, args.repeats)
-        except Exception as exc:  # noqa: BLE001  (e.g. out of memory: keep the other rows)
-            record.update(status="skipped", reason="while timing: " + _error(exc))
-            continue
-        record.update(times_ms=times, warmup=warmup, repeats=args.repeats,
-                      **summarize(times, size.tokens))
+
+    def warmup(key):
+        return max(args.warmup, 2) if key[0] == COMPILED else args.warmup
+    for pass_name in PASSES:
+        group = {(r["contender"], r["pass"]): r for r in records if r["pass"] == pass_name}
+        for key, record in group.items():
+            text = f"{label} {key[0]} {pass_name}"
+            progress.step(text if record["status"] == "ok" else
+                          f"{text}: {record['status']}, not timed")
+        ok = {key: calls[key] for key, r in group.items() if r["status"] == "ok"}
+        times, failed = time_calls(ok, args.device, warmup, args.repeats)
+        for key, exc in failed.items():
+            group[key].update(status="skipped", reason="while timing: " + _error(exc))
+        for key, runs in times.items():
+            group[key].update(times_ms=runs, warmup=warmup(key), repeats=args.repeats,
+                              **summarize(runs, problem.tokens))
     _add_ratios(records)
     return records, line
 

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 import torch._dynamo
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import gru_cuda
 from benchmarks import report
@@ -32,13 +33,23 @@ class Size:
     N: int
     I: int  # noqa: E741  (the usual name of the input size)
     H: int
+    layers: int = 1
+    bidirectional: bool = False
+    packed: bool = False  # a PackedSequence, lengths uniform in [T/4, T], unsorted
 
     @property
-    def tokens(self):
-        return self.T * self.N
+    def directions(self):
+        return 2 if self.bidirectional else 1
+
+    def variant(self):
+        """'' for one layer, one direction, padded; else e.g. 'L=2 bidir packed'."""
+        parts = ([f"L={self.layers}"] if self.layers > 1 else []) + \
+            (["bidir"] if self.bidirectional else []) + (["packed"] if self.packed else [])
+        return " ".join(parts)
 
     def label(self):
-        return f"T={self.T} N={self.N} I={self.I} H={self.H}"
+        return f"T={self.T} N={self.N} I={self.I} H={self.H}" + \
+            (f" {self.variant()}" if self.variant() else "")
 
 
 @dataclass
@@ -46,17 +57,34 @@ class Problem:
     size: Size
     device: torch.device
     dtype: torch.dtype
-    x: torch.Tensor          # (T, N, I)
-    h0: torch.Tensor         # (N, H)
+    x: torch.Tensor          # (T, N, I), padded
+    h0: torch.Tensor         # (layers * directions, N, H)
     grad_out: torch.Tensor   # fixed random projection of the output ...
     grad_h: torch.Tensor     # ... and of h_n: the backward starts from these
     source: torch.nn.GRU     # weights every contender copies, in `dtype`
+    lengths: torch.Tensor = None  # per row, when packed
     truth: dict = field(default_factory=dict)  # output, h_n, grad_input (float32)
+
+    @property
+    def tokens(self):
+        return int(self.lengths.sum()) if self.lengths is not None else self.size.T * self.size.N
+
+    def inputs(self, x=None):
+        """(leaf, input): the tensor the input gradient is taken of, and what a GRU is fed
+        (the same tensor, or a PackedSequence around it)."""
+        x = self.x if x is None else x
+        if self.lengths is None:
+            leaf = x.detach().clone().requires_grad_(True)
+            return leaf, leaf
+        packed = pack_padded_sequence(x, self.lengths, enforce_sorted=False)
+        leaf = packed.data.detach().clone().requires_grad_(True)
+        return leaf, PackedSequence(leaf, packed.batch_sizes, packed.sorted_indices,
+                                    packed.unsorted_indices)
 
 
 @dataclass
 class Contender:
-    fn: Callable             # fn(x (T,N,I), h0 (N,H)) -> (output (T,N,H), h_n (N,H))
+    fn: Callable             # fn(input, h0) -> (output, h_n), as nn.GRU's forward
     params: list             # the weights the backward differentiates
     tolerance: float = None  # parity tolerance when looser than the dtype's (TF32)
 
@@ -65,23 +93,37 @@ def make_problem(size, device, dtype, seed=0):
     """Random inputs and weights, drawn in float32 on the CPU (the same on every machine)
     and then cast; the truth uses the cast values, so rounding is not counted as error."""
     torch.manual_seed(seed)
-    gru = torch.nn.GRU(size.I, size.H)
-    x, h0 = torch.randn(size.T, size.N, size.I), torch.randn(size.N, size.H)
-    grad_out, grad_h = torch.randn(size.T, size.N, size.H), torch.randn(size.N, size.H)
+    gru = torch.nn.GRU(size.I, size.H, num_layers=size.layers, bidirectional=size.bidirectional)
+    x = torch.randn(size.T, size.N, size.I)
+    h0 = torch.randn(size.layers * size.directions, size.N, size.H)
+    lengths = None
+    if size.packed:
+        lengths = torch.randint(max(1, size.T // 4), size.T + 1, (size.N,))
+        lengths[torch.randint(size.N, ())] = size.T
+    rows = int(lengths.sum()) if lengths is not None else None
+    out_shape = (rows, size.directions * size.H) if size.packed else \
+        (size.T, size.N, size.directions * size.H)
+    grad_out, grad_h = torch.randn(out_shape), torch.randn(h0.shape)
     cast = {"device": device, "dtype": dtype}
     problem = Problem(size, torch.device(device), dtype, x.to(**cast), h0.to(**cast),
-                      grad_out.to(**cast), grad_h.to(**cast), gru.to(**cast))
+                      grad_out.to(**cast), grad_h.to(**cast), gru.to(**cast), lengths)
     problem.truth = _truth(problem)
     return problem
 
 
+def output_data(output):
+    """A GRU's output as a tensor (a PackedSequence's data)."""
+    return output.data if isinstance(output, PackedSequence) else output
+
+
 def _truth(problem):
     gru = copy.deepcopy(problem.source).float()
-    x = problem.x.float().requires_grad_(True)
-    out, h_n = gru(x, problem.h0.float().unsqueeze(0))
-    (grad_x,) = torch.autograd.grad((out, h_n[0]), [x],
+    leaf, inp = problem.inputs(problem.x.float())
+    out, h_n = gru(inp, problem.h0.float())
+    out = output_data(out)
+    (grad_x,) = torch.autograd.grad((out, h_n), [leaf],
                                     (problem.grad_out.float(), problem.grad_h.float()))
-    return {"output": out.detach(), "h_n": h_n[0].detach(), "grad_input": grad_x}
+    return {"output": out.detach(), "h_n": h_n.detach(), "grad_input": grad_x}
 
 
 def _like_source(module, problem):
@@ -90,14 +132,15 @@ def _like_source(module, problem):
 
 def build_fused(problem):
     s = problem.size
-    gru = _like_source(gru_cuda.GRU(s.I, s.H), problem)
+    gru = _like_source(gru_cuda.GRU(s.I, s.H, num_layers=s.layers,
+                                    bidirectional=s.bidirectional), problem)
     gru.load_state_dict(problem.source.state_dict())
-    return Contender(_batched_h(gru), list(gru.parameters()))
+    return Contender(gru, list(gru.parameters()))
 
 
 def build_nn(problem):
     gru = problem.source
-    return Contender(_batched_h(gru), list(gru.parameters()))
+    return Contender(gru, list(gru.parameters()))
 
 
 def build_nn_tf32(problem):
@@ -105,31 +148,32 @@ def build_nn_tf32(problem):
     if problem.device.type != "cuda" or problem.dtype != torch.float32:
         raise Unavailable("TF32 applies to float32 on CUDA only")
     gru = problem.source
-    inner = _batched_h(gru)
 
     def fn(x, h0):
         with report.cudnn_rnn_tf32(True):
-            return inner(x, h0)
+            return gru(x, h0)
     return Contender(fn, list(gru.parameters()), tolerance=2e-2)
-
-
-def _batched_h(gru):
-    """nn.GRU-style modules take and return h as (layers, N, H)."""
-    def fn(x, h0):
-        out, h_n = gru(x, h0.unsqueeze(0))
-        return out, h_n[0]
-    return fn
 
 
 def _reference_module(problem):
     s = problem.size
+    if s.variant():
+        raise Unavailable("the reference loop is one layer, one direction, padded input")
     ref = _like_source(GRUReference(s.I, s.H), problem)
     return load_nn_gru_weights(ref, problem.source)
 
 
+def _batched_h(ref):
+    """The reference takes and returns h as (N, H); nn.GRU as (1, N, H)."""
+    def fn(x, h0):
+        out, h_n = ref(x, h0[0])
+        return out, h_n.unsqueeze(0)
+    return fn
+
+
 def build_reference(problem):
     ref = _reference_module(problem)
-    return Contender(ref, list(ref.parameters()))
+    return Contender(_batched_h(ref), list(ref.parameters()))
 
 
 def build_compiled(problem):
@@ -142,10 +186,10 @@ def build_compiled(problem):
     # A fresh cache per problem: one code object (GRUReference.forward) is compiled for
     # every size and dtype, which would otherwise hit dynamo's recompile limit and
     # silently fall back to eager.
-    torch._dynamo.reset()
     ref = _reference_module(problem)
+    torch._dynamo.reset()
     compiled = torch.compile(ref)
-    return Contender(compiled, list(ref.parameters()))
+    return Contender(_batched_h(compiled), list(ref.parameters()))
 
 
 def default_registry():

@@ -139,13 +139,14 @@ def markdown_table(measurements):
     """One row per size x dtype x pass x contender; the TF32 column only when nn.GRU ran
     with TF32 too (float32 on CUDA)."""
     tf32 = any(m.get("ratio_vs_nn_tf32") for m in measurements)
-    lines = ["| T | N | I | H | dtype | pass | contender | ms (median) | min - max ms "
-             "| tokens/s | vs nn.GRU |" + (" vs nn.GRU TF32 |" if tf32 else ""),
-             "|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|" + ("---:|" if tf32 else "")]
+    lines = ["| T | N | I | H | layers, directions, input | dtype | pass | contender "
+             "| ms (median) | min - max ms | tokens/s | vs nn.GRU |"
+             + (" vs nn.GRU TF32 |" if tf32 else ""),
+             "|---:|---:|---:|---:|---|---|---|---|---:|---:|---:|---:|" + ("---:|" if tf32 else "")]
     for m in sorted(measurements, key=_row_order(measurements)):
         s = m["size"]
-        head = f"| {s['T']} | {s['N']} | {s['I']} | {s['H']} | {m['dtype']} | {m['pass']} " \
-               f"| {m['contender']} "
+        head = f"| {s['T']} | {s['N']} | {s['I']} | {s['H']} | {_variant(s)} | {m['dtype']} " \
+               f"| {m['pass']} | {m['contender']} "
         if m["status"] != "ok":
             lines.append(head + f"| {m['status']}: {m['reason']} | | | |" + (" |" if tf32 else ""))
             continue
@@ -166,9 +167,15 @@ def _row_order(measurements):
                       first_seen[m["contender"]])
 
 
+def _variant(size):
+    """'1, 1, padded' unless the size says otherwise (older results lack the fields)."""
+    return (f"{size.get('layers', 1)}, {2 if size.get('bidirectional') else 1}, "
+            f"{'packed' if size.get('packed') else 'padded'}")
+
+
 def _size_key(m):
     s = m["size"]
-    return (s["T"], s["N"], s["I"], s["H"])
+    return (s["T"], s["N"], s["I"], s["H"], _variant(s))
 
 
 # ---- files ----------------------------------------------------------------------------
@@ -235,7 +242,8 @@ def _bar_chart(plt, ok, dtype, out_dir):
             ax.bar([i + (j - (len(names) - 1) / 2) * width for i in range(len(sizes))],
                    values, width, label=name)
         ax.set_xticks(range(len(sizes)))
-        ax.set_xticklabels([f"T={t} N={n}\nI={i} H={h}" for t, n, i, h in sizes], fontsize=8)
+        ax.set_xticklabels([f"T={t} N={n}\nI={i} H={h}\n{v}" for t, n, i, h, v in sizes],
+                           fontsize=8)
         ax.set_yscale("log")  # N=1 and N=64 differ by orders of magnitude
         ax.set_ylabel("tokens/s")
         ax.set_title(f"{pass_name}, {dtype}")

@@ -193,26 +193,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   for (const at::Tensor& w_hh : w.w_hh) w_hh_t.push_back(w_hh.t());
 
   ForwardStep step = make_step<DirectionForward>(s, input_.scalar_type());
+  at::Tensor gh_d[2], h_d[2];
+  const auto gemm = [&](int64_t d) { at::mm_out(gh_d[d], h_d[d], w_hh_t[d]); };
   for (int64_t i = 0; i < s.T; ++i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const int64_t t = time_of(i, d, s.T);
       const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];
-      at::Tensor gh_d = gh_rows.rows(d, n);
-      const at::Tensor h_d = h_rows.rows(d, n);
-      at::mm_out(gh_d, h_d, w_hh_t[d]);
+      gh_d[d] = gh_rows.rows(d, n);
+      h_d[d] = h_rows.rows(d, n);
       DirectionForward& f = step.dir[d];
       f.gx = element(gx, row0 * step.gx_stride + d * G);
-      f.gh = gh_d.const_data_ptr();
+      f.gh = gh_d[d].const_data_ptr();
       f.b_ih = w.b_ih[d].const_data_ptr();
       f.b_hh = w.b_hh[d].const_data_ptr();
-      f.h = h_d.mutable_data_ptr();
+      f.h = h_d[d].mutable_data_ptr();
       f.out = mutable_element(output, row0 * step.out_stride + d * s.H);
       f.saved = need_backward
                     ? mutable_element(saved, row0 * step.saved_stride + d * kSavedBlocks * s.H)
                     : nullptr;
       f.rows = n;
     }
-    kernels.forward_step(step);
+    kernels.forward_step(step, gemm);
   }
   return {output, h, saved};
 }
@@ -244,10 +245,14 @@ std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
   const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
 
   BackwardStep step = make_step<DirectionBackward>(s, input_.scalar_type());
+  at::Tensor dh_d[2], dgh_d[2];
+  const auto gemm = [&](int64_t d) { dh_d[d].addmm_(dgh_d[d], w.w_hh[d]); };  // + dgh @ W_hh
   for (int64_t i = s.T - 1; i >= 0; --i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const int64_t t = time_of(i, d, s.T);
       const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];
+      dh_d[d] = dh_rows.rows(d, n);
+      dgh_d[d] = dgh_rows.rows(d, n);
       DirectionBackward& b = step.dir[d];
       b.grad_out = element(grad_output, row0 * step.out_stride + d * s.H);
       b.dh = dh_rows.full[d].mutable_data_ptr();
@@ -257,11 +262,7 @@ std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
       b.dgh_n = mutable_element(dgh_n, row0 * step.out_stride + d * s.H);
       b.rows = n;
     }
-    kernels.backward_step(step);
-    for (int64_t d = 0; d < s.D; ++d) {
-      const int64_t n = s.batch_sizes[time_of(i, d, s.T)];
-      dh_rows.rows(d, n).addmm_(dgh_rows.rows(d, n), w.w_hh[d]);  // + dgh @ W_hh
-    }
+    kernels.backward_step(step, gemm);
   }
 
   // Input, weight and bias gradients as GEMMs over all rows. gh's gradient is dgx's in

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/FunctionRef.h>
 
 #include <optional>
 #include <tuple>
@@ -52,10 +53,16 @@ struct Step {
 using ForwardStep = Step<DirectionForward>;
 using BackwardStep = Step<DirectionBackward>;
 
-// What a device supplies: the elementwise pass of one step, on the current stream.
+// The recurrent GEMM of one direction of the step (gh = h W_hh^T in the forward,
+// dh += dgh W_hh in the backward), supplied by the driver.
+using DirectionGemm = c10::function_ref<void(int64_t direction)>;
+
+// What a device supplies: one step, the GEMMs (before the elementwise pass in the
+// forward, after it in the backward) and the elementwise pass on the current stream.
+// A device may run the two directions side by side.
 struct StepKernels {
-  void (*forward_step)(const ForwardStep& step);
-  void (*backward_step)(const BackwardStep& step);
+  void (*forward_step)(const ForwardStep& step, DirectionGemm gemm);
+  void (*backward_step)(const BackwardStep& step, DirectionGemm gemm);
 };
 
 extern const StepKernels cpu_step_kernels;

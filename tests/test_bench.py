@@ -1,4 +1,5 @@
 """Smoke tests of benchmarks/bench_gru.py: tiny sizes, 1-2 runs, on the CPU."""
+import argparse
 import copy
 import json
 
@@ -40,11 +41,7 @@ def _wrong(problem):
     gru = copy.deepcopy(problem.source)
     with torch.no_grad():
         gru.weight_hh_l0[0, 0] += 0.5
-
-    def fn(x, h0):
-        out, h_n = gru(x, h0.unsqueeze(0))
-        return out, h_n[0]
-    return Contender(fn, list(gru.parameters()))
+    return Contender(gru, list(gru.parameters()))
 
 
 def _broken(problem):
@@ -120,7 +117,34 @@ def test_tf32_column_and_looser_tolerance():
     assert rows[0]["ratio_vs_nn"] == 2.0 and rows[0]["ratio_vs_nn_tf32"] == 4.0
     table = report.markdown_table(rows)
     assert "vs nn.GRU TF32" in table and "| 2.00x | 4.00x |" in table
+    assert "| 1, 1, padded |" in table
     problem = make_problem(Size(3, 2, 4, 4), "cpu", torch.float32)
     off = [problem.truth["output"] * 1.001, problem.truth["h_n"]]
+    assert bench_gru.check_parity([problem.truth["output"], problem.truth["h_n"]], problem,
+                                  "fwd")["ok"]
     assert not bench_gru.check_parity(off, problem, "fwd")["ok"]
     assert bench_gru.check_parity(off, problem, "fwd", tol=2e-2)["ok"]
+
+
+def test_packed_and_bidirectional_layers_are_checked_and_timed(tmp_path):
+    results = bench_gru.main(["--device", "cpu", "--sizes", "6,3,4,5,L2,bidir,packed;5,2,4,4,packed",
+                              "--repeats", "2", "--warmup", "0", "--no-compile",
+                              "--out", str(tmp_path)])
+    rows = results["measurements"]
+    first = [r for r in rows if r["size"]["layers"] == 2]
+    assert {r["contender"] for r in first if r["status"] == "ok"} == {"fused", BASELINE}
+    assert all(r["status"] == "skipped" and "one layer, one direction" in r["reason"]
+               for r in first if r["contender"] == "reference")
+    assert all(r["parity"]["ok"] for r in rows if r["status"] == "ok")
+    problem = make_problem(Size(5, 2, 4, 4, packed=True), "cpu", torch.float32)
+    assert problem.tokens == int(problem.lengths.sum()) and int(problem.lengths.max()) == 5
+    assert "| 2, 2, packed |" in (tmp_path / "results.md").read_text()
+
+
+def test_sizes_parse_layers_directions_and_packing():
+    size, = bench_gru.parse_sizes("60,32,128,128,L2,bidir,packed")
+    assert (size.layers, size.bidirectional, size.packed) == (2, True, True)
+    assert size.label() == "T=60 N=32 I=128 H=128 L=2 bidir packed"
+    for bad in ("1,2,3,4,X", "1,2,3,4,L0", "1,2,3,4,L2,L3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench_gru.parse_sizes(bad)

@@ -3,6 +3,7 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 #include "../gru_cell.h"
 #include "../gru_layer.h"
@@ -79,27 +80,77 @@ GRU_CPU_CLONES void backward_rows(const BackwardStep& step, int64_t begin, int64
   }
 }
 
-void forward_step_cpu(const ForwardStep& step) {
-  const int64_t rows = total_rows(step);
-  if (rows == 0 || step.H == 0) return;
+// Rows [begin, end) of direction d within the step's rows.
+template <typename S>
+std::pair<int64_t, int64_t> rows_of(const S& step, int64_t d) {
+  const int64_t rows0 = step.dir[0].rows;
+  return d == 0 ? std::pair<int64_t, int64_t>(0, rows0)
+                : std::pair<int64_t, int64_t>(rows0, total_rows(step));
+}
+
+// Both directions side by side, one thread each, GEMM and elementwise pass together:
+// one parallel region per step instead of three, and the small GEMMs of a step scale
+// poorly over threads anyway. Only where the step is small and there are spare threads.
+template <typename S>
+bool directions_side_by_side(const S& step) {
+  constexpr int64_t kSmallStep = 64 * 256;  // live rows x H per direction
+  return step.num_directions == 2 && at::get_num_threads() >= 2 && !at::in_parallel_region() &&
+         std::max(step.dir[0].rows, step.dir[1].rows) * step.H <= kSmallStep;
+}
+
+template <typename scalar_t>
+void forward_rows_any(const ForwardStep& step, int64_t begin, int64_t end) {
+  if (step.dir[0].saved != nullptr) {
+    forward_rows<scalar_t, true>(step, begin, end);
+  } else {
+    forward_rows<scalar_t, false>(step, begin, end);
+  }
+}
+
+void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_forward_cpu", [&] {
+    if (directions_side_by_side(step)) {
+      const at::ThreadLocalState caller;  // the GEMMs run below autograd, as on this thread
+      at::parallel_for(0, 2, 1, [&](int64_t d_begin, int64_t d_end) {
+        const at::ThreadLocalStateGuard same_state(caller);
+        for (int64_t d = d_begin; d < d_end; ++d) {
+          gemm(d);
+          const auto [begin, end] = rows_of(step, d);
+          forward_rows_any<scalar_t>(step, begin, end);
+        }
+      });
+      return;
+    }
+    for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
+    const int64_t rows = total_rows(step);
+    if (rows == 0 || step.H == 0) return;
     at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
-      if (step.dir[0].saved != nullptr) {
-        forward_rows<scalar_t, true>(step, begin, end);
-      } else {
-        forward_rows<scalar_t, false>(step, begin, end);
-      }
+      forward_rows_any<scalar_t>(step, begin, end);
     });
   });
 }
 
-void backward_step_cpu(const BackwardStep& step) {
-  const int64_t rows = total_rows(step);
-  if (rows == 0 || step.H == 0) return;
+void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cpu", [&] {
-    at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
-      backward_rows<scalar_t>(step, begin, end);
-    });
+    if (directions_side_by_side(step)) {
+      const at::ThreadLocalState caller;
+      at::parallel_for(0, 2, 1, [&](int64_t d_begin, int64_t d_end) {
+        const at::ThreadLocalStateGuard same_state(caller);
+        for (int64_t d = d_begin; d < d_end; ++d) {
+          const auto [begin, end] = rows_of(step, d);
+          backward_rows<scalar_t>(step, begin, end);
+          gemm(d);
+        }
+      });
+      return;
+    }
+    const int64_t rows = total_rows(step);
+    if (rows > 0 && step.H > 0) {
+      at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
+        backward_rows<scalar_t>(step, begin, end);
+      });
+    }
+    for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
   });
 }
 

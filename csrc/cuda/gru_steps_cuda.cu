@@ -72,7 +72,8 @@ unsigned int blocks_for(int64_t elements) {
   return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535));
 }
 
-void forward_step_cuda(const ForwardStep& step) {
+void forward_step_cuda(const ForwardStep& step, DirectionGemm gemm) {
+  for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
   const int64_t elements = total_rows(step) * step.H;
   if (elements == 0) return;
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -86,14 +87,16 @@ void forward_step_cuda(const ForwardStep& step) {
   });
 }
 
-void backward_step_cuda(const BackwardStep& step) {
+void backward_step_cuda(const BackwardStep& step, DirectionGemm gemm) {
   const int64_t elements = total_rows(step) * step.H;
-  if (elements == 0) return;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cuda", [&] {
-    backward_step_kernel<scalar_t><<<blocks_for(elements), kThreads, 0, stream>>>(step);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  if (elements > 0) {
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cuda", [&] {
+      backward_step_kernel<scalar_t><<<blocks_for(elements), kThreads, 0, stream>>>(step);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  }
+  for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
 }
 
 }  // namespace
