@@ -218,10 +218,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   return {output, h, saved};
 }
 
-std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
+LayerGrads gru_layer_backward(
     const at::Tensor& grad_output_, const at::Tensor& grad_hn_, const at::Tensor& input_,
     at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved_,
-    const std::optional<at::Tensor>& batch_sizes, const StepKernels& kernels) {
+    const std::optional<at::Tensor>& batch_sizes, std::array<bool, 3> output_mask,
+    const StepKernels& kernels) {
   const LayerShape s = check_layer_args(input_, grad_hn_, "grad_hn", weights, has_biases,
                                         bidirectional, batch_sizes);
   check_like_input(input_, grad_output_, "grad_output");
@@ -267,16 +268,20 @@ std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
 
   // Input, weight and bias gradients as GEMMs over all rows. gh's gradient is dgx's in
   // the r and z blocks and dgh_n in the n block.
-  at::Tensor grad_input = at::empty_like(input_);  // input's layout, as autograd expects
-  if (grad_input.is_contiguous()) {
-    at::Tensor grad_input2 = grad_input.view({s.rows, s.I});
-    at::mm_out(grad_input2, dgx, w.w_ih);
-  } else {
-    grad_input.copy_(at::mm(dgx, w.w_ih).view(input_.sizes()));
+  std::optional<at::Tensor> grad_input;
+  if (output_mask[0]) {
+    at::Tensor g = at::empty_like(input_);  // input's layout, as autograd expects
+    if (g.is_contiguous()) {
+      at::Tensor g2 = g.view({s.rows, s.I});
+      at::mm_out(g2, dgx, w.w_ih);
+    } else {
+      g.copy_(at::mm(dgx, w.w_ih).view(input_.sizes()));
+    }
+    grad_input = g;
   }
   const at::Tensor h_prev_all = saved.view({s.rows, s.D, kSavedBlocks, s.H});
   std::vector<at::Tensor> grad_weights;
-  for (int64_t d = 0; d < s.D; ++d) {
+  for (int64_t d = 0; d < s.D && output_mask[2]; ++d) {
     const at::Tensor dgx_d = dgx.narrow(1, d * G, G);
     const at::Tensor dgh_n_d = dgh_n.narrow(1, d * s.H, s.H);
     const at::Tensor h_prev = h_prev_all.select(1, d).select(1, kSavedHPrev);
@@ -294,7 +299,8 @@ std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
       grad_weights.push_back(grad_b_hh);
     }
   }
-  return {grad_input, dh, grad_weights};
+  return {grad_input, output_mask[1] ? std::optional<at::Tensor>(dh) : std::nullopt,
+          grad_weights};
 }
 
 }  // namespace gru_cuda

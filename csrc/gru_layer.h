@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/FunctionRef.h>
 
+#include <array>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -77,10 +78,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
     bool bidirectional, const std::optional<at::Tensor>& batch_sizes, bool need_backward,
     const StepKernels& kernels);
 
-// Returns grad_input, grad_hx and the weights' gradients in the order of weights.
-std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward(
+// Returns grad_input, grad_hx and the weights' gradients in the order of weights; those
+// that output_mask (input, hx, weights) does not ask for are None (an empty list
+// for the weights), and their GEMMs are skipped.
+using LayerGrads =
+    std::tuple<std::optional<at::Tensor>, std::optional<at::Tensor>, std::vector<at::Tensor>>;
+LayerGrads gru_layer_backward(
     const at::Tensor& grad_output, const at::Tensor& grad_hn, const at::Tensor& input,
     at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved,
-    const std::optional<at::Tensor>& batch_sizes, const StepKernels& kernels);
+    const std::optional<at::Tensor>& batch_sizes, std::array<bool, 3> output_mask,
+    const StepKernels& kernels);
 
 }  // namespace gru_cuda

@@ -13,8 +13,6 @@ namespace gru_cuda {
 namespace {
 
 using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
-using BackwardResult = std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>>;
-
 ForwardResult gru_layer_cpu(const at::Tensor& input, const at::Tensor& hx,
                             at::TensorList weights, bool has_biases, bool bidirectional,
                             const std::optional<at::Tensor>& batch_sizes, bool need_backward) {
@@ -22,13 +20,14 @@ ForwardResult gru_layer_cpu(const at::Tensor& input, const at::Tensor& hx,
                            need_backward, cpu_step_kernels);
 }
 
-BackwardResult gru_layer_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
+LayerGrads gru_layer_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
                                       const at::Tensor& input, at::TensorList weights,
                                       bool has_biases, bool bidirectional,
                                       const at::Tensor& saved,
-                                      const std::optional<at::Tensor>& batch_sizes) {
+                                      const std::optional<at::Tensor>& batch_sizes,
+                                      std::array<bool, 3> output_mask) {
   return gru_layer_backward(grad_output, grad_hn, input, weights, has_biases, bidirectional,
-                            saved, batch_sizes, cpu_step_kernels);
+                            saved, batch_sizes, output_mask, cpu_step_kernels);
 }
 
 // Under torch.autocast the whole layer runs in the autocast dtype.
@@ -58,11 +57,12 @@ TORCH_LIBRARY(gru_cuda, m) {
       "gru_layer(Tensor input, Tensor hx, Tensor[] weights, bool has_biases, "
       "bool bidirectional, Tensor? batch_sizes, bool need_backward=True) "
       "-> (Tensor, Tensor, Tensor)");
-  // Returns grad_input, grad_hx and the weights' gradients.
+  // Returns grad_input, grad_hx and the weights' gradients; output_mask says which are
+  // wanted (the others are None, or an empty list for the weights).
   m.def(
       "gru_layer_backward(Tensor grad_output, Tensor grad_hn, Tensor input, Tensor[] weights, "
-      "bool has_biases, bool bidirectional, Tensor saved, Tensor? batch_sizes) "
-      "-> (Tensor, Tensor, Tensor[])");
+      "bool has_biases, bool bidirectional, Tensor saved, Tensor? batch_sizes, "
+      "bool[3] output_mask) -> (Tensor?, Tensor?, Tensor[])");
 }
 
 TORCH_LIBRARY_IMPL(gru_cuda, CPU, m) {

@@ -1,7 +1,7 @@
 """Autograd and fake (meta) registrations of the gru_cuda ops defined in csrc/ops.cpp."""
 import torch
 
-from . import _C
+from . import _C, reference
 
 # The workspace saved per row and direction: SAVED_BLOCKS blocks of H (csrc/gru_cell.h).
 SAVED_BLOCKS = _C.SAVED_BLOCKS
@@ -35,17 +35,17 @@ def _gru_layer_fake(input, hx, weights, has_biases, bidirectional, batch_sizes,
 
 @torch.library.register_fake("gru_cuda::gru_layer_backward")
 def _gru_layer_backward_fake(grad_output, grad_hn, input, weights, has_biases, bidirectional,
-                             saved, batch_sizes):
+                             saved, batch_sizes, output_mask):
     # grad_input takes input's layout; the rest are contiguous.
-    return (torch.empty_like(input), grad_hn.new_empty(grad_hn.shape),
-            [w.new_empty(w.shape) for w in weights])
+    return (torch.empty_like(input) if output_mask[0] else None,
+            grad_hn.new_empty(grad_hn.shape) if output_mask[1] else None,
+            [w.new_empty(w.shape) for w in weights] if output_mask[2] else [])
 
 
 def _setup_context(ctx, inputs, output):
     input, hx, weights, has_biases, bidirectional, batch_sizes = inputs[:6]
-    ctx.hx_shape = hx.shape
     ctx.need_backward = inputs[6] if len(inputs) > 6 else True
-    ctx.save_for_backward(input, output[2], batch_sizes, *weights)
+    ctx.save_for_backward(input, hx, output[2], batch_sizes, *weights)
     ctx.has_biases, ctx.bidirectional = has_biases, bidirectional
     ctx.mark_non_differentiable(output[2])
     # Unused outputs' gradients stay None instead of zero tensors (saved alone is 5x the
@@ -54,19 +54,40 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_output, grad_hn, _grad_saved):
-    if not ctx.need_backward:
-        raise RuntimeError("gru_cuda: this forward ran with need_backward=False and kept nothing "
-                           "for a backward; run it with need_backward=True")
-    input, saved, batch_sizes, *weights = ctx.saved_tensors
-    D, _, H = ctx.hx_shape
+    input, hx, saved, batch_sizes, *weights = ctx.saved_tensors
     if grad_output is None:
-        grad_output = input.new_zeros(*input.shape[:-1], D * H)
+        grad_output = input.new_zeros(*input.shape[:-1], hx.shape[0] * hx.shape[2])
     if grad_hn is None:
-        grad_hn = input.new_zeros(ctx.hx_shape)
-    d_input, d_hx, d_weights = torch.ops.gru_cuda.gru_layer_backward(
-        grad_output, grad_hn, input, weights, ctx.has_biases, ctx.bidirectional, saved,
-        batch_sizes)
-    return d_input, d_hx, d_weights, None, None, None, None
+        grad_hn = torch.zeros_like(hx)
+    needs_input, needs_hx, needs_weights = ctx.needs_input_grad[:3]
+    if torch.is_grad_enabled():
+        # create_graph: the gradient must be differentiable itself. The fused backward is
+        # not, so the layer is run again as plain autograd ops and differentiated.
+        grads = _differentiable_grads(ctx, [input, hx, *weights],
+                                      [needs_input, needs_hx, *needs_weights], batch_sizes,
+                                      grad_output, grad_hn)
+        d_input, d_hx, d_weights = grads[0], grads[1], grads[2:]
+    else:
+        if not ctx.need_backward:
+            raise RuntimeError("gru_cuda: this forward ran with need_backward=False and kept "
+                               "nothing for a backward; run it with need_backward=True")
+        d_input, d_hx, d_weights = torch.ops.gru_cuda.gru_layer_backward(
+            grad_output, grad_hn, input, weights, ctx.has_biases, ctx.bidirectional, saved,
+            batch_sizes, [needs_input, needs_hx, any(needs_weights)])
+    return (d_input, d_hx, d_weights if any(needs_weights) else None,
+            None, None, None, None)
+
+
+def _differentiable_grads(ctx, tensors, needed, batch_sizes, grad_output, grad_hn):
+    """Gradients of the tensors that need one (None for the rest), differentiable."""
+    input, hx, *weights = tensors
+    with torch.enable_grad():
+        output, h_n = reference.gru_layer(input, hx, weights, ctx.has_biases, ctx.bidirectional,
+                                          batch_sizes)
+    grads = iter(torch.autograd.grad(
+        (output, h_n), [t for t, n in zip(tensors, needed) if n], (grad_output, grad_hn),
+        create_graph=True, allow_unused=True))
+    return [next(grads) if n else None for n in needed]
 
 
 torch.library.register_autograd("gru_cuda::gru_layer", _backward, setup_context=_setup_context)

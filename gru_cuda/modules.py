@@ -6,11 +6,42 @@ import numbers
 import warnings
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from . import reference
+
 _gru_layer = torch.ops.gru_cuda.gru_layer
+
+
+def _plain_autograd_layer(input, hx, weights, has_biases, bidirectional, batch_sizes, _=None):
+    return (*reference.gru_layer(input, hx, weights, has_biases, bidirectional, batch_sizes),
+            None)
+
+
+def _layer_op(tensors):
+    """The fused op, or, where autograd needs more than a backward (forward-mode AD, the
+    torch.func transforms, which custom ops do not support), the same layer as plain
+    autograd ops (gru_cuda.reference.gru_layer), at the reference loop's speed."""
+    if torch.compiler.is_compiling():
+        return _gru_layer
+    if torch._C._functorch.maybe_current_level() is not None:
+        return _plain_autograd_layer
+    if fwAD._current_level >= 0 and any(fwAD.unpack_dual(t).tangent is not None
+                                        for t in tensors):
+        return _plain_autograd_layer
+    return _gru_layer
+
+
+def _need_backward(tensors):
+    """Whether the op keeps its workspace for a backward (5x the output's memory traffic).
+    Tracing and export freeze this value into their graph, which may later be trained:
+    there it is always kept."""
+    if torch.jit.is_tracing() or getattr(torch.compiler, "is_exporting", lambda: False)():
+        return True
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _check_same_placement(what, tensor, weight):
@@ -156,6 +187,8 @@ class GRU(nn.Module):
         if self.batch_first:
             input = input.transpose(0, 1)
         self._check_input(input, packed=False)
+        if input.size(0) == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         output, h_n = self._run_layers(input, hx, None)
         if self.batch_first:
             output = output.transpose(0, 1)
@@ -189,12 +222,11 @@ class GRU(nn.Module):
             hx = x.new_zeros(self.num_layers * num_directions, batch, self.hidden_size)
         else:
             self._check_hidden(hx, x, batch)
-        # In inference nothing is saved for a backward (5x the output's memory traffic).
-        need_backward = torch.is_grad_enabled() and (
-            x.requires_grad or hx.requires_grad or any(p.requires_grad for p in self.parameters()))
+        tensors = [x, hx, *self._flat_weights]
+        need_backward, layer_op = _need_backward(tensors), _layer_op(tensors)
         finals = []
         for layer in range(self.num_layers):
-            x, h_last, _ = _gru_layer(
+            x, h_last, _ = layer_op(
                 x, hx[layer * num_directions:(layer + 1) * num_directions],
                 self._layer_weights(layer), self.bias, self.bidirectional, batch_sizes,
                 need_backward)
@@ -262,11 +294,10 @@ class GRUCell(nn.Module):
                                      f"dtype ({self.weight_ih.dtype})")
         _check_same_placement("input", input, self.weight_ih)
         _check_same_placement("hx", hx, self.weight_ih)
-        need_backward = torch.is_grad_enabled() and (
-            input.requires_grad or hx.requires_grad or any(p.requires_grad for p in self.parameters()))
         weights = [self.weight_ih, self.weight_hh] + (
             [self.bias_ih, self.bias_hh] if self.bias else [])
-        out, _, _ = _gru_layer(input.unsqueeze(0), hx.unsqueeze(0), weights, self.bias, False,
-                               None, need_backward)
+        tensors = [input, hx, *weights]
+        out, _, _ = _layer_op(tensors)(input.unsqueeze(0), hx.unsqueeze(0), weights, self.bias,
+                                       False, None, _need_backward(tensors))
         h = out[0]
         return h if batched else h.squeeze(0)

@@ -184,7 +184,7 @@ def test_backward_checks_every_shape():
     x, _, weights, has_biases, bidirectional, batch_sizes = args
     backward = torch.ops.gru_cuda.gru_layer_backward
     good = [torch.randn_like(out), torch.randn_like(h_n), x, weights, has_biases, bidirectional,
-            saved, batch_sizes]
+            saved, batch_sizes, [True, True, True]]
     backward(*good)  # fine
     for index, bad, match in [
             (3, [torch.randn(15, 3)] + weights[1:], r"w_ih must have shape \[15, 4\]"),

@@ -136,9 +136,10 @@ def test_opcheck(device, D, lengths):
                                batch_sizes, False))  # inference: nothing to differentiate
     out, h_n, saved = op(x.detach(), hx.detach(), detached, has_biases, bidirectional,
                          batch_sizes)
-    torch.library.opcheck(torch.ops.gru_cuda.gru_layer_backward,
-                          (torch.randn_like(out), torch.randn_like(h_n), x.detach(), detached,
-                           has_biases, bidirectional, saved, batch_sizes))
+    for mask in ([True, True, True], [False, True, False]):
+        torch.library.opcheck(torch.ops.gru_cuda.gru_layer_backward,
+                              (torch.randn_like(out), torch.randn_like(h_n), x.detach(), detached,
+                               has_biases, bidirectional, saved, batch_sizes, mask))
 
 
 @pytest.mark.parametrize("D,lengths", [(1, [8, 8, 5, 3, 1]), (2, [8, 6, 5, 3, 1]), (2, None)])

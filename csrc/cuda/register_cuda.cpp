@@ -17,13 +17,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_cuda(
                            need_backward, cuda_step_kernels);
 }
 
-std::tuple<at::Tensor, at::Tensor, std::vector<at::Tensor>> gru_layer_backward_cuda(
+LayerGrads gru_layer_backward_cuda(
     const at::Tensor& grad_output, const at::Tensor& grad_hn, const at::Tensor& input,
     at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved,
-    const std::optional<at::Tensor>& batch_sizes) {
+    const std::optional<at::Tensor>& batch_sizes, std::array<bool, 3> output_mask) {
   const c10::cuda::OptionalCUDAGuard guard(input.device());
   return gru_layer_backward(grad_output, grad_hn, input, weights, has_biases, bidirectional,
-                            saved, batch_sizes, cuda_step_kernels);
+                            saved, batch_sizes, output_mask, cuda_step_kernels);
 }
 
 }  // namespace
