@@ -74,7 +74,7 @@ def _backward(ctx, grad_output, grad_hn, _grad_saved):
         d_input, d_hx, d_weights = torch.ops.gru_cuda.gru_layer_backward(
             grad_output, grad_hn, input, weights, ctx.has_biases, ctx.bidirectional, saved,
             batch_sizes, [needs_input, needs_hx, any(needs_weights)])
-    return (d_input, d_hx, d_weights if any(needs_weights) else None,
+    return (d_input, d_hx, d_weights if any(needs_weights) else [None] * len(weights),
             None, None, None, None)
 
 
