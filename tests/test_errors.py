@@ -26,7 +26,8 @@ def raises_like_nn(ours, theirs, *args):
 
 
 @pytest.mark.parametrize("case", ["input_size", "hx_shape", "input_dim", "hx_dim_batched",
-                                  "hx_dim_unbatched", "dtype"])
+                                  "hx_dim_unbatched", "dtype", "empty_sequence",
+                                  "empty_unbatched"])
 def test_module_errors_match_nn_gru(case):
     ours, theirs = both(input_size=4, hidden_size=5, num_layers=2)
     x = torch.randn(3, 2, 4)
@@ -37,11 +38,15 @@ def test_module_errors_match_nn_gru(case):
         "hx_dim_batched": (x, torch.randn(2, 5)),
         "hx_dim_unbatched": (torch.randn(3, 4), torch.randn(2, 1, 5)),
         "dtype": (x.double(),),
+        "empty_sequence": (torch.randn(0, 2, 4),),
+        "empty_unbatched": (torch.randn(0, 4),),
     }[case]
     message = raises_like_nn(ours, theirs, *args)
     expected_words = {"input_size": "input_size", "hx_shape": "Expected hidden size",
                       "input_dim": "2D or 3D", "hx_dim_batched": "hx should also be 3-D",
-                      "hx_dim_unbatched": "hx should also be 2-D", "dtype": "dtype"}[case]
+                      "hx_dim_unbatched": "hx should also be 2-D", "dtype": "dtype",
+                      "empty_sequence": "sequence length to be larger than 0",
+                      "empty_unbatched": "sequence length to be larger than 0"}[case]
     assert expected_words in message
 
 
