@@ -63,10 +63,10 @@ def _cublas_include_dirs():
 
 def _shared_libstdcxx():
     """The libstdc++ shared library that this process (torch) has loaded, as a link input
-    by its path. A compiler wrapper that links libstdc++ statically (seen on a GPU
-    machine's image: -static-libstdc++ with a folder holding only libstdc++.a, which
-    -lstdc++ finds too) gives the extension a private, uninitialised copy of the
-    iostreams: formatting a number in an error message then crashes the process."""
+    by its path. A compiler wrapper that links libstdc++ statically (-static-libstdc++
+    with a folder holding only libstdc++.a, which -lstdc++ finds too; some CUDA images
+    set CXX to one) gives the extension a private, uninitialised copy of the iostreams:
+    formatting a number in an error message then crashes the process."""
     try:
         with open("/proc/self/maps") as maps:
             paths = [line.split()[-1] for line in maps if "/libstdc++.so" in line]

@@ -1,4 +1,5 @@
 """MSRA BIO reader, tag/char vocabularies and length-bucketed batching."""
+import os
 import random
 from pathlib import Path
 
@@ -6,9 +7,9 @@ import torch
 
 PAD, UNK = "<pad>", "<unk>"
 TRAIN_FILE, TEST_FILE = "msra_train_bio.txt", "msra_test_bio.txt"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# CI and this workplace keep the corpus next to the checkout, never inside it.
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "msra"
+DATA_DIR_VARIABLE = "MSRA_DATA_DIR"
+# Where `python -m examples.ner.prepare --out examples/ner/data` puts the corpus.
+PREPARED_DATA_DIR = Path(__file__).resolve().parent / "data"
 # Where sentences may be cut when a training sentence is longer than --max-len.
 _CUT_AFTER = set("。！？；，、!?;,")
 
@@ -18,7 +19,10 @@ class BioFormatError(ValueError):
 
 
 def default_data_dir():
-    return DEFAULT_DATA_DIR if DEFAULT_DATA_DIR.is_dir() else None
+    """$MSRA_DATA_DIR if set, else examples/ner/data once prepare has filled it, else None."""
+    if os.environ.get(DATA_DIR_VARIABLE):
+        return Path(os.environ[DATA_DIR_VARIABLE])
+    return PREPARED_DATA_DIR if (PREPARED_DATA_DIR / TRAIN_FILE).is_file() else None
 
 
 def _check_tag(tag):

@@ -28,7 +28,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=data.default_data_dir(),
                    help=f"folder with {data.TRAIN_FILE} and {data.TEST_FILE} "
-                        "(default: ../shared/data/msra next to the repo, if present)")
+                        f"(default: ${data.DATA_DIR_VARIABLE}, else examples/ner/data once "
+                        "prepare has filled it)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--embed-size", type=int, default=128)
@@ -44,9 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--crf", action="store_true", help="CRF output layer (pytorch-crf)")
     p.add_argument("--backend", choices=BACKENDS, default="gru_cuda")
     p.add_argument("--device", default="auto", help="auto: cuda when available")
-    # 2 threads are ~15% faster on an idle 2-core box, but 10x-40x slower while
-    # another process holds a core (OpenMP threads wait on each other): use
-    # --threads 1 on a shared machine.
+    # On a small machine, OpenMP threads that wait for a core held by another process
+    # can be 10x-40x slower than one thread: use --threads 1 on a busy machine.
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, default=None,
@@ -59,8 +59,8 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm bar")
     args = p.parse_args(argv)
     if args.data_dir is None:
-        p.error("no --data-dir given and ../shared/data/msra not found; "
-                "run `python -m examples.ner.prepare --out DIR` first")
+        p.error(f"no --data-dir given, ${data.DATA_DIR_VARIABLE} unset and examples/ner/data "
+                "empty; run `python -m examples.ner.prepare --out examples/ner/data` first")
     if args.out_dir is None:
         args.out_dir = Path(__file__).resolve().parent / "runs" / args.backend
     return args

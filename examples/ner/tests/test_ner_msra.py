@@ -7,7 +7,7 @@ from examples.ner import data
 from examples.ner.stats import corpus_stats
 
 MSRA = data.default_data_dir()
-pytestmark = pytest.mark.skipif(MSRA is None, reason="../shared/data/msra not present")
+pytestmark = pytest.mark.skipif(MSRA is None, reason="no MSRA corpus: set MSRA_DATA_DIR")
 
 
 def readme_table():
