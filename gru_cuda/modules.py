@@ -12,6 +12,7 @@ from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import reference
+from .scripting import ScriptableGRU, ScriptableGRUCell
 
 _gru_layer = torch.ops.gru_cuda.gru_layer
 
@@ -116,6 +117,10 @@ class GRU(nn.Module):
 
     def flatten_parameters(self):
         """nn.GRU compacts its weights for cuDNN; the fused op needs no such step."""
+
+    def __prepare_scriptable__(self):
+        """torch.jit.script compiles this twin, which shares the parameters."""
+        return ScriptableGRU(self)
 
     @property
     def _flat_weights(self):
@@ -265,6 +270,10 @@ class GRUCell(nn.Module):
         if self.bias is not True:
             s += f", bias={self.bias}"
         return s
+
+    def __prepare_scriptable__(self):
+        """torch.jit.script compiles this twin, which shares the parameters."""
+        return ScriptableGRUCell(self)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         if input.dim() not in (1, 2):
