@@ -37,5 +37,6 @@ def _worker(rank, init_file):
         dist.destroy_process_group()
 
 
-def test_ddp_gradients_match_nn_gru(tmp_path):
+def test_ddp_gradients_match_nn_gru(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback: no network needed
     mp.spawn(_worker, args=(str(tmp_path / "init"),), nprocs=WORLD, join=True)
