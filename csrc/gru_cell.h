@@ -16,6 +16,14 @@
 #define GRU_HOST_DEVICE
 #endif
 
+// The CPU row loops vectorize only if the element step is inlined into them; GCC's
+// heuristics otherwise keep some instantiations (the inference one, half types) as calls.
+#if defined(__GNUC__) || defined(__clang__)
+#define GRU_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define GRU_ALWAYS_INLINE inline
+#endif
+
 namespace gru_cuda {
 
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
@@ -128,7 +136,7 @@ constexpr const char* kSavedBlockNames = "r,z,n,gh_n,h_prev";
 // h_row (H, the state, updated in place), out_row (H), saved_row (kSavedBlocks * H,
 // written only when kSave). acc_t: the math type.
 template <typename acc_t, bool kSave, typename scalar_t>
-GRU_HOST_DEVICE inline void gru_forward_element(const scalar_t* gx_row, const scalar_t* gh_row,
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(const scalar_t* gx_row, const scalar_t* gh_row,
                                                 const scalar_t* b_ih, const scalar_t* b_hh,
                                                 scalar_t* h_row, scalar_t* out_row,
                                                 scalar_t* saved_row, int64_t j, int64_t H) {
@@ -156,7 +164,7 @@ GRU_HOST_DEVICE inline void gru_forward_element(const scalar_t* gx_row, const sc
 // recurrent GEMM; dgh_n_row (H), its n block, kept for dW_hh (its r and z blocks equal
 // dgx's).
 template <typename acc_t, typename scalar_t>
-GRU_HOST_DEVICE inline void gru_backward_element(const scalar_t* grad_out_row, scalar_t* dh_row,
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_backward_element(const scalar_t* grad_out_row, scalar_t* dh_row,
                                                  const scalar_t* saved_row, scalar_t* dgx_row,
                                                  scalar_t* dgh_row, scalar_t* dgh_n_row,
                                                  int64_t j, int64_t H) {
