@@ -1,5 +1,5 @@
 """GRU and GRUCell: drop-in replacements for torch.nn.GRU and torch.nn.GRUCell that run
-each layer and direction as one fused gru_cuda op. Plain nn.Modules (not nn.RNNBase
+each layer, both directions, as one fused gru_cuda op. Plain nn.Modules (not nn.RNNBase
 subclasses) so that torch.compile traces them without a graph break."""
 import math
 import numbers
@@ -8,7 +8,7 @@ import warnings
 import torch
 import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
-from torch import Tensor, _VF, nn
+from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import reference

@@ -29,12 +29,12 @@ class ScriptableGRU(nn.Module):
         _share_parameters(self, gru, gru._flat_weights_names)
         self._flat_weights: List[Tensor] = gru._flat_weights
 
-    @torch.jit._overload_method  # noqa: F811
+    @torch.jit._overload_method
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         pass
 
-    @torch.jit._overload_method  # noqa: F811
-    def forward(self, input: PackedSequence,
+    @torch.jit._overload_method
+    def forward(self, input: PackedSequence,  # noqa: F811
                 hx: Optional[Tensor] = None) -> Tuple[PackedSequence, Tensor]:
         pass
 
