@@ -76,7 +76,8 @@ def _shared_libstdcxx():
 
 
 def _extension(with_cuda):
-    sources = ["csrc/ops.cpp", "csrc/gru_layer.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
+    sources = (["csrc/ops.cpp", "csrc/gru_layer.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
+               + sorted(glob.glob("csrc/persistent/*.cpp")))
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
@@ -89,7 +90,8 @@ def _extension(with_cuda):
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),
-        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
+        # -Xptxas=-v: the build log records registers, shared memory and spills per kernel.
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo", "-Xptxas=-v"]},
         extra_link_args=link_flags)
 
 

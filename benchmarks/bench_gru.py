@@ -24,8 +24,8 @@ import torch  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, BASELINE_TF32, COMPILED, Size, Unavailable, default_registry, make_problem,
-    output_data)
+    BASELINE, BASELINE_TF32, COMPILED, PERSISTENT, Size, Unavailable, default_registry,
+    make_problem, output_data)
 
 PASSES = ("fwd", "fwd+bwd")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
@@ -153,8 +153,9 @@ def _contender_names(args):
         return list(QUICK_CONTENDERS)
     if args.scaling:
         return list(SCALING_CONTENDERS)
+    cuda_only = (BASELINE_TF32, PERSISTENT)
     return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
-            and not (n == BASELINE_TF32 and args.device != "cuda")]
+            and not (n in cuda_only and args.device != "cuda")]
 
 
 def preset_name(args):

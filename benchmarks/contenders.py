@@ -16,10 +16,12 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import gru_cuda
 from benchmarks import report
+from gru_cuda import persistent_kernels
 from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
 BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
+PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
 COMPILED = "compiled reference"
 
 
@@ -138,6 +140,27 @@ def build_fused(problem):
     return Contender(gru, list(gru.parameters()))
 
 
+def build_persistent(problem):
+    """gru_cuda.GRU with the persistent kernels switched on; refused where they would not
+    run (a silent fallback to the per-step path would be timed under the wrong name)."""
+    if problem.device.type != "cuda":
+        raise Unavailable("the persistent kernels are CUDA kernels")
+    s = problem.size
+    refusal = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype)["refusal"]
+    if refusal != "none":
+        raise Unavailable(f"not eligible for the persistent kernels: {refusal}")
+    fused = build_fused(problem)
+
+    def fn(x, h0):
+        before = persistent_kernels.counts()["forward"]
+        with gru_cuda.persistent():
+            result = fused.fn(x, h0)
+        if persistent_kernels.counts()["forward"] == before:
+            raise Unavailable("the persistent launch was refused (see persistent_kernels.counts)")
+        return result
+    return Contender(fn, fused.params)
+
+
 def build_nn(problem):
     gru = problem.source
     return Contender(gru, list(gru.parameters()))
@@ -194,5 +217,5 @@ def build_compiled(problem):
 
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
-    return {"fused": build_fused, BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,
-            "reference": build_reference, COMPILED: build_compiled}
+    return {"fused": build_fused, PERSISTENT: build_persistent, BASELINE: build_nn,
+            BASELINE_TF32: build_nn_tf32, "reference": build_reference, COMPILED: build_compiled}

@@ -1,4 +1,5 @@
-"""Where the GPU time of one call goes, for gru_cuda.GRU ("fused") and nn.GRU (cuDNN):
+"""Where the GPU time of one call goes, for gru_cuda.GRU ("fused", and "persistent" with
+its persistent kernels where they run) and nn.GRU (cuDNN):
 kernels launched per call, the sum of their device time, the call's time in eager mode,
 and the same call replayed from a CUDA graph (which removes the host's launch cost).
 Eager time well above both the kernel sum and the graph replay means the call is bound
@@ -20,7 +21,8 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.bench_gru import DTYPES, make_call, parse_sizes  # noqa: E402
-from benchmarks.contenders import BASELINE, build_fused, build_nn, make_problem  # noqa: E402
+from benchmarks.contenders import (  # noqa: E402
+    BASELINE, PERSISTENT, Unavailable, build_fused, build_nn, build_persistent, make_problem)
 
 DEFAULT_SIZES = "100,1,512,512;100,8,512,512;100,64,512,512;100,64,1024,1024"
 
@@ -82,8 +84,13 @@ def main(argv=None):
             "| kernel time ms | GPU busy |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for size in args.sizes:
         problem = make_problem(size, "cuda", dtype)
-        for name, builder in (("fused", build_fused), (BASELINE, build_nn)):
-            contender = builder(problem)
+        for name, builder in (("fused", build_fused), (PERSISTENT, build_persistent),
+                              (BASELINE, build_nn)):
+            try:
+                contender = builder(problem)
+            except Unavailable as exc:
+                print(f"{size.label()} {name}: {exc}", flush=True)
+                continue
             for pass_name in ("fwd", "fwd+bwd"):
                 call = make_call(contender, problem, pass_name)
                 for _ in range(3):

@@ -130,22 +130,24 @@ enum SavedBlock : int { kSavedR = 0, kSavedZ, kSavedN, kSavedGhN, kSavedHPrev, k
 // Their names in that order, exported to Python (gru_cuda._ops.SAVED_BLOCK_NAMES).
 constexpr const char* kSavedBlockNames = "r,z,n,gh_n,h_prev";
 
-// One element (unit j of one row) of a forward step, the whole of it. Row pointers:
-// gx_row (3H, x W_ih^T without b_ih), gh_row (3H, h W_hh^T without b_hh), b_ih and b_hh
-// (3H each, zeros when the layer has no bias; adding them here saves the GEMMs a pass),
-// h_row (H, the state, updated in place), out_row (H), saved_row (kSavedBlocks * H,
-// written only when kSave). acc_t: the math type.
-template <typename acc_t, bool kSave, typename scalar_t>
-GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(const scalar_t* gx_row, const scalar_t* gh_row,
-                                                const scalar_t* b_ih, const scalar_t* b_hh,
-                                                scalar_t* h_row, scalar_t* out_row,
-                                                scalar_t* saved_row, int64_t j, int64_t H) {
-  const scalar_t h_prev = h_row[j];
-  const acc_t gh_n = acc_t(gh_row[2 * H + j]) + acc_t(b_hh[2 * H + j]);
+// One element (unit j of one row) of a forward step, the whole of it. Row pointers, gate
+// blocks H apart: gx_row (3H, x W_ih^T without b_ih), b_ih and b_hh (3H each, zeros when
+// the layer has no bias; adding them here saves the GEMMs a pass), h_prev_row (H),
+// h_next_row (H, may be h_prev_row: updated in place), out_row (H), saved_row
+// (kSavedBlocks * H, written only when kSave). gh: this element's h W_hh^T (without
+// b_hh), its r, z, n values gh_block apart (H in a (rows, 3H) buffer; a persistent
+// kernel keeps its own units' values closer). acc_t: the math type.
+template <typename acc_t, bool kSave, typename scalar_t, typename gh_t>
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(
+    const scalar_t* gx_row, const gh_t* gh, int64_t gh_block, const scalar_t* b_ih,
+    const scalar_t* b_hh, const scalar_t* h_prev_row, scalar_t* h_next_row, scalar_t* out_row,
+    scalar_t* saved_row, int64_t j, int64_t H) {
+  const scalar_t h_prev = h_prev_row[j];
+  const acc_t gh_n = acc_t(gh[2 * gh_block]) + acc_t(b_hh[2 * H + j]);
   const GateValues<acc_t> g = gru_cell_forward<acc_t>(
       acc_t(gx_row[j]) + acc_t(b_ih[j]), acc_t(gx_row[H + j]) + acc_t(b_ih[H + j]),
-      acc_t(gx_row[2 * H + j]) + acc_t(b_ih[2 * H + j]), acc_t(gh_row[j]) + acc_t(b_hh[j]),
-      acc_t(gh_row[H + j]) + acc_t(b_hh[H + j]), gh_n, h_prev);
+      acc_t(gx_row[2 * H + j]) + acc_t(b_ih[2 * H + j]), acc_t(gh[0]) + acc_t(b_hh[j]),
+      acc_t(gh[gh_block]) + acc_t(b_hh[H + j]), gh_n, h_prev);
   if (kSave) {
     saved_row[kSavedR * H + j] = g.r;
     saved_row[kSavedZ * H + j] = g.z;
@@ -154,7 +156,7 @@ GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(const scalar_t* gx_ro
     saved_row[kSavedHPrev * H + j] = h_prev;
   }
   const scalar_t h_new = g.h_new;
-  h_row[j] = h_new;
+  h_next_row[j] = h_new;
   out_row[j] = h_new;
 }
 

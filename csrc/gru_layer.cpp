@@ -192,6 +192,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   std::vector<at::Tensor> w_hh_t;
   for (const at::Tensor& w_hh : w.w_hh) w_hh_t.push_back(w_hh.t());
 
+  if (kernels.layer_forward != nullptr &&
+      kernels.layer_forward({gx, w.w_hh, w.b_ih, w.b_hh, h, output,
+                             need_backward ? &saved : nullptr, s.batch_sizes, s.offsets, s.packed,
+                             s.T, s.N, s.H, s.D})) {
+    return {output, h, saved};
+  }
   ForwardStep step = make_step<DirectionForward>(s, input_.scalar_type());
   at::Tensor gh_d[2], h_d[2];
   const auto gemm = [&](int64_t d) { at::mm_out(gh_d[d], h_d[d], w_hh_t[d]); };
@@ -248,7 +254,11 @@ LayerGrads gru_layer_backward(
   BackwardStep step = make_step<DirectionBackward>(s, input_.scalar_type());
   at::Tensor dh_d[2], dgh_d[2];
   const auto gemm = [&](int64_t d) { dh_d[d].addmm_(dgh_d[d], w.w_hh[d]); };  // + dgh @ W_hh
-  for (int64_t i = s.T - 1; i >= 0; --i) {
+  const bool whole_loop_done =
+      kernels.layer_backward != nullptr &&
+      kernels.layer_backward({grad_output, saved, w.w_hh, dh, dgx, dgh_n, s.batch_sizes,
+                              s.offsets, s.packed, s.T, s.N, s.H, s.D});
+  for (int64_t i = whole_loop_done ? -1 : s.T - 1; i >= 0; --i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const int64_t t = time_of(i, d, s.T);
       const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];

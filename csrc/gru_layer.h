@@ -58,12 +58,44 @@ using BackwardStep = Step<DirectionBackward>;
 // dh += dgh W_hh in the backward), supplied by the driver.
 using DirectionGemm = c10::function_ref<void(int64_t direction)>;
 
+// A layer's whole time loop, for a device that can run it in one go (the persistent CUDA
+// kernels). Layouts as in the per-step loop; live rows per step in batch_sizes.
+struct LayerForward {
+  const at::Tensor& gx;                 // (rows, D*3H), without b_ih
+  const std::vector<at::Tensor>& w_hh;  // per direction (3H, H), contiguous
+  const std::vector<at::Tensor>& b_ih;  // per direction (3H), zeros without bias
+  const std::vector<at::Tensor>& b_hh;
+  at::Tensor& h;                        // (D, N, H): in hx, out h_n
+  at::Tensor& output;                   // D*H per row
+  at::Tensor* saved;                    // (rows, D * kSavedBlocks * H), or nullptr
+  const std::vector<int64_t>& batch_sizes;
+  const std::vector<int64_t>& offsets;  // first row of each step
+  bool packed;
+  int64_t T, N, H, D;
+};
+
+struct LayerBackward {
+  const at::Tensor& grad_output;        // D*H per row, contiguous
+  const at::Tensor& saved;
+  const std::vector<at::Tensor>& w_hh;
+  at::Tensor& dh;                       // (D, N, H): in grad_hn, out grad_hx
+  at::Tensor& dgx;                      // (rows, D*3H)
+  at::Tensor& dgh_n;                    // (rows, D*H)
+  const std::vector<int64_t>& batch_sizes;
+  const std::vector<int64_t>& offsets;
+  bool packed;
+  int64_t T, N, H, D;
+};
+
 // What a device supplies: one step, the GEMMs (before the elementwise pass in the
 // forward, after it in the backward) and the elementwise pass on the current stream.
-// A device may run the two directions side by side.
+// A device may run the two directions side by side. Optionally, a layer runner: when it
+// returns true it has run the whole loop, else the driver runs it step by step.
 struct StepKernels {
   void (*forward_step)(const ForwardStep& step, DirectionGemm gemm);
   void (*backward_step)(const BackwardStep& step, DirectionGemm gemm);
+  bool (*layer_forward)(const LayerForward& layer) = nullptr;
+  bool (*layer_backward)(const LayerBackward& layer) = nullptr;
 };
 
 extern const StepKernels cpu_step_kernels;

@@ -8,6 +8,8 @@
 
 #include "gru_cell.h"
 #include "gru_layer.h"
+#include "persistent/persistent_plan.h"
+#include "persistent/persistent_switch.h"
 
 namespace gru_cuda {
 namespace {
@@ -47,6 +49,28 @@ ForwardResult gru_layer_autocast(const at::Tensor& input, const at::Tensor& hx,
                  bidirectional, batch_sizes, need_backward);
 }
 
+// The plan for given sizes and device figures, so that CPU tests check it:
+// [refusal, blocks_per_direction, units_per_block, grid, threads, smem_forward,
+//  smem_backward].
+std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
+                                        int64_t sm_count, int64_t smem_per_block) {
+  const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block});
+  return {static_cast<int64_t>(p.refusal), p.blocks_per_direction, p.units_per_block, p.grid,
+          p.threads, p.smem_forward, p.smem_backward};
+}
+
+int64_t set_persistent_mode_op(int64_t mode) {
+  TORCH_CHECK(mode == 0 || mode == 1, "gru_cuda: persistent mode must be 0 (off) or 1 (on), got ",
+              mode);
+  return static_cast<int64_t>(set_persistent_mode(static_cast<PersistentMode>(mode)));
+}
+
+// [forward launches, backward launches, fallbacks] since the process started.
+std::vector<int64_t> persistent_counts_op() {
+  const PersistentCounts& c = persistent_counts();
+  return {c.forward.load(), c.backward.load(), c.fallback.load()};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(gru_cuda, m) {
@@ -63,6 +87,11 @@ TORCH_LIBRARY(gru_cuda, m) {
       "gru_layer_backward(Tensor grad_output, Tensor grad_hn, Tensor input, Tensor[] weights, "
       "bool has_biases, bool bidirectional, Tensor saved, Tensor? batch_sizes, "
       "bool[3] output_mask) -> (Tensor?, Tensor?, Tensor[])");
+  // The persistent CUDA kernels: their launch plan, the switch, and how often they ran.
+  m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
+        "int smem_per_block) -> int[]", &persistent_plan_op);
+  m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
+  m.def("persistent_counts() -> int[]", &persistent_counts_op);
 }
 
 TORCH_LIBRARY_IMPL(gru_cuda, CPU, m) {
@@ -81,13 +110,16 @@ TORCH_LIBRARY_IMPL(gru_cuda, AutocastCPU, m) {
 }  // namespace gru_cuda
 
 // Importing gru_cuda._C loads this library, which registers the ops above. The saved
-// workspace's layout is exported so that Python's shapes follow the C++ one.
+// workspace's layout and the persistent plan's refusals are exported so that Python
+// follows the C++ definitions.
 extern "C" PyObject* PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
   PyObject* module = PyModule_Create(&module_def);
   if (module != nullptr &&
       (PyModule_AddIntConstant(module, "SAVED_BLOCKS", gru_cuda::kSavedBlocks) != 0 ||
-       PyModule_AddStringConstant(module, "SAVED_BLOCK_NAMES", gru_cuda::kSavedBlockNames) != 0)) {
+       PyModule_AddStringConstant(module, "SAVED_BLOCK_NAMES", gru_cuda::kSavedBlockNames) != 0 ||
+       PyModule_AddStringConstant(module, "PERSISTENT_REFUSALS",
+                                  gru_cuda::kPersistentRefusalNames) != 0)) {
     Py_DECREF(module);
     return nullptr;
   }

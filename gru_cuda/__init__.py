@@ -12,6 +12,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 
 from . import _ops, reference  # noqa: E402,F401
 from .modules import GRU, GRUCell  # noqa: E402
+from .persistent_kernels import persistent, set_persistent  # noqa: E402
 
 
 def has_cuda_kernels() -> bool:
@@ -19,4 +20,4 @@ def has_cuda_kernels() -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_layer", "CUDA")
 
 
-__all__ = ["GRU", "GRUCell", "has_cuda_kernels", "reference"]
+__all__ = ["GRU", "GRUCell", "has_cuda_kernels", "persistent", "reference", "set_persistent"]

@@ -1,11 +1,13 @@
-"""A small forward+backward over every kernel path (float32 and bfloat16, both
-directions, with and without lengths) for compute-sanitizer to watch."""
+"""A small forward+backward over every kernel path for compute-sanitizer to watch: the
+per-step and the persistent kernels, float32 and bfloat16, both directions, padded and
+packed, training and inference."""
 import torch
 
 import gru_cuda
+from gru_cuda import persistent_kernels
 
 
-def main():
+def run_all():
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16):
         model = gru_cuda.GRU(13, 37, num_layers=2, bidirectional=True, device="cuda", dtype=dtype)
@@ -16,8 +18,16 @@ def main():
         packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
         out, h_n = model(packed)
         (out.data.float().sum() + h_n.float().sum()).backward()
+        with torch.no_grad():
+            model(packed)
+
+
+def main():
+    run_all()
+    with gru_cuda.persistent():
+        run_all()
     torch.cuda.synchronize()
-    print("sanitizer case: done")
+    print("sanitizer case: done; persistent kernels ran:", persistent_kernels.counts())
 
 
 if __name__ == "__main__":

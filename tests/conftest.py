@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-import gru_cuda  # noqa: F401  (registers the ops)
+import gru_cuda
 from benchmarks.report import set_full_fp32_precision
 
 # cuDNN's RNN runs float32 in TF32 by default (about 1e-3 relative error); the float32
@@ -9,12 +9,16 @@ from benchmarks.report import set_full_fp32_precision
 if torch.cuda.is_available():
     set_full_fp32_precision("cuda")
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# On a GPU every device-generic test runs twice on CUDA: the per-step kernels, and the
+# persistent ones (switched on; layers they do not take run per step as before).
+DEVICES = ["cpu"] + (["cuda", "cuda+persistent"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(params=DEVICES)
 def device(request):
-    return request.param
+    name, _, path = request.param.partition("+")
+    with gru_cuda.persistent(path == "persistent"):
+        yield name
 
 
 def tolerances(dtype):

@@ -7,8 +7,17 @@ from torch import nn
 
 import gru_cuda
 from conftest import fwd_bwd, rel_err
+from gru_cuda import persistent_kernels
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(autouse=True, params=["per-step", "persistent"])
+def cuda_path(request):
+    """Every test here runs on both CUDA paths (layers the persistent kernels do not take
+    run per step either way)."""
+    with gru_cuda.persistent(request.param == "persistent"):
+        yield request.param
 
 
 def test_autocast_runs_in_autocast_dtype():
@@ -102,3 +111,52 @@ def test_device_mismatch_is_an_error():
         model(torch.randn(3, 2, 4))
     with pytest.raises(RuntimeError, match="hx is on cpu"):
         model(torch.randn(3, 2, 4, device="cuda"), torch.randn(1, 2, 5))
+
+
+def _packed_fwd_bwd(model, x, lengths):
+    """Output data, h_n and every gradient of a fixed loss, padded or packed input."""
+    inp = x if lengths is None else nn.utils.rnn.pack_padded_sequence(
+        x, torch.tensor(lengths), enforce_sorted=False)
+    out, h_n = model(inp)
+    data = out if lengths is None else out.data
+    weights = torch.linspace(-1, 1, data.shape[-1], device=x.device)
+    loss = (data.float() * weights).sum() + h_n.float().sum()
+    return [data, h_n, *torch.autograd.grad(loss, [x, *model.parameters()])]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("bidirectional,lengths", [(False, None), (True, None),
+                                                   (True, [9, 3, 7, 1, 9, 5])])
+def test_persistent_path_runs_and_matches_the_per_step_path(dtype, bidirectional, lengths):
+    torch.manual_seed(56)
+    model = gru_cuda.GRU(48, 256, num_layers=2, bidirectional=bidirectional, device="cuda",
+                         dtype=dtype)
+    x = torch.randn(9, 6, 48, device="cuda", dtype=dtype, requires_grad=True)
+    with gru_cuda.persistent(False):
+        expected = _packed_fwd_bwd(model, x, lengths)
+    before = persistent_kernels.counts()
+    with gru_cuda.persistent():
+        got = _packed_fwd_bwd(model, x, lengths)
+    after = persistent_kernels.counts()
+    assert after["forward"] - before["forward"] == 2  # both layers
+    assert after["backward"] - before["backward"] == 2
+    assert after["fallback"] == before["fallback"]
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < tol, f"tensor {i}"
+
+
+def test_persistent_path_falls_back_when_not_eligible():
+    torch.manual_seed(57)
+    ours = gru_cuda.GRU(8, 16, device="cuda")
+    theirs = nn.GRU(8, 16, device="cuda")
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(5, 200, 8, device="cuda", requires_grad=True)  # N > 128 rows
+    hx = torch.randn(1, 200, 16, device="cuda", requires_grad=True)
+    before = persistent_kernels.counts()
+    with gru_cuda.persistent():
+        got = fwd_bwd(ours, x, hx)
+    after = persistent_kernels.counts()
+    assert after["forward"] == before["forward"] and after["fallback"] > before["fallback"]
+    for i, (a, b) in enumerate(zip(got, fwd_bwd(theirs, x, hx))):
+        assert rel_err(a, b) < 1e-4, f"tensor {i}"

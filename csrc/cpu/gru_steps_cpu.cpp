@@ -53,8 +53,8 @@ GRU_CPU_CLONES void forward_rows(const ForwardStep& step, int64_t begin, int64_t
                                 : nullptr;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      gru_forward_element<acc_t, kSave>(gx_row, gh_row, b_ih, b_hh, h_row, out_row, saved_row, j,
-                                        H);
+      gru_forward_element<acc_t, kSave>(gx_row, gh_row + j, H, b_ih, b_hh, h_row, h_row, out_row,
+                                        saved_row, j, H);
     }
   }
 }

@@ -33,11 +33,11 @@ __global__ void forward_step_kernel(const ForwardStep step) {
     const int d = r < rows0 ? 0 : 1;
     const int64_t row = d == 0 ? r : r - rows0;
     const DirectionForward& f = step.dir[d];
+    scalar_t* h_row = static_cast<scalar_t*>(f.h) + row * H;
     gru_forward_element<acc_t, kSave>(
         static_cast<const scalar_t*>(f.gx) + row * step.gx_stride,
-        static_cast<const scalar_t*>(f.gh) + row * 3 * H, static_cast<const scalar_t*>(f.b_ih),
-        static_cast<const scalar_t*>(f.b_hh),
-        static_cast<scalar_t*>(f.h) + row * H,
+        static_cast<const scalar_t*>(f.gh) + row * 3 * H + j, H,
+        static_cast<const scalar_t*>(f.b_ih), static_cast<const scalar_t*>(f.b_hh), h_row, h_row,
         static_cast<scalar_t*>(f.out) + row * step.out_stride,
         kSave ? static_cast<scalar_t*>(f.saved) + row * step.saved_stride : nullptr, j, H);
   }
@@ -101,6 +101,7 @@ void backward_step_cuda(const BackwardStep& step, DirectionGemm gemm) {
 
 }  // namespace
 
-const StepKernels cuda_step_kernels = {forward_step_cuda, backward_step_cuda};
+const StepKernels cuda_step_kernels = {forward_step_cuda, backward_step_cuda,
+                                       persistent_layer_forward, persistent_layer_backward};
 
 }  // namespace gru_cuda

@@ -1,0 +1,126 @@
+// The CUDA layer runner: runs a layer's time loop in the persistent kernels when they are
+// switched on and the layer is eligible, else reports that the per-step path must run.
+// Any refusal (plan, occupancy, cooperative launch) falls back; none is an error.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "../persistent/persistent_plan.h"
+#include "../persistent/persistent_switch.h"
+#include "gru_persistent.h"
+#include "gru_steps_cuda.h"
+
+namespace gru_cuda {
+namespace {
+
+DeviceLimits device_limits(int device) {
+  int sms = 0, smem = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+          cudaSuccess) {
+    (void)cudaGetLastError();
+    return {0, 0};
+  }
+  return {sms, smem};
+}
+
+bool capturing(const at::Tensor& like) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(like.get_device()), &status) !=
+      cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// The plan, or a refusal counted as a fallback. Not under CUDA graph capture: a refused
+// cooperative launch there would invalidate the capture instead of falling back.
+bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
+  if (persistent_mode() == PersistentMode::kOff) return false;
+  plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
+                         device_limits(like.get_device()));
+  const bool usable = plan.eligible() && !capturing(like);
+  if (!usable) persistent_counts().fallback++;
+  return usable;
+}
+
+// Live rows and first rows of each step, on the device (absent when padded: N and t*N).
+at::Tensor device_steps(bool packed, const std::vector<int64_t>& batch_sizes,
+                        const std::vector<int64_t>& offsets, const at::Tensor& like) {
+  if (!packed) return at::Tensor();
+  std::vector<int64_t> both(batch_sizes);
+  both.insert(both.end(), offsets.begin(), offsets.end());
+  return at::tensor(both, at::kLong).pin_memory().to(like.device(), /*non_blocking=*/true);
+}
+
+PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64_t H,
+                         int64_t D, const at::Tensor& steps, int64_t smem_bytes) {
+  const int64_t* steps_ptr = steps.defined() ? steps.const_data_ptr<int64_t>() : nullptr;
+  return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes,
+          steps_ptr, steps_ptr != nullptr ? steps_ptr + T : nullptr};
+}
+
+bool launched(cudaError_t err) {
+  if (err == cudaSuccess) return true;
+  (void)cudaGetLastError();  // a refused launch leaves no sticky error: clear and fall back
+  persistent_counts().fallback++;
+  return false;
+}
+
+}  // namespace
+
+bool persistent_layer_forward(const LayerForward& layer) {
+  PersistentPlan plan;
+  if (layer.T == 0 || !plan_for(layer.gx, layer.H, layer.N, layer.D, plan)) return false;
+  const at::Tensor steps =
+      device_steps(layer.packed, layer.batch_sizes, layer.offsets, layer.gx);
+  at::Tensor h_buf = at::empty({2, layer.D, layer.N, layer.H}, layer.h.options());
+  h_buf[0].copy_(layer.h);
+  PersistentForwardArgs args{};
+  args.shape = shape_of(plan, layer.T, layer.N, layer.H, layer.D, steps, plan.smem_forward);
+  args.gx = layer.gx.const_data_ptr();
+  for (int64_t d = 0; d < layer.D; ++d) {
+    args.w_hh[d] = layer.w_hh[d].const_data_ptr();
+    args.b_ih[d] = layer.b_ih[d].const_data_ptr();
+    args.b_hh[d] = layer.b_hh[d].const_data_ptr();
+  }
+  args.h_buf = h_buf.mutable_data_ptr();
+  args.out = layer.output.mutable_data_ptr();
+  args.saved = layer.saved != nullptr ? layer.saved->mutable_data_ptr() : nullptr;
+  const int device = layer.gx.get_device();
+  if (!launched(launch_persistent_forward(args, layer.gx.scalar_type(), device,
+                                          c10::cuda::getCurrentCUDAStream(device)))) {
+    return false;
+  }
+  layer.h.copy_(h_buf[layer.T % 2]);
+  persistent_counts().forward++;
+  return true;
+}
+
+bool persistent_layer_backward(const LayerBackward& layer) {
+  PersistentPlan plan;
+  if (layer.T == 0 || !plan_for(layer.grad_output, layer.H, layer.N, layer.D, plan)) {
+    return false;
+  }
+  const at::Tensor steps =
+      device_steps(layer.packed, layer.batch_sizes, layer.offsets, layer.grad_output);
+  at::Tensor dgh_buf = at::empty({2, layer.D, layer.N, 3 * layer.H}, layer.dh.options());
+  PersistentBackwardArgs args{};
+  args.shape = shape_of(plan, layer.T, layer.N, layer.H, layer.D, steps, plan.smem_backward);
+  args.grad_out = layer.grad_output.const_data_ptr();
+  args.saved = layer.saved.const_data_ptr();
+  for (int64_t d = 0; d < layer.D; ++d) args.w_hh[d] = layer.w_hh[d].const_data_ptr();
+  args.dh = layer.dh.mutable_data_ptr();
+  args.dgx = layer.dgx.mutable_data_ptr();
+  args.dgh_n = layer.dgh_n.mutable_data_ptr();
+  args.dgh_buf = dgh_buf.mutable_data_ptr();
+  const int device = layer.grad_output.get_device();
+  if (!launched(launch_persistent_backward(args, layer.grad_output.scalar_type(), device,
+                                           c10::cuda::getCurrentCUDAStream(device)))) {
+    return false;
+  }
+  persistent_counts().backward++;
+  return true;
+}
+
+}  // namespace gru_cuda

@@ -1,0 +1,41 @@
+#include "persistent_plan.h"
+
+#include <algorithm>
+
+namespace gru_cuda {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
+                               const DeviceLimits& limits) {
+  PersistentPlan plan;
+  if (is_double) {
+    plan.refusal = PersistentRefusal::kDtype;
+  } else if (H <= 0 || N <= 0 || D <= 0 || limits.sm_count < D) {
+    plan.refusal = PersistentRefusal::kEmpty;
+  } else if (N > kPersistentMaxRows) {
+    plan.refusal = PersistentRefusal::kTooManyRows;
+  } else if (H > kPersistentMaxHidden) {
+    plan.refusal = PersistentRefusal::kHiddenTooLarge;
+  }
+  if (!plan.eligible()) return plan;
+  // As many blocks as the SMs allow: the fewer units a block owns, the less of W_hh and
+  // of each step's work it holds. Then as few blocks as that unit count needs.
+  const int64_t k = ceil_div(H, limits.sm_count / D);
+  plan.units_per_block = k;
+  plan.blocks_per_direction = ceil_div(H, k);
+  plan.grid = plan.blocks_per_direction * D;
+  const int64_t floats = static_cast<int64_t>(sizeof(float));
+  plan.smem_forward = (3 * k * H + N * 3 * k) * floats;
+  plan.smem_backward = k * 3 * H * floats;
+  if (k > kPersistentMaxUnits ||
+      std::max(plan.smem_forward, plan.smem_backward) > limits.smem_per_block) {
+    plan.refusal = PersistentRefusal::kNoSharedMemory;
+  }
+  return plan;
+}
+
+}  // namespace gru_cuda
