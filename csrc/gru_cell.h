@@ -166,10 +166,9 @@ GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(
 // recurrent GEMM; dgh_n_row (H), its n block, kept for dW_hh (its r and z blocks equal
 // dgx's).
 template <typename acc_t, typename scalar_t>
-GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_backward_element(const scalar_t* grad_out_row, scalar_t* dh_row,
-                                                 const scalar_t* saved_row, scalar_t* dgx_row,
-                                                 scalar_t* dgh_row, scalar_t* dgh_n_row,
-                                                 int64_t j, int64_t H) {
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_backward_element(
+    const scalar_t* grad_out_row, scalar_t* dh_row, const scalar_t* saved_row, scalar_t* dgx_row,
+    scalar_t* dgh_row, scalar_t* dgh_n_row, int64_t j, int64_t H) {
   const acc_t dh_new = acc_t(grad_out_row[j]) + acc_t(dh_row[j]);
   const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
       dh_new, saved_row[kSavedHPrev * H + j], saved_row[kSavedR * H + j],
