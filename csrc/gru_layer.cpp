@@ -258,7 +258,8 @@ LayerGrads gru_layer_backward(
       kernels.layer_backward != nullptr &&
       kernels.layer_backward({grad_output, saved, w.w_hh, dh, dgx, dgh_n, s.batch_sizes,
                               s.offsets, s.packed, s.T, s.N, s.H, s.D});
-  for (int64_t i = whole_loop_done ? -1 : s.T - 1; i >= 0; --i) {
+  const int64_t first_step = whole_loop_done ? -1 : s.T - 1;  // -1: the runner did them all
+  for (int64_t i = first_step; i >= 0; --i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const int64_t t = time_of(i, d, s.T);
       const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];

@@ -98,6 +98,17 @@ bool directions_side_by_side(const S& step) {
          std::max(step.dir[0].rows, step.dir[1].rows) * step.H <= kSmallStep;
 }
 
+// fn(d) for d = 0, 1 on a thread each, with the caller's thread-local state (the GEMMs
+// run below autograd, as on the calling thread).
+template <typename Fn>
+void on_a_thread_per_direction(const Fn& fn) {
+  const at::ThreadLocalState caller;
+  at::parallel_for(0, 2, 1, [&](int64_t d_begin, int64_t d_end) {
+    const at::ThreadLocalStateGuard same_state(caller);
+    for (int64_t d = d_begin; d < d_end; ++d) fn(d);
+  });
+}
+
 template <typename scalar_t>
 void forward_rows_any(const ForwardStep& step, int64_t begin, int64_t end) {
   if (step.dir[0].saved != nullptr) {
@@ -110,14 +121,10 @@ void forward_rows_any(const ForwardStep& step, int64_t begin, int64_t end) {
 void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_forward_cpu", [&] {
     if (directions_side_by_side(step)) {
-      const at::ThreadLocalState caller;  // the GEMMs run below autograd, as on this thread
-      at::parallel_for(0, 2, 1, [&](int64_t d_begin, int64_t d_end) {
-        const at::ThreadLocalStateGuard same_state(caller);
-        for (int64_t d = d_begin; d < d_end; ++d) {
-          gemm(d);
-          const auto [begin, end] = rows_of(step, d);
-          forward_rows_any<scalar_t>(step, begin, end);
-        }
+      on_a_thread_per_direction([&](int64_t d) {
+        gemm(d);
+        const auto [begin, end] = rows_of(step, d);
+        forward_rows_any<scalar_t>(step, begin, end);
       });
       return;
     }
@@ -133,14 +140,10 @@ void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
 void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cpu", [&] {
     if (directions_side_by_side(step)) {
-      const at::ThreadLocalState caller;
-      at::parallel_for(0, 2, 1, [&](int64_t d_begin, int64_t d_end) {
-        const at::ThreadLocalStateGuard same_state(caller);
-        for (int64_t d = d_begin; d < d_end; ++d) {
-          const auto [begin, end] = rows_of(step, d);
-          backward_rows<scalar_t>(step, begin, end);
-          gemm(d);
-        }
+      on_a_thread_per_direction([&](int64_t d) {
+        const auto [begin, end] = rows_of(step, d);
+        backward_rows<scalar_t>(step, begin, end);
+        gemm(d);
       });
       return;
     }

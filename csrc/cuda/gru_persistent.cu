@@ -45,6 +45,17 @@ struct StepRows {
   int64_t t, live, first;  // the time step, its live rows (a prefix), its first row
 };
 
+// This block's direction and hidden units [u0, u0 + units) (k each but in the last block).
+struct BlockUnits {
+  int64_t d, u0, units;
+};
+
+__device__ __forceinline__ BlockUnits block_units(const PersistentShape& s) {
+  const int64_t d = blockIdx.x / s.blocks_per_direction;
+  const int64_t u0 = (blockIdx.x % s.blocks_per_direction) * s.units_per_block;
+  return {d, u0, min(s.units_per_block, s.H - u0)};
+}
+
 __device__ __forceinline__ StepRows step_rows(const PersistentShape& s, int64_t i, int64_t d) {
   const int64_t t = d == 0 ? i : s.T - 1 - i;
   return {t, s.batch_sizes != nullptr ? s.batch_sizes[t] : s.N,
@@ -59,9 +70,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   extern __shared__ float smem[];
   const PersistentShape& s = args.shape;
   const int64_t H = s.H, N = s.N, k = s.units_per_block;
-  const int64_t d = blockIdx.x / s.blocks_per_direction;
-  const int64_t u0 = (blockIdx.x % s.blocks_per_direction) * k;
-  const int64_t units = min(k, H - u0);
+  const auto [d, u0, units] = block_units(s);
   float* w_s = smem;              // (3k, H): the row of gate g, unit u0 + i at g * k + i
   float* gh_s = smem + 3 * k * H;  // (N, 3k): h W_hh^T of those rows, same order
 
@@ -132,10 +141,8 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   using acc_t = at::opmath_type<scalar_t>;
   extern __shared__ float smem[];
   const PersistentShape& s = args.shape;
-  const int64_t H = s.H, N = s.N, k = s.units_per_block;
-  const int64_t d = blockIdx.x / s.blocks_per_direction;
-  const int64_t u0 = (blockIdx.x % s.blocks_per_direction) * k;
-  const int64_t units = min(k, H - u0);
+  const int64_t H = s.H, N = s.N;
+  const auto [d, u0, units] = block_units(s);
   float* w_s = smem;  // (k, 3H): column u0 + i of W_hh as row i
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
