@@ -32,7 +32,16 @@ if not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH"):
     if _home and os.path.isfile(os.path.join(_home, "bin", "nvcc")):
         os.environ["CUDA_HOME"] = _home
 
-import torch  # noqa: E402
+try:
+    import torch  # noqa: E402
+except ImportError:
+    # pyproject.toml does not list torch as a build requirement: pip's build isolation
+    # would fetch the newest torch to build against, whatever the environment holds, and
+    # the extension would then fail to load beside another torch.
+    sys.exit("gru_cuda: torch is needed to build and was not found. The extension must be built "
+             "against the torch it will run with: install torch first (pip install torch), "
+             "then build without build isolation, which would hide it: "
+             "pip install --no-build-isolation .")
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -113,6 +122,7 @@ with open(os.path.join(HERE, "gru_cuda", "_build_info.py"), "w") as f:
     f.write("# Written by setup.py at build time.\n")
     f.write(f"WITH_CUDA = {WITH_CUDA}\n")
     f.write(f"CUDA_SKIPPED_BECAUSE = {blocker!r}\n")
+    f.write(f"TORCH_VERSION = {torch.__version__!r}\n")
 
 setup(
     ext_modules=[_extension(WITH_CUDA)],

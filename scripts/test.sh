@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-python -m pip install -q -r examples/ner/requirements.txt
+python -m pip install -q -r examples/ner/build-requirements.txt
+python -m pip install -q --no-build-isolation -r examples/ner/requirements.txt
 python -m pytest -q "$@"

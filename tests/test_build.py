@@ -2,6 +2,8 @@
 found at build time (CI builds with nvcc, so every CI run checks the .cu files link)."""
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -33,3 +35,27 @@ def test_cuda_kernels_built_wherever_a_toolkit_is_present():
     assert gru_cuda.has_cuda_kernels(), (
         "nvcc is on PATH and torch is a CUDA build, but the CUDA kernels were not built: "
         f"{_build_info.CUDA_SKIPPED_BECAUSE}")
+
+
+def test_build_records_the_torch_it_was_built_against():
+    assert _build_info.TORCH_VERSION == torch.__version__
+    assert gru_cuda._torch_mismatch() == ""
+
+
+def test_a_torch_mismatch_names_both_versions(monkeypatch):
+    monkeypatch.setattr(_build_info, "TORCH_VERSION", "2.0.0+other")
+    message = gru_cuda._torch_mismatch()
+    assert "built for torch 2.0.0+other" in message and f"torch {torch.__version__} is loaded" in message
+
+
+def test_setup_without_torch_stops_and_names_the_fix():
+    """What `pip install .` meets in pip's isolated build env, which holds no torch (so
+    that it cannot build against a torch other than the environment's)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    hide_torch = ("import sys; sys.modules['torch'] = None; sys.argv = ['setup.py', '--name'];"
+                  "exec(compile(open('setup.py').read(), 'setup.py', 'exec'))")
+    done = subprocess.run([sys.executable, "-c", hide_torch], cwd=root, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert "pip install --no-build-isolation ." in done.stderr
+    assert "torch is needed to build" in done.stderr
