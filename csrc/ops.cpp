@@ -49,9 +49,8 @@ ForwardResult gru_layer_autocast(const at::Tensor& input, const at::Tensor& hx,
                  bidirectional, batch_sizes, need_backward);
 }
 
-// The plan for given sizes and device figures, so that CPU tests check it:
-// [refusal, blocks_per_direction, units_per_block, grid, threads, smem_forward,
-//  smem_backward].
+// The plan for given sizes and device figures, so that CPU tests check it; the fields in
+// the order of kPersistentPlanFields.
 std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
                                         int64_t sm_count, int64_t smem_per_block) {
   const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block});
@@ -60,15 +59,15 @@ std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is
 }
 
 int64_t set_persistent_mode_op(int64_t mode) {
-  TORCH_CHECK(mode == 0 || mode == 1, "gru_cuda: persistent mode must be 0 (off) or 1 (on), got ",
-              mode);
+  TORCH_CHECK(mode >= 0 && mode <= 2,
+              "gru_cuda: persistent mode must be 0 (off), 1 (on) or 2 (require), got ", mode);
   return static_cast<int64_t>(set_persistent_mode(static_cast<PersistentMode>(mode)));
 }
 
-// [forward launches, backward launches, fallbacks] since the process started.
+// [forward runs, backward runs, refused, fallbacks] since the process started.
 std::vector<int64_t> persistent_counts_op() {
   const PersistentCounts& c = persistent_counts();
-  return {c.forward.load(), c.backward.load(), c.fallback.load()};
+  return {c.forward.load(), c.backward.load(), c.refused.load(), c.fallback.load()};
 }
 
 }  // namespace
@@ -110,7 +109,7 @@ TORCH_LIBRARY_IMPL(gru_cuda, AutocastCPU, m) {
 }  // namespace gru_cuda
 
 // Importing gru_cuda._C loads this library, which registers the ops above. The saved
-// workspace's layout and the persistent plan's refusals are exported so that Python
+// workspace's layout and the persistent plan's refusals and fields are exported so that Python
 // follows the C++ definitions.
 extern "C" PyObject* PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
@@ -119,7 +118,9 @@ extern "C" PyObject* PyInit__C(void) {
       (PyModule_AddIntConstant(module, "SAVED_BLOCKS", gru_cuda::kSavedBlocks) != 0 ||
        PyModule_AddStringConstant(module, "SAVED_BLOCK_NAMES", gru_cuda::kSavedBlockNames) != 0 ||
        PyModule_AddStringConstant(module, "PERSISTENT_REFUSALS",
-                                  gru_cuda::kPersistentRefusalNames) != 0)) {
+                                  gru_cuda::kPersistentRefusalNames) != 0 ||
+       PyModule_AddStringConstant(module, "PERSISTENT_PLAN_FIELDS",
+                                  gru_cuda::kPersistentPlanFields) != 0)) {
     Py_DECREF(module);
     return nullptr;
   }

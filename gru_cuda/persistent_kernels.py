@@ -3,7 +3,11 @@
 They are compiled, not yet run on a GPU, so they are opt-in: nothing uses them unless
 GRU_CUDA_PERSISTENT=1 is set or this switch is turned on. When on, an eligible layer
 (CUDA, float32/float16/bfloat16, H <= 1024, N <= 128, W_hh fitting the SMs' shared
-memory) runs persistent; any other layer, or a refused launch, runs the per-step path.
+memory, not under CUDA graph capture) runs persistent; any other layer runs the per-step
+path, as does one whose cooperative launch the device refuses. In require mode
+(GRU_CUDA_PERSISTENT=require, or persistent("require")) that refused launch is an error
+instead, so that a test or a benchmark knows which kernels it ran; any other CUDA error
+is raised in every mode.
 
     with gru_cuda.persistent():
         out, h_n = model(x)
@@ -15,18 +19,24 @@ import torch
 from . import _C
 
 REFUSALS = tuple(_C.PERSISTENT_REFUSALS.split(","))  # the plan's reasons, "none" first
-PLAN_FIELDS = ("refusal", "blocks_per_direction", "units_per_block", "grid", "threads",
-               "smem_forward", "smem_backward")
+PLAN_FIELDS = tuple(_C.PERSISTENT_PLAN_FIELDS.split(","))
+_MODES = (False, True, "require")  # the C++ switch's values, in order
 
 
 def set_persistent(enabled):
-    """Switch the persistent kernels on or off for the process; returns the previous state."""
-    return bool(torch.ops.gru_cuda.set_persistent_mode(int(bool(enabled))))
+    """Switch the persistent kernels on (True), off (False) or on in require mode
+    ("require") for the process; returns the previous setting."""
+    if enabled not in _MODES:
+        raise ValueError(f"gru_cuda: persistent mode must be True, False or 'require', got "
+                         f"{enabled!r}")
+    mode = _MODES.index(enabled) if isinstance(enabled, str) else int(bool(enabled))
+    return _MODES[torch.ops.gru_cuda.set_persistent_mode(mode)]
 
 
 @contextlib.contextmanager
 def persistent(enabled=True):
-    """The persistent kernels on (or off) inside the block, as they were after it."""
+    """The persistent kernels on (True, or "require") or off inside the block, as they
+    were after it."""
     previous = set_persistent(enabled)
     try:
         yield
@@ -35,9 +45,11 @@ def persistent(enabled=True):
 
 
 def counts():
-    """Layers run persistent (forward, backward) and fallbacks to the per-step path."""
-    forward, backward, fallback = torch.ops.gru_cuda.persistent_counts()
-    return {"forward": forward, "backward": backward, "fallback": fallback}
+    """Since the process started: layers run persistent (forward, backward), layers the
+    switch offered them that they did not take (refused: the plan's reasons or graph
+    capture), and layers whose launch the device refused (fallback: run per step)."""
+    forward, backward, refused, fallback = torch.ops.gru_cuda.persistent_counts()
+    return {"forward": forward, "backward": backward, "refused": refused, "fallback": fallback}
 
 
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,

@@ -1,7 +1,10 @@
+import contextlib
+
 import pytest
 import torch
 
 import gru_cuda
+from gru_cuda import persistent_kernels
 from benchmarks.report import set_full_fp32_precision
 
 # cuDNN's RNN runs float32 in TF32 by default (about 1e-3 relative error); the float32
@@ -10,14 +13,26 @@ if torch.cuda.is_available():
     set_full_fp32_precision("cuda")
 
 # On a GPU every device-generic test runs twice on CUDA: the per-step kernels, and the
-# persistent ones (switched on; layers they do not take run per step as before).
+# persistent ones in require mode: a layer the plan takes either runs persistent or fails
+# the test (layers the plan refuses, float64 say, run per step as before).
 DEVICES = ["cpu"] + (["cuda", "cuda+persistent"] if torch.cuda.is_available() else [])
+
+
+@contextlib.contextmanager
+def cuda_path(path):
+    """The CUDA kernels a test runs on ("per-step" or "persistent"); on the persistent
+    path, afterwards, that no layer the plan took fell back to the per-step kernels."""
+    before = persistent_kernels.counts()
+    with gru_cuda.persistent("require" if path == "persistent" else False):
+        yield
+    if path == "persistent":
+        assert persistent_kernels.counts()["fallback"] == before["fallback"]
 
 
 @pytest.fixture(params=DEVICES)
 def device(request):
     name, _, path = request.param.partition("+")
-    with gru_cuda.persistent(path == "persistent"):
+    with cuda_path(path or "per-step"):
         yield name
 
 

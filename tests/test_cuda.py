@@ -6,17 +6,17 @@ import torch
 from torch import nn
 
 import gru_cuda
-from conftest import fwd_bwd, rel_err
+from conftest import cuda_path, fwd_bwd, rel_err
 from gru_cuda import persistent_kernels
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @pytest.fixture(autouse=True, params=["per-step", "persistent"])
-def cuda_path(request):
+def path(request):
     """Every test here runs on both CUDA paths (layers the persistent kernels do not take
     run per step either way)."""
-    with gru_cuda.persistent(request.param == "persistent"):
+    with cuda_path(request.param):
         yield request.param
 
 
@@ -135,7 +135,7 @@ def test_persistent_path_runs_and_matches_the_per_step_path(dtype, bidirectional
     with gru_cuda.persistent(False):
         expected = _packed_fwd_bwd(model, x, lengths)
     before = persistent_kernels.counts()
-    with gru_cuda.persistent():
+    with gru_cuda.persistent("require"):
         got = _packed_fwd_bwd(model, x, lengths)
     after = persistent_kernels.counts()
     assert after["forward"] - before["forward"] == 2  # both layers
@@ -146,7 +146,8 @@ def test_persistent_path_runs_and_matches_the_per_step_path(dtype, bidirectional
         assert rel_err(a, b) < tol, f"tensor {i}"
 
 
-def test_persistent_path_falls_back_when_not_eligible():
+def test_persistent_path_refuses_a_layer_the_plan_does_not_take():
+    """Even in require mode: such a layer runs per step, counted as refused."""
     torch.manual_seed(57)
     ours = gru_cuda.GRU(8, 16, device="cuda")
     theirs = nn.GRU(8, 16, device="cuda")
@@ -154,9 +155,11 @@ def test_persistent_path_falls_back_when_not_eligible():
     x = torch.randn(5, 200, 8, device="cuda", requires_grad=True)  # N > 128 rows
     hx = torch.randn(1, 200, 16, device="cuda", requires_grad=True)
     before = persistent_kernels.counts()
-    with gru_cuda.persistent():
+    with gru_cuda.persistent("require"):
         got = fwd_bwd(ours, x, hx)
     after = persistent_kernels.counts()
-    assert after["forward"] == before["forward"] and after["fallback"] > before["fallback"]
+    assert after["forward"] == before["forward"] and after["backward"] == before["backward"]
+    assert after["refused"] - before["refused"] == 2  # the forward and the backward
+    assert after["fallback"] == before["fallback"]
     for i, (a, b) in enumerate(zip(got, fwd_bwd(theirs, x, hx))):
         assert rel_err(a, b) < 1e-4, f"tensor {i}"

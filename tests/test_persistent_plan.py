@@ -1,6 +1,9 @@
 """The persistent kernels' launch plan and switch, checked without a GPU: which block
 owns which units, shared memory, grid size, eligibility (H100 and A100 figures)."""
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,8 +15,8 @@ H100 = {"sm_count": 132, "smem_per_block": 232448}  # 227 KiB opt-in per block
 A100 = {"sm_count": 108, "smem_per_block": 166912}  # 163 KiB
 
 
-@pytest.mark.parametrize("H,N,D", itertools.product([1, 7, 128, 256, 512, 1024], [1, 8, 32, 64],
-                                                    [1, 2]))
+@pytest.mark.parametrize("H,N,D", list(itertools.product([1, 7, 128, 256, 512, 1024],
+                                                         [1, 8, 32, 64], [1, 2])))
 def test_h100_takes_every_layer_up_to_h1024_and_partitions_it(H, N, D):
     p = persistent_kernels.plan(H, N, D, **H100)
     assert p["refusal"] == "none"
@@ -68,6 +71,34 @@ def test_cpu_layers_ignore_the_switch():
     assert torch.equal(got, expected) and persistent_kernels.counts() == before
 
 
-def test_mode_must_be_on_or_off():
-    with pytest.raises(RuntimeError, match="persistent mode must be 0 \\(off\\) or 1 \\(on\\)"):
-        torch.ops.gru_cuda.set_persistent_mode(2)
+def test_require_mode_is_a_third_setting_and_restored():
+    with gru_cuda.persistent("require"):
+        assert gru_cuda.set_persistent("require") == "require"
+        with gru_cuda.persistent(True):
+            assert gru_cuda.set_persistent(True) is True
+        assert gru_cuda.set_persistent("require") == "require"
+    assert gru_cuda.set_persistent(False) is False
+
+
+def test_mode_must_be_off_on_or_require():
+    with pytest.raises(ValueError, match="True, False or 'require', got 'always'"):
+        gru_cuda.set_persistent("always")
+    with pytest.raises(RuntimeError, match="must be 0 \\(off\\), 1 \\(on\\) or 2 \\(require\\)"):
+        torch.ops.gru_cuda.set_persistent_mode(3)
+
+
+@pytest.mark.parametrize("value,mode", [("1", True), ("on", True), ("require", "require"),
+                                        ("0", False), ("", False)])
+def test_environment_sets_the_starting_mode(value, mode):
+    code = "import gru_cuda; print(repr(gru_cuda.set_persistent(False)))"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "GRU_CUDA_PERSISTENT": value}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == repr(mode)
+
+
+def test_plan_fields_come_from_cpp():
+    assert persistent_kernels.PLAN_FIELDS[0] == "refusal"
+    assert len(persistent_kernels.PLAN_FIELDS) == len(torch.ops.gru_cuda.persistent_plan(
+        256, 8, 1, False, **H100))

@@ -1,7 +1,10 @@
 // The CUDA layer runner: runs a layer's time loop in the persistent kernels when they are
 // switched on and the layer is eligible, else reports that the per-step path must run.
-// Any refusal (plan, occupancy, cooperative launch) falls back; none is an error.
+// Only the documented refusals fall back (the plan's reasons, CUDA graph capture, a
+// cooperative launch too large for the device); any other CUDA error raises, and in
+// require mode so does a refused launch of a layer the plan took.
 #include <ATen/ATen.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "../persistent/persistent_plan.h"
@@ -14,33 +17,27 @@ namespace {
 
 DeviceLimits device_limits(int device) {
   int sms = 0, smem = 0;
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
-          cudaSuccess) {
-    (void)cudaGetLastError();
-    return {0, 0};
-  }
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  C10_CUDA_CHECK(
+      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   return {sms, smem};
 }
 
 bool capturing(const at::Tensor& like) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(like.get_device()), &status) !=
-      cudaSuccess) {
-    (void)cudaGetLastError();
-    return true;
-  }
+  C10_CUDA_CHECK(
+      cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(like.get_device()), &status));
   return status != cudaStreamCaptureStatusNone;
 }
 
-// The plan, or a refusal counted as a fallback. Not under CUDA graph capture: a refused
-// cooperative launch there would invalidate the capture instead of falling back.
+// The plan, or a refusal (counted). Not under CUDA graph capture: a refused cooperative
+// launch there would invalidate the capture instead of falling back.
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
   if (persistent_mode() == PersistentMode::kOff) return false;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()));
   const bool usable = plan.eligible() && !capturing(like);
-  if (!usable) persistent_counts().fallback++;
+  if (!usable) persistent_counts().refused++;
   return usable;
 }
 
@@ -60,9 +57,20 @@ PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64
           steps_ptr, steps_ptr != nullptr ? steps_ptr + T : nullptr};
 }
 
-bool launched(cudaError_t err) {
+// Whether the kernel was launched; false (a fallback) only for a grid the device cannot
+// hold at once, which leaves no sticky error. Every other error is raised by name.
+bool launched(cudaError_t err, const char* pass, const at::Tensor& like, int64_t H, int64_t N,
+              int64_t D) {
   if (err == cudaSuccess) return true;
-  (void)cudaGetLastError();  // a refused launch leaves no sticky error: clear and fall back
+  (void)cudaGetLastError();
+  TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge, "gru_cuda: the persistent ", pass,
+              " kernel failed to launch: ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
+              ")");
+  TORCH_CHECK(persistent_mode() != PersistentMode::kRequire, "gru_cuda: the persistent ", pass,
+              " kernels are required (require mode) and the plan takes this layer (H=", H,
+              ", N=", N, ", directions=", D, ", ", like.scalar_type(),
+              "), but the device cannot hold all of its blocks at once (",
+              cudaGetErrorName(err), ")");
   persistent_counts().fallback++;
   return false;
 }
@@ -89,7 +97,8 @@ bool persistent_layer_forward(const LayerForward& layer) {
   args.saved = layer.saved != nullptr ? layer.saved->mutable_data_ptr() : nullptr;
   const int device = layer.gx.get_device();
   if (!launched(launch_persistent_forward(args, layer.gx.scalar_type(), device,
-                                          c10::cuda::getCurrentCUDAStream(device)))) {
+                                          c10::cuda::getCurrentCUDAStream(device)),
+                "forward", layer.gx, layer.H, layer.N, layer.D)) {
     return false;
   }
   layer.h.copy_(h_buf[layer.T % 2]);
@@ -116,7 +125,8 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   args.dgh_buf = dgh_buf.mutable_data_ptr();
   const int device = layer.grad_output.get_device();
   if (!launched(launch_persistent_backward(args, layer.grad_output.scalar_type(), device,
-                                           c10::cuda::getCurrentCUDAStream(device)))) {
+                                           c10::cuda::getCurrentCUDAStream(device)),
+                "backward", layer.grad_output, layer.H, layer.N, layer.D)) {
     return false;
   }
   persistent_counts().backward++;

@@ -40,6 +40,9 @@ struct PersistentPlan {
   int64_t smem_backward = 0;    // W_hh columns (k x 3H), floats
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
+// The fields in the order the plan op returns them, exported to Python.
+constexpr const char* kPersistentPlanFields =
+    "refusal,blocks_per_direction,units_per_block,grid,threads,smem_forward,smem_backward";
 
 // One block per SM, all blocks co-resident (a cooperative launch checks this again);
 // W_hh is kept in float in shared memory whatever the layer's dtype.

@@ -1,5 +1,6 @@
 // Whether the persistent CUDA kernels may run, and how often they did. Opt-in until a GPU
-// run has checked them: off unless GRU_CUDA_PERSISTENT=1 or gru_cuda.persistent().
+// run has checked them: off unless GRU_CUDA_PERSISTENT=1 (or =require) or
+// gru_cuda.persistent().
 #pragma once
 
 #include <atomic>
@@ -7,15 +8,20 @@
 
 namespace gru_cuda {
 
-enum class PersistentMode : int64_t { kOff = 0, kOn = 1 };
+// kRequire: as kOn, but a layer the plan calls eligible that cannot run persistent is an
+// error instead of a fallback (for tests and benchmarks, which must know what they ran).
+enum class PersistentMode : int64_t { kOff = 0, kOn = 1, kRequire = 2 };
 
 PersistentMode persistent_mode();
 PersistentMode set_persistent_mode(PersistentMode mode);  // returns the previous mode
+// The mode GRU_CUDA_PERSISTENT names: "1"/"on", "require", anything else off.
+PersistentMode persistent_mode_from_env(const char* value);
 
-// Layers run by the persistent kernels, and layers that asked for them but ran on the
-// per-step path (not eligible, or the cooperative launch was refused).
+// Layers run by the persistent kernels; layers the switch offered them that they did not
+// take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
+// whose cooperative launch was refused (fallback: they ran per step).
 struct PersistentCounts {
-  std::atomic<int64_t> forward{0}, backward{0}, fallback{0};
+  std::atomic<int64_t> forward{0}, backward{0}, refused{0}, fallback{0};
 };
 PersistentCounts& persistent_counts();
 
