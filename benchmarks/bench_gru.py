@@ -11,6 +11,7 @@ that does not match is refused, not timed. Single layer, unidirectional, time-ma
     python benchmarks/bench_gru.py --sizes "100,64,256,256;50,8,128,128" --no-compile
 """
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -24,8 +25,8 @@ import torch  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, BASELINE_TF32, COMPILED, PERSISTENT, Size, Unavailable, default_registry,
-    make_problem, output_data)
+    BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, PERSISTENT, Size, Unavailable,
+    default_registry, make_problem, output_data)
 
 PASSES = ("fwd", "fwd+bwd")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
@@ -153,7 +154,7 @@ def _contender_names(args):
         return list(QUICK_CONTENDERS)
     if args.scaling:
         return list(SCALING_CONTENDERS)
-    cuda_only = (BASELINE_TF32, PERSISTENT)
+    cuda_only = (BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT)
     return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
             and not (n in cuda_only and args.device != "cuda")]
 
@@ -189,22 +190,47 @@ def tolerance(dtype):
 
 
 def make_call(contender, problem, pass_name):
-    """The exact closure that is both checked and timed."""
+    """The exact closure that is both checked and timed: the contender's forward (and
+    backward) inside its context, or a replay of them from a CUDA graph."""
     leaf, inp = problem.inputs()
+    context = contender.context or (lambda _pass: contextlib.nullcontext())
     if pass_name == "fwd":
         def call():
-            with torch.no_grad():
+            with torch.no_grad(), context(pass_name):
                 out, h_n = contender.fn(inp, problem.h0)
             return output_data(out), h_n
-        return call
-    inputs = [leaf, *contender.params]
+    else:
+        inputs = [leaf, *contender.params]
 
-    def call():
-        out, h_n = contender.fn(inp, problem.h0)
-        out = output_data(out)
-        grads = torch.autograd.grad((out, h_n), inputs, (problem.grad_out, problem.grad_h))
-        return out, h_n, grads[0]
-    return call
+        def call():
+            with context(pass_name):
+                out, h_n = contender.fn(inp, problem.h0)
+                out = output_data(out)
+                grads = torch.autograd.grad((out, h_n), inputs, (problem.grad_out, problem.grad_h))
+            return out, h_n, grads[0]
+    return _replayed(call) if contender.graphed else call
+
+
+def _replayed(call):
+    """The call captured in a CUDA graph at its first run (after a warm-up on a side
+    stream, as capture requires), then replayed; it returns the graph's static outputs."""
+    graph, static = None, None
+
+    def replay():
+        nonlocal graph, static
+        if graph is None:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    call()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static = call()
+        graph.replay()
+        return static
+    return replay
 
 
 def check_parity(result, problem, pass_name, tol=None):
@@ -327,7 +353,7 @@ def run_group(size, dtype_name, names, registry, args, progress):
         ok = {key: calls[key] for key, r in group.items() if r["status"] == "ok"}
         times, failed = time_calls(ok, args.device, warmup, args.repeats)
         for key, exc in failed.items():
-            group[key].update(status="skipped", reason="while timing: " + _error(exc))
+            group[key].update(status="failed", reason="while timing: " + _error(exc))
         for key, runs in times.items():
             group[key].update(times_ms=runs, warmup=warmup(key), repeats=args.repeats,
                               **summarize(runs, problem.tokens))
@@ -337,16 +363,17 @@ def run_group(size, dtype_name, names, registry, args, progress):
 
 def _checked(name, builder, problem, args):
     """Yields (pass, call, record) for each pass: the record says ok, refused (wrong
-    numbers) or skipped (cannot run here), with the reason."""
+    numbers), failed (raised) or skipped (cannot run here), with the reason."""
     base = {"size": vars(problem.size).copy(), "dtype": str(problem.dtype).replace("torch.", ""),
             "contender": name, "device": args.device}
     try:
         contender = builder(problem)
     except Exception as exc:  # noqa: BLE001  (any failure to build is reported, not fatal)
-        reason = str(exc) if isinstance(exc, Unavailable) else _error(exc)
+        skipped = isinstance(exc, Unavailable)
         for pass_name in PASSES:
-            yield pass_name, None, {**base, "pass": pass_name, "status": "skipped",
-                                    "reason": reason}
+            yield pass_name, None, {**base, "pass": pass_name,
+                                    "status": "skipped" if skipped else "failed",
+                                    "reason": str(exc) if skipped else _error(exc)}
         return
     for pass_name in PASSES:
         record = {**base, "pass": pass_name}
@@ -356,7 +383,8 @@ def _checked(name, builder, problem, args):
             result = call()
             _sync(args.device)
         except Exception as exc:  # noqa: BLE001
-            record.update(status="skipped", reason=_error(exc))
+            record.update(status="skipped" if isinstance(exc, Unavailable) else "failed",
+                          reason=_error(exc))
             yield pass_name, None, record
             continue
         # The first call includes one-off costs, e.g. the whole compilation.
@@ -379,8 +407,10 @@ def _sync(device):
 
 def _add_ratios(records):
     """nn.GRU time / contender time for the same pass: > 1 is faster than nn.GRU. In
-    float32 on CUDA also against nn.GRU with TF32 (ratio_vs_nn_tf32)."""
-    for key, baseline in (("ratio_vs_nn", BASELINE), ("ratio_vs_nn_tf32", BASELINE_TF32)):
+    float32 on CUDA also against nn.GRU with TF32 (ratio_vs_nn_tf32), and on CUDA against
+    nn.GRU replayed from a CUDA graph (ratio_vs_nn_graphed)."""
+    for key, baseline in (("ratio_vs_nn", BASELINE), ("ratio_vs_nn_tf32", BASELINE_TF32),
+                          ("ratio_vs_nn_graphed", BASELINE_GRAPHED)):
         for record in records:
             base = next((r for r in records if r["contender"] == baseline
                          and r["pass"] == record["pass"] and r["status"] == "ok"), None)
@@ -455,5 +485,15 @@ def main(argv=None, registry=None):
     return results
 
 
+def failures(results):
+    """The contenders that gave wrong numbers or raised: each makes the run fail."""
+    return [f"{m['contender']} {m['pass']} [{m['size']}, {m['dtype']}] {m['status']}: "
+            f"{m['reason']}" for m in results["measurements"]
+            if m["status"] in ("refused", "failed")]
+
+
 if __name__ == "__main__":
-    main()
+    bad = failures(main())
+    for line in bad:
+        print(f"FAILED: {line}", file=sys.stderr)
+    sys.exit(1 if bad else 0)

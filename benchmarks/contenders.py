@@ -6,6 +6,7 @@ same, possibly rounded, inputs and weights) that the parity check compares again
 A contender is built from a Problem by a builder function; the registry maps names to
 builders so that a test (or a new experiment) can inject its own.
 """
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,6 +22,7 @@ from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
 BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
+BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
 COMPILED = "compiled reference"
 
@@ -89,6 +91,8 @@ class Contender:
     fn: Callable             # fn(input, h0) -> (output, h_n), as nn.GRU's forward
     params: list             # the weights the backward differentiates
     tolerance: float = None  # parity tolerance when looser than the dtype's (TF32)
+    context: Callable = None  # context(pass) -> a context manager around forward and backward
+    graphed: bool = False    # captured in a CUDA graph once, then replayed
 
 
 def make_problem(size, device, dtype, seed=0):
@@ -141,8 +145,9 @@ def build_fused(problem):
 
 
 def build_persistent(problem):
-    """gru_cuda.GRU with the persistent kernels switched on; refused where they would not
-    run (a silent fallback to the per-step path would be timed under the wrong name)."""
+    """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
+    refused launch raises); refused where the plan would not take the layer (a silent
+    fallback to the per-step path would be timed under the wrong name)."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
@@ -150,15 +155,20 @@ def build_persistent(problem):
     if refusal != "none":
         raise Unavailable(f"not eligible for the persistent kernels: {refusal}")
     fused = build_fused(problem)
+    proven = set()
 
-    def fn(x, h0):
-        before = persistent_kernels.counts()["forward"]
-        with gru_cuda.persistent():
-            result = fused.fn(x, h0)
-        if persistent_kernels.counts()["forward"] == before:
-            raise Unavailable("the persistent launch was refused (see persistent_kernels.counts)")
-        return result
-    return Contender(fn, fused.params)
+    @contextlib.contextmanager
+    def required(pass_name):
+        before = persistent_kernels.counts()
+        with gru_cuda.persistent("require"):
+            yield
+        if pass_name not in proven:  # the first (parity) call of each pass: did they run?
+            after = persistent_kernels.counts()
+            ran = {k: (after[k] - before[k]) // s.layers for k in ("forward", "backward")}
+            if ran["forward"] < 1 or (pass_name == "fwd+bwd" and ran["backward"] < 1):
+                raise RuntimeError(f"the persistent kernels did not run: {after} after {before}")
+            proven.add(pass_name)
+    return Contender(fused.fn, fused.params, context=required)
 
 
 def build_nn(problem):
@@ -176,6 +186,15 @@ def build_nn_tf32(problem):
         with report.cudnn_rnn_tf32(True):
             return gru(x, h0)
     return Contender(fn, list(gru.parameters()), tolerance=2e-2)
+
+
+def build_nn_graphed(problem):
+    """nn.GRU replayed from a CUDA graph, forward and backward: cuDNN at its best, as a
+    user with static shapes can have it (torch.cuda.CUDAGraph)."""
+    if problem.device.type != "cuda":
+        raise Unavailable("CUDA graphs need CUDA")
+    gru = problem.source
+    return Contender(gru, list(gru.parameters()), graphed=True)
 
 
 def _reference_module(problem):
@@ -218,4 +237,5 @@ def build_compiled(problem):
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
     return {"fused": build_fused, PERSISTENT: build_persistent, BASELINE: build_nn,
-            BASELINE_TF32: build_nn_tf32, "reference": build_reference, COMPILED: build_compiled}
+            BASELINE_TF32: build_nn_tf32, BASELINE_GRAPHED: build_nn_graphed,
+            "reference": build_reference, COMPILED: build_compiled}

@@ -97,7 +97,9 @@ def main(argv=None):
                     call()
                 eager = median_ms(call)
                 count, kernel_ms, top = kernel_stats(call)
-                graph = graph_replay_ms(call)
+                # Under capture the persistent kernels step aside (a refused cooperative
+                # launch would break the capture): a replay would time the per-step path.
+                graph = None if name == PERSISTENT else graph_replay_ms(call)
                 print(f"{size.label()} {name} {pass_name}: top kernels "
                       + "; ".join(f"{k} x{c} {ms:.3f} ms" for k, c, ms in top), flush=True)
                 graph_cell = f"{graph:.3f}" if graph is not None else "n/a"

@@ -135,22 +135,28 @@ def _ms(value):
     return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
+# Ratio columns: (record key, header); a column shows only when some record has it.
+RATIO_COLUMNS = (("ratio_vs_nn", "vs nn.GRU"), ("ratio_vs_nn_tf32", "vs nn.GRU TF32"),
+                 ("ratio_vs_nn_graphed", "vs nn.GRU graphed"))
+
+
 def markdown_table(measurements):
-    """One row per size x dtype x pass x contender; the TF32 column only when nn.GRU ran
-    with TF32 too (float32 on CUDA)."""
-    tf32 = any(m.get("ratio_vs_nn_tf32") for m in measurements)
+    """One row per size x dtype x pass x contender; a ratio column beyond nn.GRU's only
+    when that baseline ran (TF32: float32 on CUDA; graphed: CUDA)."""
+    columns = [(key, header) for i, (key, header) in enumerate(RATIO_COLUMNS)
+               if i == 0 or any(m.get(key) for m in measurements)]
     lines = ["| T | N | I | H | layers, directions, input | dtype | pass | contender "
-             "| ms (median) | min - max ms | tokens/s | vs nn.GRU |"
-             + (" vs nn.GRU TF32 |" if tf32 else ""),
-             "|---:|---:|---:|---:|---|---|---|---|---:|---:|---:|---:|" + ("---:|" if tf32 else "")]
+             "| ms (median) | min - max ms | tokens/s |"
+             + "".join(f" {header} |" for _, header in columns),
+             "|---:|---:|---:|---:|---|---|---|---|---:|---:|---:|" + "---:|" * len(columns)]
     for m in sorted(measurements, key=_row_order(measurements)):
         s = m["size"]
         head = f"| {s['T']} | {s['N']} | {s['I']} | {s['H']} | {_variant(s)} | {m['dtype']} " \
                f"| {m['pass']} | {m['contender']} "
         if m["status"] != "ok":
-            lines.append(head + f"| {m['status']}: {m['reason']} | | | |" + (" |" if tf32 else ""))
+            lines.append(head + f"| {m['status']}: {m['reason']} | | |" + " |" * len(columns))
             continue
-        ratios = [m.get("ratio_vs_nn")] + ([m.get("ratio_vs_nn_tf32")] if tf32 else [])
+        ratios = [m.get(key) for key, _ in columns]
         cells = "".join(f" {r:.2f}x |" if r is not None else " |" for r in ratios)
         lines.append(head + f"| {_ms(m['median_ms'])} | {_ms(m['min_ms'])} - "
                             f"{_ms(m['max_ms'])} | {_si(m['tokens_per_s'])} |" + cells)

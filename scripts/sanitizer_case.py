@@ -1,33 +1,50 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
-per-step and the persistent kernels, float32 and bfloat16, both directions, padded and
-packed, training and inference."""
+per-step and the persistent kernels (in require mode, counted), float32 and bfloat16, one
+and two directions, padded and packed, training and inference, and the persistent
+kernels' large forms (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past
+48 KB). Exits non-zero if the persistent kernels did not run every eligible layer."""
 import torch
 
 import gru_cuda
 from gru_cuda import persistent_kernels
 
+# (input size, hidden size, layers, bidirectional, batch, steps)
+CASES = [(13, 37, 2, True, 5, 9), (16, 512, 1, True, 3, 4), (16, 1024, 1, False, 2, 3)]
+CALLS = {"forward": 3, "backward": 2}  # per layer: padded, packed, inference; two trained
+
 
 def run_all():
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16):
-        model = gru_cuda.GRU(13, 37, num_layers=2, bidirectional=True, device="cuda", dtype=dtype)
-        x = torch.randn(9, 5, 13, device="cuda", dtype=dtype, requires_grad=True)
-        out, h_n = model(x)
-        (out.float().sum() + h_n.float().sum()).backward()
-        lengths = torch.tensor([9, 4, 7, 1, 3])
-        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
-        out, h_n = model(packed)
-        (out.data.float().sum() + h_n.float().sum()).backward()
-        with torch.no_grad():
-            model(packed)
+        for I, H, layers, bidirectional, N, T in CASES:
+            model = gru_cuda.GRU(I, H, num_layers=layers, bidirectional=bidirectional,
+                                 device="cuda", dtype=dtype)
+            x = torch.randn(T, N, I, device="cuda", dtype=dtype, requires_grad=True)
+            out, h_n = model(x)
+            (out.float().sum() + h_n.float().sum()).backward()
+            lengths = torch.randint(1, T + 1, (N,))
+            lengths[0] = T
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+            out, h_n = model(packed)
+            (out.data.float().sum() + h_n.float().sum()).backward()
+            with torch.no_grad():
+                model(packed)
 
 
 def main():
     run_all()
-    with gru_cuda.persistent():
+    before = persistent_kernels.counts()
+    with gru_cuda.persistent("require"):
         run_all()
     torch.cuda.synchronize()
-    print("sanitizer case: done; persistent kernels ran:", persistent_kernels.counts())
+    after = persistent_kernels.counts()
+    ran = {k: after[k] - before[k] for k in after}
+    layers = 2 * sum(case[2] for case in CASES)  # two dtypes
+    expected = {"forward": CALLS["forward"] * layers, "backward": CALLS["backward"] * layers,
+                "refused": 0, "fallback": 0}
+    print("sanitizer case: done; persistent kernels ran:", ran, "expected:", expected)
+    if ran != expected:
+        raise SystemExit("sanitizer case: the persistent kernels did not run every layer")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Smoke tests of benchmarks/bench_gru.py: tiny sizes, 1-2 runs, on the CPU."""
 import argparse
+import contextlib
 import copy
 import json
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from benchmarks import bench_gru, report
-from benchmarks.contenders import (BASELINE, BASELINE_TF32, Contender, Size, Unavailable,
-                                   default_registry, make_problem)
+from benchmarks.contenders import (BASELINE, BASELINE_GRAPHED, BASELINE_TF32, Contender, Size,
+                                   Unavailable, default_registry, make_problem)
 
 TINY = ["--device", "cpu", "--sizes", "4,2,8,8", "--repeats", "2", "--warmup", "1"]
 
@@ -50,7 +51,7 @@ def _broken(problem):
     return Contender(fn, [])
 
 
-def test_wrong_contender_is_refused_and_broken_one_skipped(capsys):
+def test_wrong_contender_is_refused_and_broken_one_failed(capsys):
     registry = {**default_registry(), "wrong": _wrong, "broken": _broken}
     results = bench_gru.main(TINY + ["--repeats", "1", "--contenders", "nn.GRU,wrong,broken"],
                              registry=registry)
@@ -64,8 +65,10 @@ def test_wrong_contender_is_refused_and_broken_one_skipped(capsys):
         assert r["status"] == "refused" and "relative error" in r["reason"]
         assert "times_ms" not in r and r["ratio_vs_nn"] is None
     for r in by_name["broken"]:
-        assert r["status"] == "skipped" and "no kernel here" in r["reason"]
+        assert r["status"] == "failed" and "no kernel here" in r["reason"]
         assert "times_ms" not in r
+    assert len(bench_gru.failures(results)) == 4  # both passes of both
+    assert bench_gru.failures(bench_gru.main(TINY + ["--repeats", "1", "--no-compile"])) == []
 
 
 def test_scaling_preset_draws_the_curves(tmp_path, monkeypatch):
@@ -148,3 +151,32 @@ def test_sizes_parse_layers_directions_and_packing():
     for bad in ("1,2,3,4,X", "1,2,3,4,L0", "1,2,3,4,L2,L3"):
         with pytest.raises(argparse.ArgumentTypeError):
             bench_gru.parse_sizes(bad)
+
+
+def test_a_contenders_context_covers_its_backward_too():
+    """The persistent contender's switch must hold while the backward runs, or
+    'fwd+bwd' would time the per-step backward under its name."""
+    problem = make_problem(Size(3, 2, 4, 4), "cpu", torch.float32)
+    inside, seen = [False], []
+
+    @contextlib.contextmanager
+    def context(pass_name):
+        inside[0] = True
+        yield
+        inside[0] = False
+
+    def fn(x, h0):
+        out, h_n = problem.source(x, h0)
+        out.register_hook(lambda grad: seen.append(("backward", inside[0])))
+        seen.append(("forward", inside[0]))
+        return out, h_n
+    contender = Contender(fn, list(problem.source.parameters()), context=context)
+    bench_gru.make_call(contender, problem, "fwd+bwd")()
+    assert seen == [("forward", True), ("backward", True)]
+
+
+def test_cuda_only_contenders_are_skipped_on_the_cpu():
+    problem = make_problem(Size(3, 2, 4, 4), "cpu", torch.float32)
+    for name in (BASELINE_GRAPHED, "persistent"):
+        with pytest.raises(Unavailable):
+            default_registry()[name](problem)
