@@ -85,8 +85,9 @@ def _shared_libstdcxx():
 
 
 def _extension(with_cuda):
-    sources = (["csrc/ops.cpp", "csrc/gru_layer.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
-               + sorted(glob.glob("csrc/persistent/*.cpp")))
+    # Each folder's CUDA code sits in its cuda/ subfolder, built only with CUDA.
+    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp")
+                     + glob.glob("csrc/persistent/*.cpp"))
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
@@ -95,7 +96,9 @@ def _extension(with_cuda):
         return CppExtension(
             "gru_cuda._C", sources, extra_compile_args={"cxx": cxx_flags},
             extra_link_args=link_flags)
-    sources += sorted(glob.glob("csrc/cuda/*.cpp")) + sorted(glob.glob("csrc/cuda/*.cu"))
+    sources += sorted(glob.glob("csrc/cuda/*.cpp") + glob.glob("csrc/cuda/*.cu")
+                      + glob.glob("csrc/persistent/cuda/*.cpp")
+                      + glob.glob("csrc/persistent/cuda/*.cu"))
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),

@@ -73,7 +73,7 @@ LayerShape check_layer_args(const at::Tensor& input, const at::Tensor& state,
   TORCH_CHECK(input.dim() == (s.packed ? 2 : 3), "gru_cuda: input must be ",
               s.packed ? "2-D (rows, I) with batch_sizes" : "3-D (T, N, I)", ", got ",
               input.dim(), "-D");
-  const int64_t per_direction = has_biases ? 4 : 2;
+  const int64_t per_direction = weights_per_direction(has_biases);
   TORCH_CHECK(static_cast<int64_t>(weights.size()) == s.D * per_direction, "gru_cuda: expected ",
               s.D * per_direction, " weights (w_ih, w_hh", has_biases ? ", b_ih, b_hh" : "",
               " per direction), got ", weights.size());
@@ -116,7 +116,7 @@ struct LayerWeights {
 
 LayerWeights layer_weights(at::TensorList weights, bool has_biases, const LayerShape& s,
                            const at::TensorOptions& options) {
-  const int64_t per_direction = has_biases ? 4 : 2;
+  const int64_t per_direction = weights_per_direction(has_biases);
   std::vector<at::Tensor> w_ih;
   LayerWeights lw;
   const at::Tensor zeros = has_biases ? at::Tensor() : at::zeros({3 * s.H}, options);
@@ -163,9 +163,103 @@ Step<Direction> make_step(const LayerShape& s, at::ScalarType dtype) {
   return step;
 }
 
-// Direction d runs forward in time (d = 0) or backward (d = 1): at loop index i it is at
-// time step i or T-1-i.
-int64_t time_of(int64_t i, int64_t d, int64_t T) { return d == 0 ? i : T - 1 - i; }
+// Where direction d is at loop index i: direction 0 runs forward in time, direction 1
+// backward; the step's live rows and the first of them.
+struct StepRows {
+  int64_t t, rows, row0;
+};
+
+StepRows step_rows(const LayerShape& s, int64_t i, int64_t d) {
+  const int64_t t = d == 0 ? i : s.T - 1 - i;
+  return {t, s.batch_sizes[t], s.offsets[t]};
+}
+
+void forward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor& gx,
+                   at::Tensor& h, at::Tensor& output, at::Tensor* saved,
+                   const StepKernels& kernels) {
+  const int64_t G = 3 * s.H;
+  at::Tensor gh = at::empty({s.D, s.N, G}, gx.options());
+  const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
+  std::vector<at::Tensor> w_hh_t;
+  for (const at::Tensor& w_hh : w.w_hh) w_hh_t.push_back(w_hh.t());
+  ForwardStep step = make_step<DirectionForward>(s, gx.scalar_type());
+  at::Tensor gh_d[2], h_d[2];
+  const auto gemm = [&](int64_t d) { at::mm_out(gh_d[d], h_d[d], w_hh_t[d]); };
+  for (int64_t i = 0; i < s.T; ++i) {
+    for (int64_t d = 0; d < s.D; ++d) {
+      const StepRows at_step = step_rows(s, i, d);
+      gh_d[d] = gh_rows.rows(d, at_step.rows);
+      h_d[d] = h_rows.rows(d, at_step.rows);
+      DirectionForward& f = step.dir[d];
+      f.gx = element(gx, at_step.row0 * step.gx_stride + d * G);
+      f.gh = gh_d[d].const_data_ptr();
+      f.b_ih = w.b_ih[d].const_data_ptr();
+      f.b_hh = w.b_hh[d].const_data_ptr();
+      f.h = h_d[d].mutable_data_ptr();
+      f.out = mutable_element(output, at_step.row0 * step.out_stride + d * s.H);
+      f.saved = saved != nullptr ? mutable_element(*saved, at_step.row0 * step.saved_stride +
+                                                               d * kSavedBlocks * s.H)
+                                 : nullptr;
+      f.rows = at_step.rows;
+    }
+    kernels.forward_step(step, gemm);
+  }
+}
+
+void backward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor& grad_output,
+                    const at::Tensor& saved, at::Tensor& dh, at::Tensor& dgx, at::Tensor& dgh_n,
+                    const StepKernels& kernels) {
+  const int64_t G = 3 * s.H;
+  at::Tensor dgh = at::empty({s.D, s.N, G}, dgx.options());
+  const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
+  BackwardStep step = make_step<DirectionBackward>(s, dgx.scalar_type());
+  at::Tensor dh_d[2], dgh_d[2];
+  const auto gemm = [&](int64_t d) { dh_d[d].addmm_(dgh_d[d], w.w_hh[d]); };  // + dgh @ W_hh
+  for (int64_t i = s.T - 1; i >= 0; --i) {
+    for (int64_t d = 0; d < s.D; ++d) {
+      const StepRows at_step = step_rows(s, i, d);
+      dh_d[d] = dh_rows.rows(d, at_step.rows);
+      dgh_d[d] = dgh_rows.rows(d, at_step.rows);
+      DirectionBackward& b = step.dir[d];
+      b.grad_out = element(grad_output, at_step.row0 * step.out_stride + d * s.H);
+      b.dh = dh_rows.full[d].mutable_data_ptr();
+      b.saved = element(saved, at_step.row0 * step.saved_stride + d * kSavedBlocks * s.H);
+      b.dgx = mutable_element(dgx, at_step.row0 * step.gx_stride + d * G);
+      b.dgh = dgh_rows.full[d].mutable_data_ptr();
+      b.dgh_n = mutable_element(dgh_n, at_step.row0 * step.out_stride + d * s.H);
+      b.rows = at_step.rows;
+    }
+    kernels.backward_step(step, gemm);
+  }
+}
+
+// The weights' gradients, per direction in the op's order, as GEMMs over all rows. gh's
+// gradient is dgx's in the r and z blocks and dgh_n in the n block.
+std::vector<at::Tensor> weight_grads(const LayerShape& s, bool has_biases, const at::Tensor& x,
+                                     const at::Tensor& saved, const at::Tensor& dgx,
+                                     const at::Tensor& dgh_n) {
+  const int64_t G = 3 * s.H;
+  const at::Tensor h_prev_all = saved.view({s.rows, s.D, kSavedBlocks, s.H});
+  std::vector<at::Tensor> grads;
+  for (int64_t d = 0; d < s.D; ++d) {
+    const at::Tensor dgx_d = dgx.narrow(1, d * G, G);
+    const at::Tensor dgh_n_d = dgh_n.narrow(1, d * s.H, s.H);
+    const at::Tensor h_prev = h_prev_all.select(1, d).select(1, kSavedHPrev);
+    grads.push_back(at::mm(dgx_d.t(), x));
+    at::Tensor grad_w_hh = at::empty({G, s.H}, dgx.options());
+    at::Tensor grad_w_hh_rz = grad_w_hh.narrow(0, 0, 2 * s.H);
+    at::Tensor grad_w_hh_n = grad_w_hh.narrow(0, 2 * s.H, s.H);
+    at::mm_out(grad_w_hh_rz, dgx_d.narrow(1, 0, 2 * s.H).t(), h_prev);
+    at::mm_out(grad_w_hh_n, dgh_n_d.t(), h_prev);
+    grads.push_back(grad_w_hh);
+    if (has_biases) {
+      at::Tensor grad_b_ih = dgx_d.sum(0);
+      grads.push_back(grad_b_ih);
+      grads.push_back(at::cat({grad_b_ih.narrow(0, 0, 2 * s.H), dgh_n_d.sum(0)}));
+    }
+  }
+  return grads;
+}
 
 }  // namespace
 
@@ -177,9 +271,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
       check_layer_args(input_, hx_, "hx", weights, has_biases, bidirectional, batch_sizes);
   const at::TensorOptions options = input_.options();
   const LayerWeights w = layer_weights(weights, has_biases, s, options);
-  const int64_t G = 3 * s.H;
 
-  at::Tensor gx = at::empty({s.rows, s.D * G}, options);
+  at::Tensor gx = at::empty({s.rows, s.D * 3 * s.H}, options);
   at::mm_out(gx, input_.contiguous().view({s.rows, s.I}), w.w_ih.t());
   at::Tensor output = s.packed ? at::empty({s.rows, s.D * s.H}, options)
                                : at::empty({s.T, s.N, s.D * s.H}, options);
@@ -187,40 +280,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   at::Tensor saved = need_backward ? at::empty({s.rows, s.D * kSavedBlocks * s.H}, options)
                                    : at::empty({0}, options);
   at::Tensor h = hx_.contiguous().clone();
-  at::Tensor gh = at::empty({s.D, s.N, G}, options);
-  const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
-  std::vector<at::Tensor> w_hh_t;
-  for (const at::Tensor& w_hh : w.w_hh) w_hh_t.push_back(w_hh.t());
-
-  if (kernels.layer_forward != nullptr &&
-      kernels.layer_forward({gx, w.w_hh, w.b_ih, w.b_hh, h, output,
-                             need_backward ? &saved : nullptr, s.batch_sizes, s.offsets, s.packed,
-                             s.T, s.N, s.H, s.D})) {
-    return {output, h, saved};
-  }
-  ForwardStep step = make_step<DirectionForward>(s, input_.scalar_type());
-  at::Tensor gh_d[2], h_d[2];
-  const auto gemm = [&](int64_t d) { at::mm_out(gh_d[d], h_d[d], w_hh_t[d]); };
-  for (int64_t i = 0; i < s.T; ++i) {
-    for (int64_t d = 0; d < s.D; ++d) {
-      const int64_t t = time_of(i, d, s.T);
-      const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];
-      gh_d[d] = gh_rows.rows(d, n);
-      h_d[d] = h_rows.rows(d, n);
-      DirectionForward& f = step.dir[d];
-      f.gx = element(gx, row0 * step.gx_stride + d * G);
-      f.gh = gh_d[d].const_data_ptr();
-      f.b_ih = w.b_ih[d].const_data_ptr();
-      f.b_hh = w.b_hh[d].const_data_ptr();
-      f.h = h_d[d].mutable_data_ptr();
-      f.out = mutable_element(output, row0 * step.out_stride + d * s.H);
-      f.saved = need_backward
-                    ? mutable_element(saved, row0 * step.saved_stride + d * kSavedBlocks * s.H)
-                    : nullptr;
-      f.rows = n;
-    }
-    kernels.forward_step(step, gemm);
-  }
+  at::Tensor* saved_or_null = need_backward ? &saved : nullptr;
+  const bool whole_layer_ran =
+      kernels.layer_forward != nullptr &&
+      kernels.layer_forward({gx, w.w_hh, w.b_ih, w.b_hh, h, output, saved_or_null,
+                             s.batch_sizes, s.offsets, s.packed, s.T, s.N, s.H, s.D});
+  if (!whole_layer_ran) forward_steps(s, w, gx, h, output, saved_or_null, kernels);
   return {output, h, saved};
 }
 
@@ -240,45 +305,18 @@ LayerGrads gru_layer_backward(
 
   const at::TensorOptions options = input_.options();
   const LayerWeights w = layer_weights(weights, has_biases, s, options);
-  const int64_t G = 3 * s.H;
   const at::Tensor grad_output = grad_output_.contiguous();
   const at::Tensor saved = saved_.contiguous();
-  const at::Tensor x = input_.contiguous().view({s.rows, s.I});
 
-  at::Tensor dgx = at::empty({s.rows, s.D * G}, options);
+  at::Tensor dgx = at::empty({s.rows, s.D * 3 * s.H}, options);
   at::Tensor dgh_n = at::empty({s.rows, s.D * s.H}, options);
-  at::Tensor dgh = at::empty({s.D, s.N, G}, options);
   at::Tensor dh = grad_hn_.contiguous().clone();
-  const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
-
-  BackwardStep step = make_step<DirectionBackward>(s, input_.scalar_type());
-  at::Tensor dh_d[2], dgh_d[2];
-  const auto gemm = [&](int64_t d) { dh_d[d].addmm_(dgh_d[d], w.w_hh[d]); };  // + dgh @ W_hh
-  const bool whole_loop_done =
+  const bool whole_layer_ran =
       kernels.layer_backward != nullptr &&
       kernels.layer_backward({grad_output, saved, w.w_hh, dh, dgx, dgh_n, s.batch_sizes,
                               s.offsets, s.packed, s.T, s.N, s.H, s.D});
-  const int64_t first_step = whole_loop_done ? -1 : s.T - 1;  // -1: the runner did them all
-  for (int64_t i = first_step; i >= 0; --i) {
-    for (int64_t d = 0; d < s.D; ++d) {
-      const int64_t t = time_of(i, d, s.T);
-      const int64_t n = s.batch_sizes[t], row0 = s.offsets[t];
-      dh_d[d] = dh_rows.rows(d, n);
-      dgh_d[d] = dgh_rows.rows(d, n);
-      DirectionBackward& b = step.dir[d];
-      b.grad_out = element(grad_output, row0 * step.out_stride + d * s.H);
-      b.dh = dh_rows.full[d].mutable_data_ptr();
-      b.saved = element(saved, row0 * step.saved_stride + d * kSavedBlocks * s.H);
-      b.dgx = mutable_element(dgx, row0 * step.gx_stride + d * G);
-      b.dgh = dgh_rows.full[d].mutable_data_ptr();
-      b.dgh_n = mutable_element(dgh_n, row0 * step.out_stride + d * s.H);
-      b.rows = n;
-    }
-    kernels.backward_step(step, gemm);
-  }
+  if (!whole_layer_ran) backward_steps(s, w, grad_output, saved, dh, dgx, dgh_n, kernels);
 
-  // Input, weight and bias gradients as GEMMs over all rows. gh's gradient is dgx's in
-  // the r and z blocks and dgh_n in the n block.
   std::optional<at::Tensor> grad_input;
   if (output_mask[0]) {
     at::Tensor g = at::empty_like(input_);  // input's layout, as autograd expects
@@ -290,25 +328,10 @@ LayerGrads gru_layer_backward(
     }
     grad_input = g;
   }
-  const at::Tensor h_prev_all = saved.view({s.rows, s.D, kSavedBlocks, s.H});
   std::vector<at::Tensor> grad_weights;
-  for (int64_t d = 0; d < s.D && output_mask[2]; ++d) {
-    const at::Tensor dgx_d = dgx.narrow(1, d * G, G);
-    const at::Tensor dgh_n_d = dgh_n.narrow(1, d * s.H, s.H);
-    const at::Tensor h_prev = h_prev_all.select(1, d).select(1, kSavedHPrev);
-    grad_weights.push_back(at::mm(dgx_d.t(), x));
-    at::Tensor grad_w_hh = at::empty({G, s.H}, options);
-    at::Tensor grad_w_hh_rz = grad_w_hh.narrow(0, 0, 2 * s.H);
-    at::Tensor grad_w_hh_n = grad_w_hh.narrow(0, 2 * s.H, s.H);
-    at::mm_out(grad_w_hh_rz, dgx_d.narrow(1, 0, 2 * s.H).t(), h_prev);
-    at::mm_out(grad_w_hh_n, dgh_n_d.t(), h_prev);
-    grad_weights.push_back(grad_w_hh);
-    if (has_biases) {
-      at::Tensor grad_b_ih = dgx_d.sum(0);
-      at::Tensor grad_b_hh = at::cat({grad_b_ih.narrow(0, 0, 2 * s.H), dgh_n_d.sum(0)});
-      grad_weights.push_back(grad_b_ih);
-      grad_weights.push_back(grad_b_hh);
-    }
+  if (output_mask[2]) {
+    const at::Tensor x = input_.contiguous().view({s.rows, s.I});
+    grad_weights = weight_grads(s, has_biases, x, saved, dgx, dgh_n);
   }
   return {grad_input, output_mask[1] ? std::optional<at::Tensor>(dh) : std::nullopt,
           grad_weights};

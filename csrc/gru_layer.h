@@ -12,47 +12,12 @@
 #include <tuple>
 #include <vector>
 
+#include "gru_step.h"
+
 namespace gru_cuda {
 
-// One direction's part of a step: its first `rows` rows of the batch are alive (packing
-// sorts rows by length, so the live rows are a prefix). Pointers are to row 0 of this
-// step; rows are `stride` elements apart for gx/dgx, out/grad_out/dgh_n and saved, 3H
-// for gh/dgh and H for the state h/dh. Their element type is the layer's dtype.
-struct DirectionForward {
-  const void* gx;     // (rows, 3H) = x W_ih^T, without b_ih
-  const void* gh;     // (rows, 3H) = h W_hh^T, without b_hh
-  const void* b_ih;   // (3H), zeros when the layer has no bias
-  const void* b_hh;   // (3H), likewise
-  void* h;            // (rows, H) state, updated in place
-  void* out;          // (rows, H)
-  void* saved;        // (rows, kSavedBlocks * H), or nullptr when no backward will run
-  int64_t rows;
-};
-
-struct DirectionBackward {
-  const void* grad_out;  // (rows, H)
-  void* dh;              // (rows, H): in, carried from the next step; out, its part that
-                         // skips W_hh (the recurrent GEMM adds the rest)
-  const void* saved;     // (rows, kSavedBlocks * H)
-  void* dgx;             // (rows, 3H)
-  void* dgh;             // (rows, 3H), the recurrent GEMM's input
-  void* dgh_n;           // (rows, H), kept for dW_hh
-  int64_t rows;
-};
-
-template <typename Direction>
-struct Step {
-  Direction dir[2];
-  int num_directions;
-  int64_t H;
-  int64_t gx_stride;     // D * 3H
-  int64_t out_stride;    // D * H
-  int64_t saved_stride;  // D * kSavedBlocks * H
-  at::ScalarType dtype;
-};
-
-using ForwardStep = Step<DirectionForward>;
-using BackwardStep = Step<DirectionBackward>;
+// Weights per direction in the op's list: w_ih, w_hh[, b_ih, b_hh].
+constexpr int64_t weights_per_direction(bool has_biases) { return has_biases ? 4 : 2; }
 
 // The recurrent GEMM of one direction of the step (gh = h W_hh^T in the forward,
 // dh += dgh W_hh in the backward), supplied by the driver.

@@ -5,6 +5,7 @@ import io
 
 import pytest
 import torch
+from torch import nn
 
 import gru_cuda
 from conftest import assert_close
@@ -54,14 +55,26 @@ def test_deepcopy_pickle_and_to():
     assert_close(doubled(x.double())[0].float(), expected, torch.float32, "float64 copy")
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16])
-def test_cpu_autocast_runs_in_autocast_dtype(dtype):
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cpu_autocast_follows_nn_gru(dtype):
+    """On the CPU autocast leaves nn.GRU and nn.GRUCell in their input's dtype: float32
+    in, float32 out; a lower-precision input runs in its own dtype."""
     torch.manual_seed(43)
-    model = gru_cuda.GRU(8, 16)
+    ours, theirs = gru_cuda.GRU(8, 16), nn.GRU(8, 16)
+    theirs.load_state_dict(ours.state_dict())
+    cell, nn_cell = gru_cuda.GRUCell(8, 16), nn.GRUCell(8, 16)
+    nn_cell.load_state_dict(cell.state_dict())
     x = torch.randn(5, 3, 8)
+    expected, expected_h = theirs(x)
     with torch.autocast("cpu", dtype=dtype):
-        out, h_n = model(x)
-    assert out.dtype == dtype and h_n.dtype == dtype
-    expected, _ = model(x)
-    rel = (out.float() - expected).norm() / expected.norm()
-    assert rel < 2e-2
+        out, h_n = ours(x)
+        nn_out, _ = theirs(x)
+        h = cell(x[0])
+        low, _ = ours(x.to(dtype))
+        nn_low, _ = theirs(x.to(dtype))
+    assert out.dtype == h_n.dtype == h.dtype == nn_out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(h_n, expected_h)
+    torch.testing.assert_close(h, nn_cell(x[0]))
+    assert low.dtype == nn_low.dtype == dtype
+    assert (low.float() - nn_low.float()).norm() / nn_low.float().norm() < 2e-2

@@ -5,7 +5,6 @@
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 
-#include "../gru_cell.h"
 #include "../gru_layer.h"
 
 // The row loops are compiled for AVX-512, AVX2 and baseline x86-64 and the loader
@@ -23,39 +22,15 @@ namespace {
 // (a few us) small while still splitting a 64 x 256 step across cores.
 int64_t rows_per_task(int64_t H) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(H, 1)); }
 
-template <typename S>
-int64_t total_rows(const S& step) {
-  return step.dir[0].rows + (step.num_directions > 1 ? step.dir[1].rows : 0);
-}
-
-// Row r of the step's rows, direction 0's first: (direction, row within it).
-template <typename S>
-std::pair<int, int64_t> locate(const S& step, int64_t r) {
-  const int64_t rows0 = step.dir[0].rows;
-  return r < rows0 ? std::make_pair(0, r) : std::make_pair(1, r - rows0);
-}
-
 // kSave: whether to keep the workspace for the backward (not in inference).
 template <typename scalar_t, bool kSave>
 GRU_CPU_CLONES void forward_rows(const ForwardStep& step, int64_t begin, int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t H = step.H;
   for (int64_t r = begin; r < end; ++r) {
-    const auto [d, row] = locate(step, r);
-    const DirectionForward& f = step.dir[d];
-    const scalar_t* gx_row = static_cast<const scalar_t*>(f.gx) + row * step.gx_stride;
-    const scalar_t* gh_row = static_cast<const scalar_t*>(f.gh) + row * 3 * H;
-    const scalar_t* b_ih = static_cast<const scalar_t*>(f.b_ih);
-    const scalar_t* b_hh = static_cast<const scalar_t*>(f.b_hh);
-    scalar_t* h_row = static_cast<scalar_t*>(f.h) + row * H;
-    scalar_t* out_row = static_cast<scalar_t*>(f.out) + row * step.out_stride;
-    scalar_t* saved_row = kSave ? static_cast<scalar_t*>(f.saved) + row * step.saved_stride
-                                : nullptr;
+    const ForwardRow<scalar_t> row = forward_row<scalar_t>(step, r);
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      gru_forward_element<acc_t, kSave>(gx_row, gh_row + j, H, b_ih, b_hh, h_row, h_row, out_row,
-                                        saved_row, j, H);
-    }
+    for (int64_t j = 0; j < H; ++j) forward_row_element<acc_t, kSave>(row, j, H);
   }
 }
 
@@ -64,28 +39,10 @@ GRU_CPU_CLONES void backward_rows(const BackwardStep& step, int64_t begin, int64
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t H = step.H;
   for (int64_t r = begin; r < end; ++r) {
-    const auto [d, row] = locate(step, r);
-    const DirectionBackward& b = step.dir[d];
-    const scalar_t* grad_out_row = static_cast<const scalar_t*>(b.grad_out) + row * step.out_stride;
-    scalar_t* dh_row = static_cast<scalar_t*>(b.dh) + row * H;
-    const scalar_t* saved_row = static_cast<const scalar_t*>(b.saved) + row * step.saved_stride;
-    scalar_t* dgx_row = static_cast<scalar_t*>(b.dgx) + row * step.gx_stride;
-    scalar_t* dgh_row = static_cast<scalar_t*>(b.dgh) + row * 3 * H;
-    scalar_t* dgh_n_row = static_cast<scalar_t*>(b.dgh_n) + row * step.out_stride;
+    const BackwardRow<scalar_t> row = backward_row<scalar_t>(step, r);
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      gru_backward_element<acc_t>(grad_out_row, dh_row, saved_row, dgx_row, dgh_row, dgh_n_row,
-                                  j, H);
-    }
+    for (int64_t j = 0; j < H; ++j) backward_row_element<acc_t>(row, j, H);
   }
-}
-
-// Rows [begin, end) of direction d within the step's rows.
-template <typename S>
-std::pair<int64_t, int64_t> rows_of(const S& step, int64_t d) {
-  const int64_t rows0 = step.dir[0].rows;
-  return d == 0 ? std::pair<int64_t, int64_t>(0, rows0)
-                : std::pair<int64_t, int64_t>(rows0, total_rows(step));
 }
 
 // Both directions side by side, one thread each, GEMM and elementwise pass together:
@@ -123,13 +80,12 @@ void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
     if (directions_side_by_side(step)) {
       on_a_thread_per_direction([&](int64_t d) {
         gemm(d);
-        const auto [begin, end] = rows_of(step, d);
-        forward_rows_any<scalar_t>(step, begin, end);
+        forward_rows_any<scalar_t>(step, step.first_row(d), step.end_row(d));
       });
       return;
     }
     for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
-    const int64_t rows = total_rows(step);
+    const int64_t rows = step.total_rows();
     if (rows == 0 || step.H == 0) return;
     at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
       forward_rows_any<scalar_t>(step, begin, end);
@@ -141,13 +97,12 @@ void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cpu", [&] {
     if (directions_side_by_side(step)) {
       on_a_thread_per_direction([&](int64_t d) {
-        const auto [begin, end] = rows_of(step, d);
-        backward_rows<scalar_t>(step, begin, end);
+        backward_rows<scalar_t>(step, step.first_row(d), step.end_row(d));
         gemm(d);
       });
       return;
     }
-    const int64_t rows = total_rows(step);
+    const int64_t rows = step.total_rows();
     if (rows > 0 && step.H > 0) {
       at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
         backward_rows<scalar_t>(step, begin, end);

@@ -1,3 +1,5 @@
+// The CUDA device's StepKernels: the per-step elementwise kernels, with the persistent
+// layer runners (csrc/persistent/cuda/) in front of them.
 #pragma once
 
 #include "../gru_layer.h"
@@ -5,9 +7,5 @@
 namespace gru_cuda {
 
 extern const StepKernels cuda_step_kernels;
-
-// The persistent layer runners (persistent_layer.cpp): true when they ran the layer.
-bool persistent_layer_forward(const LayerForward& layer);
-bool persistent_layer_backward(const LayerBackward& layer);
 
 }  // namespace gru_cuda

@@ -7,10 +7,10 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "../persistent/persistent_plan.h"
-#include "../persistent/persistent_switch.h"
+#include "../persistent_plan.h"
+#include "../persistent_switch.h"
 #include "gru_persistent.h"
-#include "gru_steps_cuda.h"
+#include "persistent_layer.h"
 
 namespace gru_cuda {
 namespace {

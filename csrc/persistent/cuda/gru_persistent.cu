@@ -10,8 +10,8 @@
 
 #include <cstring>
 
-#include "../gru_cell.h"
-#include "../persistent/persistent_plan.h"
+#include "../../gru_cell.h"
+#include "../persistent_plan.h"
 #include "gru_persistent.h"
 
 namespace gru_cuda {

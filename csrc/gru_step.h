@@ -1,0 +1,121 @@
+// One time step of a layer, as the driver (gru_layer.cpp) hands it to a device's
+// elementwise pass: both directions' live rows, their pointers and strides. The geometry
+// (which row belongs to which direction, where each row's data lies) is defined here
+// once, for the host and the device alike.
+#pragma once
+
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+
+#include "gru_cell.h"
+
+namespace gru_cuda {
+
+// One direction's part of a step: its first `rows` rows of the batch are alive (packing
+// sorts rows by length, so the live rows are a prefix). Pointers are to row 0 of this
+// step; rows are `stride` elements apart for gx/dgx, out/grad_out/dgh_n and saved, 3H
+// for gh/dgh and H for the state h/dh. Their element type is the layer's dtype.
+struct DirectionForward {
+  const void* gx;     // (rows, 3H) = x W_ih^T, without b_ih
+  const void* gh;     // (rows, 3H) = h W_hh^T, without b_hh
+  const void* b_ih;   // (3H), zeros when the layer has no bias
+  const void* b_hh;   // (3H), likewise
+  void* h;            // (rows, H) state, updated in place
+  void* out;          // (rows, H)
+  void* saved;        // (rows, kSavedBlocks * H), or nullptr when no backward will run
+  int64_t rows;
+};
+
+struct DirectionBackward {
+  const void* grad_out;  // (rows, H)
+  void* dh;              // (rows, H): in, carried from the next step; out, its part that
+                         // skips W_hh (the recurrent GEMM adds the rest)
+  const void* saved;     // (rows, kSavedBlocks * H)
+  void* dgx;             // (rows, 3H)
+  void* dgh;             // (rows, 3H), the recurrent GEMM's input
+  void* dgh_n;           // (rows, H), kept for dW_hh
+  int64_t rows;
+};
+
+// A step's rows are numbered direction 0's first, then direction 1's.
+template <typename Direction>
+struct Step {
+  Direction dir[2];
+  int num_directions;
+  int64_t H;
+  int64_t gx_stride;     // D * 3H
+  int64_t out_stride;    // D * H
+  int64_t saved_stride;  // D * kSavedBlocks * H
+  c10::ScalarType dtype;
+
+  GRU_HOST_DEVICE int64_t total_rows() const {
+    return dir[0].rows + (num_directions > 1 ? dir[1].rows : 0);
+  }
+  // The step's rows [first_row(d), end_row(d)) are direction d's.
+  GRU_HOST_DEVICE int64_t first_row(int d) const { return d == 0 ? 0 : dir[0].rows; }
+  GRU_HOST_DEVICE int64_t end_row(int d) const { return first_row(d) + dir[d].rows; }
+  GRU_HOST_DEVICE int direction_of(int64_t r) const { return r < dir[0].rows ? 0 : 1; }
+};
+
+using ForwardStep = Step<DirectionForward>;
+using BackwardStep = Step<DirectionBackward>;
+
+// Row r's data in a forward step, typed: what gru_forward_element reads and writes.
+template <typename scalar_t>
+struct ForwardRow {
+  const scalar_t *gx, *gh, *b_ih, *b_hh;
+  scalar_t *h, *out, *saved;  // saved: nullptr in inference
+};
+
+template <typename scalar_t>
+GRU_HOST_DEVICE inline ForwardRow<scalar_t> forward_row(const ForwardStep& step, int64_t r) {
+  const int d = step.direction_of(r);
+  const int64_t row = r - step.first_row(d);
+  const DirectionForward& f = step.dir[d];
+  return {static_cast<const scalar_t*>(f.gx) + row * step.gx_stride,
+          static_cast<const scalar_t*>(f.gh) + row * 3 * step.H,
+          static_cast<const scalar_t*>(f.b_ih),
+          static_cast<const scalar_t*>(f.b_hh),
+          static_cast<scalar_t*>(f.h) + row * step.H,
+          static_cast<scalar_t*>(f.out) + row * step.out_stride,
+          f.saved != nullptr ? static_cast<scalar_t*>(f.saved) + row * step.saved_stride
+                             : nullptr};
+}
+
+// Unit j of a forward row: the whole element step.
+template <typename acc_t, bool kSave, typename scalar_t>
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE void forward_row_element(const ForwardRow<scalar_t>& row,
+                                                           int64_t j, int64_t H) {
+  gru_forward_element<acc_t, kSave>(row.gx, row.gh + j, H, row.b_ih, row.b_hh, row.h, row.h,
+                                    row.out, row.saved, j, H);
+}
+
+// Row r's data in a backward step, typed: what gru_backward_element reads and writes.
+template <typename scalar_t>
+struct BackwardRow {
+  const scalar_t *grad_out, *saved;
+  scalar_t *dh, *dgx, *dgh, *dgh_n;
+};
+
+template <typename scalar_t>
+GRU_HOST_DEVICE inline BackwardRow<scalar_t> backward_row(const BackwardStep& step, int64_t r) {
+  const int d = step.direction_of(r);
+  const int64_t row = r - step.first_row(d);
+  const DirectionBackward& b = step.dir[d];
+  return {static_cast<const scalar_t*>(b.grad_out) + row * step.out_stride,
+          static_cast<const scalar_t*>(b.saved) + row * step.saved_stride,
+          static_cast<scalar_t*>(b.dh) + row * step.H,
+          static_cast<scalar_t*>(b.dgx) + row * step.gx_stride,
+          static_cast<scalar_t*>(b.dgh) + row * 3 * step.H,
+          static_cast<scalar_t*>(b.dgh_n) + row * step.out_stride};
+}
+
+template <typename acc_t, typename scalar_t>
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE void backward_row_element(const BackwardRow<scalar_t>& row,
+                                                            int64_t j, int64_t H) {
+  gru_backward_element<acc_t>(row.grad_out, row.dh, row.saved, row.dgx, row.dgh, row.dgh_n, j,
+                              H);
+}
+
+}  // namespace gru_cuda
