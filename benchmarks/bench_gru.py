@@ -27,6 +27,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
     BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, PERSISTENT, Size, Unavailable,
     default_registry, make_problem, output_data)
+from gru_cuda import precision  # noqa: E402
 
 PASSES = ("fwd", "fwd+bwd")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
@@ -449,7 +450,7 @@ def main(argv=None, registry=None):
         raise SystemExit(f"unknown contender(s) {unknown}; known: {', '.join(registry)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    report.set_full_fp32_precision(args.device)
+    precision.set_full_fp32_precision(args.device)
     machine = report.machine_info(args.device)  # at the start: the load before ours
     busy = report.busy_note(args.device)
     if busy:

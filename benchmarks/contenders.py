@@ -16,8 +16,7 @@ import torch._dynamo
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import gru_cuda
-from benchmarks import report
-from gru_cuda import persistent_kernels
+from gru_cuda import persistent_kernels, precision
 from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
@@ -183,7 +182,7 @@ def build_nn_tf32(problem):
     gru = problem.source
 
     def fn(x, h0):
-        with report.cudnn_rnn_tf32(True):
+        with precision.cudnn_rnn_tf32(True):
             return gru(x, h0)
     return Contender(fn, list(gru.parameters()), tolerance=2e-2)
 

@@ -19,10 +19,10 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from benchmarks import report  # noqa: E402
 from benchmarks.bench_gru import DTYPES, make_call, parse_sizes  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
     BASELINE, PERSISTENT, Unavailable, build_fused, build_nn, build_persistent, make_problem)
+from gru_cuda import precision  # noqa: E402
 
 DEFAULT_SIZES = "100,1,512,512;100,8,512,512;100,64,512,512;100,64,1024,1024"
 
@@ -78,7 +78,7 @@ def main(argv=None):
     p.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES))
     p.add_argument("--dtype", default="float32", choices=DTYPES)
     args = p.parse_args(argv)
-    report.set_full_fp32_precision("cuda")
+    precision.set_full_fp32_precision("cuda")
     dtype = DTYPES[args.dtype]
     rows = ["| size | dtype | contender | pass | eager ms | graph replay ms | kernels/call "
             "| kernel time ms | GPU busy |", "|---|---|---|---|---:|---:|---:|---:|---:|"]

@@ -1,6 +1,5 @@
 """What the GRU benchmark records and writes: the machine, the Markdown table, the JSON
 and the charts."""
-import contextlib
 import datetime
 import json
 import os
@@ -11,42 +10,13 @@ from pathlib import Path
 
 import torch
 
-
-def set_full_fp32_precision(device):
-    """float32 must mean float32 for every contender: cuDNN's RNN path may use TF32 by
-    default on Ampere and newer, which is faster, less exact, and fails the 1e-4 parity."""
-    if device == "cuda":
-        _set_cudnn_rnn_tf32(False)
-
-
-def _set_cudnn_rnn_tf32(enabled):
-    """Returns a function that restores the previous setting."""
-    rnn = getattr(torch.backends.cudnn, "rnn", None)
-    if rnn is not None and hasattr(rnn, "fp32_precision"):
-        obj, attr, value = rnn, "fp32_precision", "tf32" if enabled else "ieee"
-    else:  # older torch: one flag for every cuDNN op
-        obj, attr, value = torch.backends.cudnn, "allow_tf32", enabled
-    previous = getattr(obj, attr)
-    setattr(obj, attr, value)
-    return lambda: setattr(obj, attr, previous)
-
-
-@contextlib.contextmanager
-def cudnn_rnn_tf32(enabled):
-    """TF32 in cuDNN's RNNs on or off inside the block, as it was after it."""
-    restore = _set_cudnn_rnn_tf32(enabled)
-    try:
-        yield
-    finally:
-        restore()
+from gru_cuda.precision import cudnn_rnn_allows_tf32
 
 
 def _fp32_settings(device):
     settings = {"float32_matmul_precision": torch.get_float32_matmul_precision()}
     if device == "cuda":
-        rnn = getattr(torch.backends.cudnn, "rnn", None)
-        settings["cudnn_rnn_fp32_precision"] = getattr(rnn, "fp32_precision", None) or \
-            ("tf32" if torch.backends.cudnn.allow_tf32 else "ieee")
+        settings["cudnn_rnn_fp32_precision"] = "tf32" if cudnn_rnn_allows_tf32() else "ieee"
         settings["cudnn_benchmark"] = torch.backends.cudnn.benchmark
     return settings
 

@@ -1,6 +1,7 @@
 #include "gru_layer.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
 
 #include <string>
 
@@ -269,6 +270,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
     const StepKernels& kernels) {
   const LayerShape s =
       check_layer_args(input_, hx_, "hx", weights, has_biases, bidirectional, batch_sizes);
+  const c10::OptionalDeviceGuard on_input_device(input_.device());
   const at::TensorOptions options = input_.options();
   const LayerWeights w = layer_weights(weights, has_biases, s, options);
 
@@ -303,6 +305,7 @@ LayerGrads gru_layer_backward(
   check_like_input(input_, saved_, "saved");
   check_shape(saved_, {s.rows, s.D * kSavedBlocks * s.H}, "saved");
 
+  const c10::OptionalDeviceGuard on_input_device(input_.device());
   const at::TensorOptions options = input_.options();
   const LayerWeights w = layer_weights(weights, has_biases, s, options);
   const at::Tensor grad_output = grad_output_.contiguous();

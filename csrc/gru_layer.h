@@ -86,4 +86,23 @@ LayerGrads gru_layer_backward(
     const std::optional<at::Tensor>& batch_sizes, std::array<bool, 3> output_mask,
     const StepKernels& kernels);
 
+// The op's two kernels for a device whose step kernels are kKernels, as each device's
+// registration file registers them; they run on the input's device.
+template <const StepKernels& kKernels>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_kernel(
+    const at::Tensor& input, const at::Tensor& hx, at::TensorList weights, bool has_biases,
+    bool bidirectional, const std::optional<at::Tensor>& batch_sizes, bool need_backward) {
+  return gru_layer_forward(input, hx, weights, has_biases, bidirectional, batch_sizes,
+                           need_backward, kKernels);
+}
+
+template <const StepKernels& kKernels>
+LayerGrads gru_layer_backward_kernel(
+    const at::Tensor& grad_output, const at::Tensor& grad_hn, const at::Tensor& input,
+    at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved,
+    const std::optional<at::Tensor>& batch_sizes, std::array<bool, 3> output_mask) {
+  return gru_layer_backward(grad_output, grad_hn, input, weights, has_biases, bidirectional,
+                            saved, batch_sizes, output_mask, kKernels);
+}
+
 }  // namespace gru_cuda

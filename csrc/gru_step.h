@@ -68,29 +68,6 @@ struct ForwardRow {
   scalar_t *h, *out, *saved;  // saved: nullptr in inference
 };
 
-template <typename scalar_t>
-GRU_HOST_DEVICE inline ForwardRow<scalar_t> forward_row(const ForwardStep& step, int64_t r) {
-  const int d = step.direction_of(r);
-  const int64_t row = r - step.first_row(d);
-  const DirectionForward& f = step.dir[d];
-  return {static_cast<const scalar_t*>(f.gx) + row * step.gx_stride,
-          static_cast<const scalar_t*>(f.gh) + row * 3 * step.H,
-          static_cast<const scalar_t*>(f.b_ih),
-          static_cast<const scalar_t*>(f.b_hh),
-          static_cast<scalar_t*>(f.h) + row * step.H,
-          static_cast<scalar_t*>(f.out) + row * step.out_stride,
-          f.saved != nullptr ? static_cast<scalar_t*>(f.saved) + row * step.saved_stride
-                             : nullptr};
-}
-
-// Unit j of a forward row: the whole element step.
-template <typename acc_t, bool kSave, typename scalar_t>
-GRU_HOST_DEVICE GRU_ALWAYS_INLINE void forward_row_element(const ForwardRow<scalar_t>& row,
-                                                           int64_t j, int64_t H) {
-  gru_forward_element<acc_t, kSave>(row.gx, row.gh + j, H, row.b_ih, row.b_hh, row.h, row.h,
-                                    row.out, row.saved, j, H);
-}
-
 // Row r's data in a backward step, typed: what gru_backward_element reads and writes.
 template <typename scalar_t>
 struct BackwardRow {
@@ -98,24 +75,57 @@ struct BackwardRow {
   scalar_t *dh, *dgx, *dgh, *dgh_n;
 };
 
-template <typename scalar_t>
-GRU_HOST_DEVICE inline BackwardRow<scalar_t> backward_row(const BackwardStep& step, int64_t r) {
-  const int d = step.direction_of(r);
-  const int64_t row = r - step.first_row(d);
-  const DirectionBackward& b = step.dir[d];
-  return {static_cast<const scalar_t*>(b.grad_out) + row * step.out_stride,
-          static_cast<const scalar_t*>(b.saved) + row * step.saved_stride,
-          static_cast<scalar_t*>(b.dh) + row * step.H,
-          static_cast<scalar_t*>(b.dgx) + row * step.gx_stride,
-          static_cast<scalar_t*>(b.dgh) + row * 3 * step.H,
-          static_cast<scalar_t*>(b.dgh_n) + row * step.out_stride};
-}
+// The elementwise pass of a forward step (kSave: keep the workspace for the backward) and
+// of a backward step, for the loops of every device: a row's data, then the element step
+// of each of its units.
+template <bool kSave>
+struct ForwardPass {
+  using StepType = ForwardStep;
 
-template <typename acc_t, typename scalar_t>
-GRU_HOST_DEVICE GRU_ALWAYS_INLINE void backward_row_element(const BackwardRow<scalar_t>& row,
-                                                            int64_t j, int64_t H) {
-  gru_backward_element<acc_t>(row.grad_out, row.dh, row.saved, row.dgx, row.dgh, row.dgh_n, j,
-                              H);
-}
+  template <typename scalar_t>
+  static GRU_HOST_DEVICE ForwardRow<scalar_t> row(const ForwardStep& step, int64_t r) {
+    const int d = step.direction_of(r);
+    const int64_t i = r - step.first_row(d);
+    const DirectionForward& f = step.dir[d];
+    return {static_cast<const scalar_t*>(f.gx) + i * step.gx_stride,
+            static_cast<const scalar_t*>(f.gh) + i * 3 * step.H,
+            static_cast<const scalar_t*>(f.b_ih),
+            static_cast<const scalar_t*>(f.b_hh),
+            static_cast<scalar_t*>(f.h) + i * step.H,
+            static_cast<scalar_t*>(f.out) + i * step.out_stride,
+            kSave ? static_cast<scalar_t*>(f.saved) + i * step.saved_stride : nullptr};
+  }
+
+  template <typename acc_t, typename scalar_t>
+  static GRU_HOST_DEVICE GRU_ALWAYS_INLINE void element(const ForwardRow<scalar_t>& row,
+                                                        int64_t j, int64_t H) {
+    gru_forward_element<acc_t, kSave>(row.gx, row.gh + j, H, row.b_ih, row.b_hh, row.h, row.h,
+                                      row.out, row.saved, j, H);
+  }
+};
+
+struct BackwardPass {
+  using StepType = BackwardStep;
+
+  template <typename scalar_t>
+  static GRU_HOST_DEVICE BackwardRow<scalar_t> row(const BackwardStep& step, int64_t r) {
+    const int d = step.direction_of(r);
+    const int64_t i = r - step.first_row(d);
+    const DirectionBackward& b = step.dir[d];
+    return {static_cast<const scalar_t*>(b.grad_out) + i * step.out_stride,
+            static_cast<const scalar_t*>(b.saved) + i * step.saved_stride,
+            static_cast<scalar_t*>(b.dh) + i * step.H,
+            static_cast<scalar_t*>(b.dgx) + i * step.gx_stride,
+            static_cast<scalar_t*>(b.dgh) + i * 3 * step.H,
+            static_cast<scalar_t*>(b.dgh_n) + i * step.out_stride};
+  }
+
+  template <typename acc_t, typename scalar_t>
+  static GRU_HOST_DEVICE GRU_ALWAYS_INLINE void element(const BackwardRow<scalar_t>& row,
+                                                        int64_t j, int64_t H) {
+    gru_backward_element<acc_t>(row.grad_out, row.dh, row.saved, row.dgx, row.dgh, row.dgh_n,
+                                j, H);
+  }
+};
 
 }  // namespace gru_cuda

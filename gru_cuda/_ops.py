@@ -1,7 +1,7 @@
 """Autograd and fake (meta) registrations of the gru_cuda ops defined in csrc/ops.cpp."""
 import torch
 
-from . import _C, reference
+from . import _C, plain_layer
 
 # The workspace saved per row and direction: SAVED_BLOCKS blocks of H (csrc/gru_cell.h).
 SAVED_BLOCKS = _C.SAVED_BLOCKS
@@ -82,8 +82,8 @@ def _differentiable_grads(ctx, tensors, needed, batch_sizes, grad_output, grad_h
     """Gradients of the tensors that need one (None for the rest), differentiable."""
     input, hx, *weights = tensors
     with torch.enable_grad():
-        output, h_n = reference.gru_layer(input, hx, weights, ctx.has_biases, ctx.bidirectional,
-                                          batch_sizes)
+        output, h_n = plain_layer.gru_layer(input, hx, weights, ctx.has_biases,
+                                            ctx.bidirectional, batch_sizes)
     grads = iter(torch.autograd.grad(
         (output, h_n), [t for t, n in zip(tensors, needed) if n], (grad_output, grad_hn),
         create_graph=True, allow_unused=True))

@@ -9,6 +9,8 @@ input only: a PackedSequence's layout has no ONNX counterpart.
 """
 import torch
 
+from .plain_layer import weights_per_direction
+
 
 def translation_table():
     """{op overload: ONNX Script translation} for torch.onnx.export(dynamo=True)."""
@@ -24,7 +26,7 @@ def _gru_layer_to_onnx(input, hx, weights, has_biases, bidirectional, batch_size
             "gru_cuda: ONNX export of a PackedSequence is not supported; export with padded "
             "input (ONNX's GRU takes per-row lengths as sequence_lens)")
     hidden = int(weights[1].shape[1])
-    per_direction = 4 if has_biases else 2
+    per_direction = weights_per_direction(has_biases)
 
     def rows(t, block):
         return op.Slice(t, op.Constant(value_ints=[block * hidden]),

@@ -5,7 +5,7 @@ import torch
 
 import gru_cuda
 from gru_cuda import persistent_kernels
-from benchmarks.report import set_full_fp32_precision
+from gru_cuda.precision import set_full_fp32_precision
 
 # cuDNN's RNN runs float32 in TF32 by default (about 1e-3 relative error); the float32
 # comparisons with nn.GRU below need it in full fp32, as our cuBLAS GEMMs are.

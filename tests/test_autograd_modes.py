@@ -75,9 +75,9 @@ def test_gradient_penalty_matches_nn_gru(device):
 
 def test_the_plain_backward_stays_fused(device, monkeypatch):
     """Without create_graph the fused backward runs, not the differentiable route."""
-    from gru_cuda import reference
+    from gru_cuda import plain_layer
     calls = []
-    monkeypatch.setattr(reference, "gru_layer", lambda *a: calls.append(1))
+    monkeypatch.setattr(plain_layer, "gru_layer", lambda *a: calls.append(1))
     model, _ = pair(device, input_size=3, hidden_size=4)
     out, _ = model(torch.randn(5, 2, 3, device=device, dtype=F64, requires_grad=True))
     out.sum().backward()
@@ -160,3 +160,21 @@ def test_frozen_weights_skip_their_gemms(device):
         grads = torch.autograd.grad(out.sum(), list(model.parameters()))
     assert sum(e.count for e in prof.key_averages() if e.key == "aten::mm") == 3  # dW_ih, dW_hh
     assert all(g is not None for g in grads)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_plain_layer_matches_nn_gru(packed):
+    """The plain-autograd route itself (gru_cuda.plain_layer), both directions."""
+    from gru_cuda import plain_layer
+    torch.manual_seed(64)
+    theirs = torch.nn.GRU(3, 4, bidirectional=True, dtype=F64)
+    x, hx = torch.randn(5, 3, 3, dtype=F64), torch.randn(2, 3, 4, dtype=F64)
+    batch_sizes = None
+    inp = x
+    if packed:
+        inp = pack_padded_sequence(x, torch.tensor([5, 3, 2]))
+        x, batch_sizes = inp.data, inp.batch_sizes
+    out, h_n = plain_layer.gru_layer(x, hx, list(theirs.parameters()), True, True, batch_sizes)
+    expected, expected_h = theirs(inp, hx)
+    assert_close(out, expected.data if packed else expected, F64, "output")
+    assert_close(h_n, expected_h, F64, "h_n")

@@ -228,3 +228,14 @@ def test_op_accepts_non_contiguous_inputs():
     assert not args[2][0].is_contiguous() and not args[2][1].is_contiguous()
     for a, b in zip(op(*args), expected):
         assert torch.equal(a, b)
+
+
+def test_proj_size_is_refused_as_nn_gru_refuses_it():
+    for kwargs in ({"proj_size": 2}, {"proj_size": 0}):
+        with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+            nn.GRU(3, 4, **kwargs)
+        with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+            gru_cuda.GRU(3, 4, **kwargs)
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        gru_cuda.GRU(3, 4, 1, True, False, 0.0, False, 2)
+    assert gru_cuda.GRU(3, 4, 1, True, False, 0.0, False, 0).hidden_size == 4  # nn.GRU's order

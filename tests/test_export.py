@@ -66,3 +66,34 @@ def test_packed_sequence_under_torch_compile():
     for a, b in zip(torch.autograd.grad(sum(t.sum() for t in got), leaves),
                     torch.autograd.grad(sum(t.sum() for t in expected), leaves)):
         assert_close(a, b, torch.float32, "compiled packed gradient")
+
+
+class PackedTagger(nn.Module):
+    def __init__(self, gru):
+        super().__init__()
+        self.gru = gru
+
+    def forward(self, data, batch_sizes, sorted_indices, unsorted_indices):
+        packed = nn.utils.rnn.PackedSequence(data, batch_sizes, sorted_indices, unsorted_indices)
+        out, h_n = self.gru(packed)
+        return out.data, h_n
+
+
+@pytest.mark.parametrize("gru_class", [nn.GRU, gru_cuda.GRU])
+def test_trace_of_packed_input_without_hx_follows_the_batch_size(gru_class):
+    """The zero state takes its batch size from batch_sizes, not a traced constant."""
+    torch.manual_seed(72)
+    model = PackedTagger(gru_class(4, 4))
+
+    def packed(batch):
+        lengths = torch.randint(1, 6, (batch,))
+        lengths[0] = 5
+        p = pack_padded_sequence(torch.randn(5, batch, 4), lengths, enforce_sorted=False)
+        return tuple(p)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, packed(4), check_trace=False)
+    other = packed(3)
+    for a, b in zip(traced(*other), model(*other)):
+        torch.testing.assert_close(a, b)

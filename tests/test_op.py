@@ -78,7 +78,7 @@ class Layer:
         b_ih, b_hh = (weights[2].chunk(3), weights[3].chunk(3)) if self.bias else \
             ([x.new_zeros(self.H)] * 3,) * 2
         params = {}
-        for i, g in enumerate("rzh"):  # the reference's names for the r, z, n blocks
+        for i, g in enumerate("rzn"):
             params.update({f"cell.W_x{g}": w_ih[i].t(), f"cell.W_h{g}": w_hh[i].t(),
                            f"cell.b_x{g}": b_ih[i], f"cell.b_h{g}": b_hh[i]})
         return lambda inputs, h0: torch.func.functional_call(ref, params, (inputs, h0))

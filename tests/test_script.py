@@ -1,6 +1,7 @@
 """torch.jit.script of a model holding gru_cuda modules, as it works for nn.GRU."""
 import io
 import warnings
+from typing import Optional
 
 import pytest
 import torch
@@ -68,3 +69,38 @@ def test_scripted_gru_keeps_the_state_dict():
     assert set(scripted.state_dict()) == set(nn.ModuleDict({
         "gru": nn.GRU(3, 4, num_layers=2, bidirectional=True),
         "cell": nn.GRUCell(8, 5)}).state_dict())
+
+
+class WithHidden(nn.Module):
+    def __init__(self, gru):
+        super().__init__()
+        self.gru = gru
+
+    def forward(self, x, hx: Optional[torch.Tensor] = None):
+        return self.gru(x, hx)
+
+
+class PackedWithHidden(WithHidden):
+    def forward(self, x: PackedSequence, hx: Optional[torch.Tensor] = None):
+        out, h_n = self.gru(x, hx)
+        return out.data, h_n
+
+
+def test_scripted_modules_check_their_arguments_as_eager_does():
+    """The twins run the modules' own forward (layers.py): the same checks."""
+    gru = script(WithHidden(gru_cuda.GRU(3, 4, num_layers=2)))
+    with pytest.raises(Exception, match=r"Expected hidden size \(2, 2, 4\), got \[3, 2, 4\]"):
+        gru(torch.randn(5, 2, 3), torch.randn(3, 2, 4))
+    packed = pack_padded_sequence(torch.randn(5, 3, 3), torch.tensor([5, 2, 4]),
+                                  enforce_sorted=False)
+    one_layer = script(PackedWithHidden(gru_cuda.GRU(3, 4)))
+    with pytest.raises(Exception, match=r"Expected hidden size \(1, 3, 4\), got \[2, 3, 4\]"):
+        one_layer(packed, torch.randn(2, 3, 4))
+    padded = script(WithHidden(gru_cuda.GRU(3, 4)))
+    with pytest.raises(Exception, match="RNN input dtype .* does not match weight dtype"):
+        padded(torch.randn(5, 2, 3, dtype=torch.float64))
+    with pytest.raises(Exception, match="input.size\\(-1\\) must be equal to input_size"):
+        padded(torch.randn(5, 2, 7))
+    cell = script(WithHidden(gru_cuda.GRUCell(3, 4)))
+    with pytest.raises(Exception, match="Input batch size 2 doesn't match hidden0 batch size 3"):
+        cell(torch.randn(2, 3), torch.randn(3, 4))

@@ -22,26 +22,15 @@ namespace {
 // (a few us) small while still splitting a 64 x 256 step across cores.
 int64_t rows_per_task(int64_t H) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(H, 1)); }
 
-// kSave: whether to keep the workspace for the backward (not in inference).
-template <typename scalar_t, bool kSave>
-GRU_CPU_CLONES void forward_rows(const ForwardStep& step, int64_t begin, int64_t end) {
+// Rows [begin, end) of a step: the row's pointers once, then its units, vectorized.
+template <typename scalar_t, typename Pass>
+GRU_CPU_CLONES void run_rows(const typename Pass::StepType& step, int64_t begin, int64_t end) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t H = step.H;
   for (int64_t r = begin; r < end; ++r) {
-    const ForwardRow<scalar_t> row = forward_row<scalar_t>(step, r);
+    const auto row = Pass::template row<scalar_t>(step, r);
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) forward_row_element<acc_t, kSave>(row, j, H);
-  }
-}
-
-template <typename scalar_t>
-GRU_CPU_CLONES void backward_rows(const BackwardStep& step, int64_t begin, int64_t end) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const int64_t H = step.H;
-  for (int64_t r = begin; r < end; ++r) {
-    const BackwardRow<scalar_t> row = backward_row<scalar_t>(step, r);
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) backward_row_element<acc_t>(row, j, H);
+    for (int64_t j = 0; j < H; ++j) Pass::template element<acc_t>(row, j, H);
   }
 }
 
@@ -66,12 +55,13 @@ void on_a_thread_per_direction(const Fn& fn) {
   });
 }
 
+// kSave: whether to keep the workspace for the backward (not in inference).
 template <typename scalar_t>
-void forward_rows_any(const ForwardStep& step, int64_t begin, int64_t end) {
+void forward_rows(const ForwardStep& step, int64_t begin, int64_t end) {
   if (step.dir[0].saved != nullptr) {
-    forward_rows<scalar_t, true>(step, begin, end);
+    run_rows<scalar_t, ForwardPass<true>>(step, begin, end);
   } else {
-    forward_rows<scalar_t, false>(step, begin, end);
+    run_rows<scalar_t, ForwardPass<false>>(step, begin, end);
   }
 }
 
@@ -80,7 +70,7 @@ void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
     if (directions_side_by_side(step)) {
       on_a_thread_per_direction([&](int64_t d) {
         gemm(d);
-        forward_rows_any<scalar_t>(step, step.first_row(d), step.end_row(d));
+        forward_rows<scalar_t>(step, step.first_row(d), step.end_row(d));
       });
       return;
     }
@@ -88,7 +78,7 @@ void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
     const int64_t rows = step.total_rows();
     if (rows == 0 || step.H == 0) return;
     at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
-      forward_rows_any<scalar_t>(step, begin, end);
+      forward_rows<scalar_t>(step, begin, end);
     });
   });
 }
@@ -97,7 +87,7 @@ void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cpu", [&] {
     if (directions_side_by_side(step)) {
       on_a_thread_per_direction([&](int64_t d) {
-        backward_rows<scalar_t>(step, step.first_row(d), step.end_row(d));
+        run_rows<scalar_t, BackwardPass>(step, step.first_row(d), step.end_row(d));
         gemm(d);
       });
       return;
@@ -105,7 +95,7 @@ void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
     const int64_t rows = step.total_rows();
     if (rows > 0 && step.H > 0) {
       at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
-        backward_rows<scalar_t>(step, begin, end);
+        run_rows<scalar_t, BackwardPass>(step, begin, end);
       });
     }
     for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);

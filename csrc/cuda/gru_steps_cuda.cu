@@ -14,9 +14,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Element idx of the step: unit idx % H of the step's row idx / H.
-template <typename scalar_t, bool kSave>
-__global__ void forward_step_kernel(const ForwardStep step) {
+// One thread per element of the step: unit idx % H of the step's row idx / H.
+template <typename scalar_t, typename Pass>
+__global__ void step_kernel(const typename Pass::StepType step) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t H = step.H;
   const int64_t total = step.total_rows() * H;
@@ -24,52 +24,35 @@ __global__ void forward_step_kernel(const ForwardStep step) {
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += stride) {
     const int64_t r = idx / H;
-    forward_row_element<acc_t, kSave>(forward_row<scalar_t>(step, r), idx - r * H, H);
+    Pass::template element<acc_t>(Pass::template row<scalar_t>(step, r), idx - r * H, H);
   }
 }
 
-template <typename scalar_t>
-__global__ void backward_step_kernel(const BackwardStep step) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const int64_t H = step.H;
-  const int64_t total = step.total_rows() * H;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += stride) {
-    const int64_t r = idx / H;
-    backward_row_element<acc_t>(backward_row<scalar_t>(step, r), idx - r * H, H);
-  }
-}
-
-unsigned int blocks_for(int64_t elements) {
-  const int64_t blocks = (elements + kThreads - 1) / kThreads;
-  return static_cast<unsigned int>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535));
+template <typename scalar_t, typename Pass>
+void launch(const typename Pass::StepType& step) {
+  const int64_t elements = step.total_rows() * step.H;
+  if (elements == 0) return;
+  const int64_t blocks = std::min<int64_t>((elements + kThreads - 1) / kThreads, 65535);
+  step_kernel<scalar_t, Pass><<<static_cast<unsigned int>(blocks), kThreads, 0,
+                                c10::cuda::getCurrentCUDAStream()>>>(step);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 void forward_step_cuda(const ForwardStep& step, DirectionGemm gemm) {
   for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
-  const int64_t elements = step.total_rows() * step.H;
-  if (elements == 0) return;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_forward_cuda", [&] {
     if (step.dir[0].saved != nullptr) {
-      forward_step_kernel<scalar_t, true><<<blocks_for(elements), kThreads, 0, stream>>>(step);
+      launch<scalar_t, ForwardPass<true>>(step);
     } else {
-      forward_step_kernel<scalar_t, false><<<blocks_for(elements), kThreads, 0, stream>>>(step);
+      launch<scalar_t, ForwardPass<false>>(step);
     }
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }
 
 void backward_step_cuda(const BackwardStep& step, DirectionGemm gemm) {
-  const int64_t elements = step.total_rows() * step.H;
-  if (elements > 0) {
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cuda", [&] {
-      backward_step_kernel<scalar_t><<<blocks_for(elements), kThreads, 0, stream>>>(step);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    });
-  }
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cuda", [&] {
+    launch<scalar_t, BackwardPass>(step);
+  });
   for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
 }
 
