@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define GRU_HOST_DEVICE __host__ __device__
@@ -45,16 +46,21 @@ inline float expm1_taylor(float x) {
   return p * x;
 }
 
-// exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2].
+// exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2]. The bit trick needs x
+// clamped; outside the clamp the result is exp's limit (inf above, 0 below, NaN for NaN),
+// so that a non-finite value propagates as in PyTorch's own ops: sigmoid(-inf) is
+// exactly 0, and 0 * inf is NaN there too.
 inline float exp_f32(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float c = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   const float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = (x * 1.44269504f + round_magic) - round_magic;
-  const float r = (x - k * 0.693145752f) - k * 1.42860677e-6f;  // ln2 split in two
+  const float k = (c * 1.44269504f + round_magic) - round_magic;
+  const float r = (c - k * 0.693145752f) - k * 1.42860677e-6f;  // ln2 split in two
   const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return (1.0f + expm1_taylor(r)) * scale;
+  const float value = (1.0f + expm1_taylor(r)) * scale;
+  const float beyond = x > 0.0f ? std::numeric_limits<float>::infinity() : 0.0f;
+  return x != x ? x : (c != x ? beyond : value);
 }
 
 // tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|)) with the sign of x; expm1 by its series

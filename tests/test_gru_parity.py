@@ -188,3 +188,24 @@ def test_no_grad_forward_equals_training_forward(device):
     assert out.requires_grad and not out_ng.requires_grad
     for a, b in ((out_ng, out), (h_ng, h_n), (out_inf, out), (h_inf, h_n)):
         assert torch.equal(a, b.detach())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_non_finite_values_propagate_as_in_nn_gru(device, dtype):
+    """An inf in the state reaches the gates as +-inf: sigmoid(-inf) must be exactly 0
+    (so that 0 * inf is NaN, as in nn.GRU), tanh(+-inf) exactly +-1; NaN stays NaN."""
+    for seed in range(40):
+        torch.manual_seed(seed)
+        ours = gru_cuda.GRU(2, 3, device=device, dtype=dtype)
+        theirs = nn.GRU(2, 3, device=device, dtype=dtype)
+        with torch.no_grad():
+            ours.weight_hh_l0[:, 1:] = 0  # only unit 0 feeds the gates: +-inf, never 0 * inf
+        theirs.load_state_dict(ours.state_dict())
+        x = torch.randn(2, 1, 2, device=device, dtype=dtype)
+        special = [float("inf"), -float("inf"), float("nan")][seed % 3]
+        h = torch.tensor([[[special, 0.3, -0.2]]], device=device, dtype=dtype)
+        with torch.no_grad():
+            got, expected = ours(x, h)[0], theirs(x, h)[0]
+        assert torch.equal(got.isnan(), expected.isnan()), (seed, got, expected)
+        finite = ~expected.isnan()
+        torch.testing.assert_close(got[finite], expected[finite])
