@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 
-#include <string>
+#include <ostream>
 
 #include "gru_cell.h"
 
@@ -18,20 +18,31 @@ struct LayerShape {
   std::vector<int64_t> offsets;      // first row of each step
 };
 
-constexpr const char* kWeightNames[] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+// An argument's name for error messages, put together only when one is raised: a
+// one-step call would feel string building on every check.
+struct ArgName {
+  const char* base;
+  bool reverse = false;
+};
 
-std::string weight_name(int64_t k, int64_t per_direction) {
-  return std::string(kWeightNames[k % per_direction]) + (k >= per_direction ? "_reverse" : "");
+std::ostream& operator<<(std::ostream& out, const ArgName& name) {
+  return out << name.base << (name.reverse ? "_reverse" : "");
 }
 
-void check_like_input(const at::Tensor& input, const at::Tensor& t, const std::string& name) {
+constexpr const char* kWeightNames[] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+
+ArgName weight_name(int64_t k, int64_t per_direction) {
+  return {kWeightNames[k % per_direction], k >= per_direction};
+}
+
+void check_like_input(const at::Tensor& input, const at::Tensor& t, const ArgName& name) {
   TORCH_CHECK(t.device() == input.device(), "gru_cuda: ", name, " is on ", t.device(),
               " but input is on ", input.device());
   TORCH_CHECK(t.scalar_type() == input.scalar_type(), "gru_cuda: ", name, " has dtype ",
               t.scalar_type(), " but input has dtype ", input.scalar_type());
 }
 
-void check_shape(const at::Tensor& t, at::IntArrayRef expected, const std::string& name,
+void check_shape(const at::Tensor& t, at::IntArrayRef expected, const ArgName& name,
                  const char* meaning = "") {
   TORCH_CHECK(t.sizes() == expected, "gru_cuda: ", name, " must have shape ", expected, meaning,
               ", got ", t.sizes());
@@ -103,8 +114,8 @@ LayerShape check_layer_args(const at::Tensor& input, const at::Tensor& state,
     s.batch_sizes.assign(s.T, s.N);
     for (int64_t t = 0; t < s.T; ++t) s.offsets.push_back(t * s.N);
   }
-  check_like_input(input, state, state_name);
-  check_shape(state, {s.D, s.N, s.H}, state_name);
+  check_like_input(input, state, {state_name});
+  check_shape(state, {s.D, s.N, s.H}, {state_name});
   return s;
 }
 
@@ -298,12 +309,12 @@ LayerGrads gru_layer_backward(
     const StepKernels& kernels) {
   const LayerShape s = check_layer_args(input_, grad_hn_, "grad_hn", weights, has_biases,
                                         bidirectional, batch_sizes);
-  check_like_input(input_, grad_output_, "grad_output");
+  check_like_input(input_, grad_output_, {"grad_output"});
   const std::vector<int64_t> output_shape =
       s.packed ? std::vector<int64_t>{s.rows, s.D * s.H} : std::vector<int64_t>{s.T, s.N, s.D * s.H};
-  check_shape(grad_output_, output_shape, "grad_output");
-  check_like_input(input_, saved_, "saved");
-  check_shape(saved_, {s.rows, s.D * kSavedBlocks * s.H}, "saved");
+  check_shape(grad_output_, output_shape, {"grad_output"});
+  check_like_input(input_, saved_, {"saved"});
+  check_shape(saved_, {s.rows, s.D * kSavedBlocks * s.H}, {"saved"});
 
   const c10::OptionalDeviceGuard on_input_device(input_.device());
   const at::TensorOptions options = input_.options();

@@ -15,8 +15,12 @@ from . import layers
 from .scripting import ScriptableGRU, ScriptableGRUCell
 
 
+_is_exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+
+
 def _route(tensors):
-    """(need_backward, plain, autocast) for a call on these tensors (input first).
+    """(need_backward, plain, autocast) for a call on these tensors (input first; None
+    for an absent hx). Cheap, since a decoding loop pays it every step.
 
     need_backward: whether the op keeps its workspace for a backward (5x the output's
     memory traffic). Tracing and export freeze this value into their graph, which may
@@ -26,18 +30,28 @@ def _route(tensors):
     (gru_cuda.plain_layer), at a Python loop's speed.
     autocast: whether autocast is on for the input's device (dtype checks then step
     aside, as nn.GRU's do)."""
-    tensors = [t for t in tensors if t is not None]
-    if torch.jit.is_tracing() or getattr(torch.compiler, "is_exporting", lambda: False)():
+    if torch.jit.is_tracing() or _is_exporting():
         need_backward = True
     else:
-        need_backward = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    plain = False
-    if not torch.compiler.is_compiling():
-        plain = torch._C._functorch.maybe_current_level() is not None or (
-            fwAD._current_level >= 0 and any(fwAD.unpack_dual(t).tangent is not None
-                                             for t in tensors))
-    autocast = torch.is_autocast_enabled(tensors[0].device.type)
-    return need_backward, plain, autocast
+        need_backward = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in tensors)
+    plain = not torch.compiler.is_compiling() and (
+        torch._C._functorch.maybe_current_level() is not None
+        or (fwAD._current_level >= 0
+            and any(t is not None and fwAD.unpack_dual(t).tangent is not None
+                    for t in tensors)))
+    return need_backward, plain, torch.is_autocast_enabled(tensors[0].device.type)
+
+
+def _run(forward, args, tensors):
+    """forward(*args, need_backward, plain, autocast) on the route these tensors take.
+    Where no graph is wanted, below autograd: a custom op's autograd layer is a Python
+    function, a cost a one-step call feels."""
+    route = _route(tensors)
+    if route[0] or route[1] or torch.compiler.is_compiling():
+        return forward(*args, *route)
+    with torch._C._AutoDispatchBelowAutograd():
+        return forward(*args, *route)
 
 
 _PROJ_SIZE = "proj_size argument is only supported for LSTM, not RNN or GRU"
@@ -123,7 +137,8 @@ class GRU(nn.Module):
 
     @property
     def _flat_weights(self):
-        return [getattr(self, name) for name in self._flat_weights_names]
+        parameters = self._parameters  # faster than getattr, which a decoding loop feels
+        return [parameters[name] for name in self._flat_weights_names]
 
     @property
     def all_weights(self):
@@ -147,15 +162,15 @@ class GRU(nn.Module):
         weights = self._flat_weights
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
-            output, h_n = layers.gru_forward_packed(
+            output, h_n = _run(layers.gru_forward_packed, (
                 data, batch_sizes, sorted_indices, unsorted_indices, hx, weights,
                 self.input_size, self.hidden_size, self.num_layers, self.bias, self.dropout,
-                self.bidirectional, self.training, *_route([data, hx, *weights]))
+                self.bidirectional, self.training), [data, hx, *weights])
             return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), h_n
-        return layers.gru_forward(
+        return _run(layers.gru_forward, (
             input, hx, weights, self.input_size, self.hidden_size, self.num_layers, self.bias,
-            self.batch_first, self.dropout, self.bidirectional, self.training,
-            *_route([input, hx, *weights]))
+            self.batch_first, self.dropout, self.bidirectional, self.training),
+            [input, hx, *weights])
 
 
 class GRUCell(nn.Module):
@@ -193,7 +208,10 @@ class GRUCell(nn.Module):
         return ScriptableGRUCell(self)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        weights = [self.weight_ih, self.weight_hh] + (
-            [self.bias_ih, self.bias_hh] if self.bias else [])
-        return layers.gru_cell_forward(input, hx, weights, self.input_size, self.hidden_size,
-                                       self.bias, *_route([input, hx, *weights]))
+        parameters = self._parameters
+        weights = [parameters["weight_ih"], parameters["weight_hh"]]
+        if self.bias:
+            weights += [parameters["bias_ih"], parameters["bias_hh"]]
+        return _run(layers.gru_cell_forward,
+                    (input, hx, weights, self.input_size, self.hidden_size, self.bias),
+                    [input, hx, *weights])

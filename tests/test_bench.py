@@ -180,3 +180,13 @@ def test_cuda_only_contenders_are_skipped_on_the_cpu():
     for name in (BASELINE_GRAPHED, "persistent"):
         with pytest.raises(Unavailable):
             default_registry()[name](problem)
+
+
+def test_decoding_step_benchmark_checks_and_times(tmp_path):
+    from benchmarks import bench_step
+    rows = bench_step.main(["--cases", "1,8;2,4", "--steps", "3", "--rounds", "2",
+                            "--out", str(tmp_path)])
+    assert [(r["N"], r["H"], r["kind"]) for r in rows] == [
+        (1, 8, "GRUCell"), (1, 8, "GRU T=1"), (2, 4, "GRUCell"), (2, 4, "GRU T=1")]
+    assert all(r["gru_cuda_us"] > 0 and r["nn_us"] > 0 for r in rows)
+    assert "| GRUCell |" in (tmp_path / "results.md").read_text()
