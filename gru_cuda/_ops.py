@@ -60,9 +60,12 @@ def _backward(ctx, grad_output, grad_hn, _grad_saved):
     if grad_hn is None:
         grad_hn = torch.zeros_like(hx)
     needs_input, needs_hx, needs_weights = ctx.needs_input_grad[:3]
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or _legacy_batched(grad_output, grad_hn):
         # create_graph: the gradient must be differentiable itself. The fused backward is
-        # not, so the layer is run again as plain autograd ops and differentiated.
+        # not, so the layer is run again as plain autograd ops and differentiated. The
+        # same route serves a batch of cotangents under autograd's own vmap
+        # (is_grads_batched=True, batched gradient checks), which runs custom ops only
+        # through batching rules it has built in.
         grads = _differentiable_grads(ctx, [input, hx, *weights],
                                       [needs_input, needs_hx, *needs_weights], batch_sizes,
                                       grad_output, grad_hn)
@@ -78,6 +81,10 @@ def _backward(ctx, grad_output, grad_hn, _grad_saved):
             None, None, None, None)
 
 
+def _legacy_batched(*tensors):
+    return any(torch._C._functorch.is_legacy_batchedtensor(t) for t in tensors)
+
+
 def _differentiable_grads(ctx, tensors, needed, batch_sizes, grad_output, grad_hn):
     """Gradients of the tensors that need one (None for the rest), differentiable."""
     input, hx, *weights = tensors
@@ -91,3 +98,29 @@ def _differentiable_grads(ctx, tensors, needed, batch_sizes, grad_output, grad_h
 
 
 torch.library.register_autograd("gru_cuda::gru_layer", _backward, setup_context=_setup_context)
+
+
+def _backward_vmap(info, in_dims, *args):
+    """The backward under vmap (is_grads_batched=True, jacobian(vectorize=True), batched
+    gradient checks): one fused backward per batch entry, each with its own weight
+    gradients, stacked along dim 0."""
+    def entry(b):
+        picked = []
+        for arg, dim in zip(args, in_dims):
+            if isinstance(arg, (list, tuple)):
+                dims = dim if dim is not None else [None] * len(arg)
+                picked.append([a if d is None else a.select(d, b) for a, d in zip(arg, dims)])
+            else:
+                picked.append(arg if dim is None else arg.select(dim, b))
+        return torch.ops.gru_cuda.gru_layer_backward(*picked)
+
+    results = [entry(b) for b in range(info.batch_size)]
+    d_input, d_hx, d_weights = zip(*results)
+    stack = (lambda ts: None if ts[0] is None else torch.stack(ts))  # noqa: E731
+    weights = [torch.stack(ws) for ws in zip(*d_weights)]
+    output = (stack(d_input), stack(d_hx), weights)
+    return output, (None if output[0] is None else 0, None if output[1] is None else 0,
+                    [0] * len(weights))
+
+
+torch.library.register_vmap("gru_cuda::gru_layer_backward", _backward_vmap)

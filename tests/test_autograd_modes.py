@@ -178,3 +178,48 @@ def test_plain_layer_matches_nn_gru(packed):
     expected, expected_h = theirs(inp, hx)
     assert_close(out, expected.data if packed else expected, F64, "output")
     assert_close(h_n, expected_h, F64, "h_n")
+
+
+def test_batched_gradients_match_nn_gru(device):
+    """is_grads_batched=True and jacobian(vectorize=True): a batch of cotangents through
+    autograd's own vmap."""
+    ours, theirs = pair(device, input_size=3, hidden_size=4, bidirectional=True)
+    x = torch.randn(5, 2, 3, device=device, dtype=F64, requires_grad=True)
+    cotangents = torch.randn(6, 5, 2, 8, device=device, dtype=F64)
+    results = []
+    for model in (ours, theirs):
+        with native(device):
+            out, _ = model(x)
+            results.append(torch.autograd.grad(out, [x, *model.parameters()], cotangents,
+                                               is_grads_batched=True, retain_graph=True))
+            results.append(torch.autograd.functional.jacobian(
+                lambda inp: model(inp)[1], x.detach(), vectorize=True))
+            # torch.func's vmap runs the fused backward through its batching rule
+            results.append(vmap(lambda v: torch.autograd.grad(out, x, v, retain_graph=True)[0])(
+                cotangents))
+    for a, b in zip(results[0] + tuple(results[1:3]), results[3] + tuple(results[4:6])):
+        assert_close(a, b, F64, "batched gradient")
+
+
+@pytest.mark.parametrize("module", ["GRU train", "GRU eval", "GRUCell"])
+def test_gradcheck_with_batched_grads_as_pytorch_module_tests(module):
+    """PyTorch's own module tests run gradcheck and gradgradcheck this way."""
+    torch.manual_seed(65)
+    if module == "GRUCell":
+        model = gru_cuda.GRUCell(3, 4, dtype=F64)
+        inputs = (torch.randn(2, 3, dtype=F64, requires_grad=True),
+                  torch.randn(2, 4, dtype=F64, requires_grad=True))
+    else:
+        model = gru_cuda.GRU(3, 4, num_layers=2, bidirectional=True, dtype=F64)
+        model.train(module == "GRU train")
+        inputs = (torch.randn(3, 2, 3, dtype=F64, requires_grad=True),
+                  torch.randn(4, 2, 4, dtype=F64, requires_grad=True))
+    params = tuple(model.parameters())
+    names = [n for n, _ in model.named_parameters()]
+
+    def fn(*args):
+        out = functional_call(model, dict(zip(names, args[2:])), args[:2])
+        return out if isinstance(out, torch.Tensor) else torch.cat([o.flatten() for o in out])
+    args = inputs + params
+    assert torch.autograd.gradcheck(fn, args, check_batched_grad=True)
+    assert torch.autograd.gradgradcheck(fn, args, check_batched_grad=True)
