@@ -87,7 +87,7 @@ def _shared_libstdcxx():
 def _extension(with_cuda):
     # Each folder's CUDA code sits in its cuda/ subfolder, built only with CUDA.
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp")
-                     + glob.glob("csrc/persistent/*.cpp"))
+                     + glob.glob("csrc/meta/*.cpp") + glob.glob("csrc/persistent/*.cpp"))
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]

@@ -3,14 +3,13 @@
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 
-#include <ostream>
-
 #include "gru_cell.h"
+#include "gru_layer_checks.h"
 
 namespace gru_cuda {
 namespace {
 
-// The layer's sizes, read off checked arguments.
+// The layer's sizes, concrete, and where each step's rows are.
 struct LayerShape {
   int64_t T = 0, N = 0, I = 0, H = 0, D = 1, rows = 0;
   bool packed = false;
@@ -18,104 +17,27 @@ struct LayerShape {
   std::vector<int64_t> offsets;      // first row of each step
 };
 
-// An argument's name for error messages, put together only when one is raised: a
-// one-step call would feel string building on every check.
-struct ArgName {
-  const char* base;
-  bool reverse = false;
-};
-
-std::ostream& operator<<(std::ostream& out, const ArgName& name) {
-  return out << name.base << (name.reverse ? "_reverse" : "");
-}
-
-constexpr const char* kWeightNames[] = {"w_ih", "w_hh", "b_ih", "b_hh"};
-
-ArgName weight_name(int64_t k, int64_t per_direction) {
-  return {kWeightNames[k % per_direction], k >= per_direction};
-}
-
-void check_like_input(const at::Tensor& input, const at::Tensor& t, const ArgName& name) {
-  TORCH_CHECK(t.device() == input.device(), "gru_cuda: ", name, " is on ", t.device(),
-              " but input is on ", input.device());
-  TORCH_CHECK(t.scalar_type() == input.scalar_type(), "gru_cuda: ", name, " has dtype ",
-              t.scalar_type(), " but input has dtype ", input.scalar_type());
-}
-
-void check_shape(const at::Tensor& t, at::IntArrayRef expected, const ArgName& name,
-                 const char* meaning = "") {
-  TORCH_CHECK(t.sizes() == expected, "gru_cuda: ", name, " must have shape ", expected, meaning,
-              ", got ", t.sizes());
-}
-
-void read_batch_sizes(const at::Tensor& batch_sizes, const at::Tensor& input, LayerShape& s) {
-  TORCH_CHECK(batch_sizes.device().is_cpu() && batch_sizes.scalar_type() == at::kLong &&
-                  batch_sizes.dim() == 1,
-              "gru_cuda: batch_sizes must be a 1-D int64 tensor on the CPU (a "
-              "PackedSequence's), got ",
-              batch_sizes.scalar_type(), ", ", batch_sizes.dim(), "-D, on ", batch_sizes.device());
-  s.T = batch_sizes.numel();
-  TORCH_CHECK(s.T >= 1, "gru_cuda: batch_sizes is empty");
-  const at::Tensor values = batch_sizes.contiguous();
-  const int64_t* v = values.const_data_ptr<int64_t>();
-  s.batch_sizes.assign(v, v + s.T);
-  for (int64_t t = 0; t < s.T; ++t) {
-    TORCH_CHECK(v[t] >= 1 && (t == 0 || v[t] <= v[t - 1]),
-                "gru_cuda: batch_sizes must be positive and non-increasing (a "
-                "PackedSequence's), got ",
-                at::IntArrayRef(s.batch_sizes));
-    s.offsets.push_back(s.rows);
-    s.rows += v[t];
-  }
-  TORCH_CHECK(s.rows == input.size(0), "gru_cuda: batch_sizes sum to ", s.rows,
-              " rows but input has ", input.size(0));
-  s.N = s.batch_sizes[0];
-}
-
-// Everything the kernels rely on, for the forward and the backward alike. state is hx
-// in the forward and grad_hn in the backward: (D, N, H) either way.
-LayerShape check_layer_args(const at::Tensor& input, const at::Tensor& state,
-                            const char* state_name, at::TensorList weights, bool has_biases,
-                            bool bidirectional, const std::optional<at::Tensor>& batch_sizes) {
+// From the checked sizes, with batch_sizes' values read.
+LayerShape layer_shape(const LayerSizes& sizes, const std::optional<at::Tensor>& batch_sizes,
+                       const char* state_name) {
   LayerShape s;
-  s.D = bidirectional ? 2 : 1;
-  s.packed = batch_sizes.has_value();
-  TORCH_CHECK(input.is_floating_point(), "gru_cuda: input must be floating point, got ",
-              input.scalar_type());
-  TORCH_CHECK(input.dim() == (s.packed ? 2 : 3), "gru_cuda: input must be ",
-              s.packed ? "2-D (rows, I) with batch_sizes" : "3-D (T, N, I)", ", got ",
-              input.dim(), "-D");
-  const int64_t per_direction = weights_per_direction(has_biases);
-  TORCH_CHECK(static_cast<int64_t>(weights.size()) == s.D * per_direction, "gru_cuda: expected ",
-              s.D * per_direction, " weights (w_ih, w_hh", has_biases ? ", b_ih, b_hh" : "",
-              " per direction), got ", weights.size());
-  for (size_t k = 0; k < weights.size(); ++k) {
-    check_like_input(input, weights[k], weight_name(k, per_direction));
-  }
-  TORCH_CHECK(weights[1].dim() == 2 && weights[1].size(0) == 3 * weights[1].size(1),
-              "gru_cuda: w_hh must have shape [3*H, H], got ", weights[1].sizes());
-  s.H = weights[1].size(1);
-  s.I = input.size(-1);
-  for (int64_t d = 0; d < s.D; ++d) {
-    const int64_t k = d * per_direction;
-    check_shape(weights[k], {3 * s.H, s.I}, weight_name(k, per_direction), " (3*H, input size)");
-    check_shape(weights[k + 1], {3 * s.H, s.H}, weight_name(k + 1, per_direction));
-    if (has_biases) {
-      check_shape(weights[k + 2], {3 * s.H}, weight_name(k + 2, per_direction));
-      check_shape(weights[k + 3], {3 * s.H}, weight_name(k + 3, per_direction));
-    }
-  }
+  s.T = sizes.T.expect_int();
+  s.N = sizes.N.expect_int();
+  s.I = sizes.I.expect_int();
+  s.H = sizes.H.expect_int();
+  s.rows = sizes.rows.expect_int();
+  s.D = sizes.D;
+  s.packed = sizes.packed;
   if (s.packed) {
-    read_batch_sizes(*batch_sizes, input, s);
+    s.batch_sizes = read_batch_sizes(*batch_sizes, sizes, state_name);
   } else {
-    s.T = input.size(0);
-    s.N = input.size(1);
-    s.rows = s.T * s.N;
     s.batch_sizes.assign(s.T, s.N);
-    for (int64_t t = 0; t < s.T; ++t) s.offsets.push_back(t * s.N);
   }
-  check_like_input(input, state, {state_name});
-  check_shape(state, {s.D, s.N, s.H}, {state_name});
+  int64_t row = 0;
+  for (const int64_t n : s.batch_sizes) {
+    s.offsets.push_back(row);
+    row += n;
+  }
   return s;
 }
 
@@ -279,8 +201,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
     const at::Tensor& input_, const at::Tensor& hx_, at::TensorList weights, bool has_biases,
     bool bidirectional, const std::optional<at::Tensor>& batch_sizes, bool need_backward,
     const StepKernels& kernels) {
-  const LayerShape s =
-      check_layer_args(input_, hx_, "hx", weights, has_biases, bidirectional, batch_sizes);
+  const LayerShape s = layer_shape(
+      check_layer_args(input_, hx_, "hx", weights, has_biases, bidirectional, batch_sizes),
+      batch_sizes, "hx");
   const c10::OptionalDeviceGuard on_input_device(input_.device());
   const at::TensorOptions options = input_.options();
   const LayerWeights w = layer_weights(weights, has_biases, s, options);
@@ -307,14 +230,10 @@ LayerGrads gru_layer_backward(
     at::TensorList weights, bool has_biases, bool bidirectional, const at::Tensor& saved_,
     const std::optional<at::Tensor>& batch_sizes, std::array<bool, 3> output_mask,
     const StepKernels& kernels) {
-  const LayerShape s = check_layer_args(input_, grad_hn_, "grad_hn", weights, has_biases,
-                                        bidirectional, batch_sizes);
-  check_like_input(input_, grad_output_, {"grad_output"});
-  const std::vector<int64_t> output_shape =
-      s.packed ? std::vector<int64_t>{s.rows, s.D * s.H} : std::vector<int64_t>{s.T, s.N, s.D * s.H};
-  check_shape(grad_output_, output_shape, {"grad_output"});
-  check_like_input(input_, saved_, {"saved"});
-  check_shape(saved_, {s.rows, s.D * kSavedBlocks * s.H}, {"saved"});
+  const LayerShape s = layer_shape(
+      check_layer_backward_args(grad_output_, grad_hn_, input_, weights, has_biases,
+                                bidirectional, saved_, batch_sizes),
+      batch_sizes, "grad_hn");
 
   const c10::OptionalDeviceGuard on_input_device(input_.device());
   const at::TensorOptions options = input_.options();

@@ -1,4 +1,5 @@
-"""Autograd and fake (meta) registrations of the gru_cuda ops defined in csrc/ops.cpp."""
+"""Autograd and vmap registrations of the gru_cuda ops defined in csrc/ops.cpp (their
+meta kernels, which FakeTensor and torch.compile run, are C++: csrc/meta/)."""
 import torch
 
 from . import _C, plain_layer
@@ -7,39 +8,6 @@ from . import _C, plain_layer
 SAVED_BLOCKS = _C.SAVED_BLOCKS
 SAVED_BLOCK_NAMES = tuple(_C.SAVED_BLOCK_NAMES.split(","))
 assert len(SAVED_BLOCK_NAMES) == SAVED_BLOCKS
-
-
-def _check_devices(input, tensors, names):
-    """The fake kernel runs instead of the C++ checks (e.g. on meta tensors): a tensor on
-    another device than input must not pass silently there either."""
-    for name, t in zip(names, tensors):
-        if t.device != input.device:
-            raise RuntimeError(f"gru_cuda: {name} is on {t.device} but input is on {input.device}")
-
-
-@torch.library.register_fake("gru_cuda::gru_layer")
-def _gru_layer_fake(input, hx, weights, has_biases, bidirectional, batch_sizes,
-                    need_backward=True):
-    _check_devices(input, [hx, *weights], ["hx"] + [f"weights[{i}]" for i in range(len(weights))])
-    D = 2 if bidirectional else 1
-    H = weights[1].shape[1]
-    if batch_sizes is None:
-        T, N, _ = input.shape
-        output, rows = input.new_empty(T, N, D * H), T * N
-    else:
-        rows = input.shape[0]
-        output = input.new_empty(rows, D * H)
-    saved_shape = (rows, D * SAVED_BLOCKS * H) if need_backward else (0,)
-    return output, hx.new_empty(hx.shape), input.new_empty(saved_shape)
-
-
-@torch.library.register_fake("gru_cuda::gru_layer_backward")
-def _gru_layer_backward_fake(grad_output, grad_hn, input, weights, has_biases, bidirectional,
-                             saved, batch_sizes, output_mask):
-    # grad_input takes input's layout; the rest are contiguous.
-    return (torch.empty_like(input) if output_mask[0] else None,
-            grad_hn.new_empty(grad_hn.shape) if output_mask[1] else None,
-            [w.new_empty(w.shape) for w in weights] if output_mask[2] else [])
 
 
 def _setup_context(ctx, inputs, output):

@@ -78,3 +78,14 @@ def test_cpu_autocast_follows_nn_gru(dtype):
     torch.testing.assert_close(h, nn_cell(x[0]))
     assert low.dtype == nn_low.dtype == dtype
     assert (low.float() - nn_low.float()).norm() / nn_low.float().norm() < 2e-2
+
+
+def test_compile_with_dynamic_shapes_matches_eager():
+    """The meta kernel's checks work on symbolic sizes: one graph for several T and N."""
+    torch.manual_seed(44)
+    model = gru_cuda.GRU(8, 16, bidirectional=True)
+    compiled = torch.compile(model, dynamic=True, fullgraph=True)
+    for T, N in ((5, 3), (7, 2), (4, 6)):
+        x = torch.randn(T, N, 8)
+        for a, b in zip(compiled(x), model(x)):
+            assert_close(a, b, torch.float32, f"dynamic T={T} N={N}")

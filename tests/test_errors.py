@@ -239,3 +239,38 @@ def test_proj_size_is_refused_as_nn_gru_refuses_it():
     with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
         gru_cuda.GRU(3, 4, 1, True, False, 0.0, False, 2)
     assert gru_cuda.GRU(3, 4, 1, True, False, 0.0, False, 0).hidden_size == 4  # nn.GRU's order
+
+
+@pytest.mark.parametrize("mode", ["meta", "fake"])
+def test_meta_and_fake_tensors_meet_the_same_checks(mode):
+    """The meta kernel (what FakeTensor and torch.compile run) checks as the real ones."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    def bad_calls():
+        args = good_op_args()
+        yield with_arg(1, torch.randn(1, 3, 5)), r"hx must have shape \[1, 2, 5\]"
+        yield with_arg(4, True), r"expected 8 weights"  # bidirectional, one direction's
+        yield with_weight(2, torch.randn(14)), r"b_ih must have shape \[15\]"
+        yield [args[0], args[1], args[2][:3], True, False, None], r"expected 4 weights .* got 3"
+
+    for args, match in bad_calls():
+        if mode == "meta":
+            args = [a.to("meta") if isinstance(a, torch.Tensor) else
+                    [w.to("meta") for w in a] if isinstance(a, list) else a for a in args]
+            with pytest.raises(RuntimeError, match=match):
+                op(*args)
+        else:
+            with FakeTensorMode() as fake:
+                args = [fake.from_tensor(a) if isinstance(a, torch.Tensor) else
+                        [fake.from_tensor(w) for w in a] if isinstance(a, list) else a
+                        for a in args]
+                with pytest.raises(RuntimeError, match=match):
+                    op(*args)
+
+
+def test_meta_batch_sizes_with_real_tensors_is_an_error():
+    """Dispatch sends such a call to the meta kernel: it must not return uninitialised
+    CPU memory."""
+    with pytest.raises(RuntimeError, match="batch_sizes must be a 1-D int64 tensor on the CPU"):
+        op(torch.randn(6, 2), torch.randn(1, 3, 5), [torch.randn(15, 2), torch.randn(15, 5)],
+           False, False, torch.tensor([3, 2, 1], device="meta"))
