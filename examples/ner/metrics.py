@@ -1,11 +1,6 @@
-"""Entity-level scores (seqeval, conlleval-style) plus token accuracy."""
+"""Entity-level scores (seqeval, conlleval-style) plus token accuracy. Training's
+scoring only: tagging reads spans with examples.ner.spans."""
 from seqeval.metrics import classification_report
-from seqeval.metrics.sequence_labeling import get_entities
-
-
-def entities(tags):
-    """(type, start, end_exclusive) spans of one tag sequence, conlleval rules."""
-    return [(t, s, e + 1) for t, s, e in get_entities(list(tags))]
 
 
 def score(gold, pred):

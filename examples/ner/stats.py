@@ -1,7 +1,7 @@
 """Corpus statistics and the sentence-length histogram."""
 from collections import Counter
 
-from examples.ner.metrics import entities
+from examples.ner.spans import entities
 
 
 def corpus_stats(sentences):

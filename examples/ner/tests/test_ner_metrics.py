@@ -1,7 +1,8 @@
 """Entity-level scoring on hand-made cases, F1 worked out by hand."""
 import pytest
 
-from examples.ner.metrics import entities, format_scores, score
+from examples.ner.metrics import format_scores, score
+from examples.ner.spans import entities
 
 
 def test_entities_spans_end_exclusive():
@@ -37,3 +38,15 @@ def test_perfect_and_type_confusion():
 def test_length_mismatch_raises():
     with pytest.raises(ValueError):
         score([["O", "O"]], [["O"]])
+
+
+def test_spans_agree_with_seqeval_on_random_sequences():
+    """Tagging reads spans without seqeval; scoring counts them with seqeval: the same."""
+    import random
+
+    from seqeval.metrics.sequence_labeling import get_entities
+    rng = random.Random(5)
+    tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG"]
+    for _ in range(500):
+        seq = [rng.choice(tags) for _ in range(rng.randint(0, 12))]
+        assert entities(seq) == [(t, s, e + 1) for t, s, e in get_entities(seq)], seq
