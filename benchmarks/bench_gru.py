@@ -209,10 +209,10 @@ def make_call(contender, problem, pass_name):
                 out = output_data(out)
                 grads = torch.autograd.grad((out, h_n), inputs, (problem.grad_out, problem.grad_h))
             return out, h_n, grads[0]
-    return _replayed(call) if contender.graphed else call
+    return replayed(call) if contender.graphed else call
 
 
-def _replayed(call):
+def replayed(call):
     """The call captured in a CUDA graph at its first run (after a warm-up on a side
     stream, as capture requires), then replayed; it returns the graph's static outputs."""
     graph, static = None, None

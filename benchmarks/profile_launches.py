@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from benchmarks.bench_gru import DTYPES, make_call, parse_sizes  # noqa: E402
+from benchmarks.bench_gru import DTYPES, make_call, parse_sizes, replayed  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
     BASELINE, PERSISTENT, Unavailable, build_fused, build_nn, build_persistent, make_problem)
 from gru_cuda import precision  # noqa: E402
@@ -57,20 +57,13 @@ def kernel_stats(call):
 
 def graph_replay_ms(call):
     """Median time of the call replayed from a CUDA graph, or None if capture fails."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            call()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
+    replay = replayed(call)
     try:
-        with torch.cuda.graph(graph):
-            call()
+        replay()  # captures
     except Exception as exc:  # noqa: BLE001  (report, keep the other rows)
         print(f"  graph capture failed: {type(exc).__name__}: {str(exc)[:120]}", flush=True)
         return None
-    return median_ms(graph.replay)
+    return median_ms(replay)
 
 
 def main(argv=None):

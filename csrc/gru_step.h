@@ -56,7 +56,19 @@ struct Step {
   GRU_HOST_DEVICE int64_t first_row(int d) const { return d == 0 ? 0 : dir[0].rows; }
   GRU_HOST_DEVICE int64_t end_row(int d) const { return first_row(d) + dir[d].rows; }
   GRU_HOST_DEVICE int direction_of(int64_t r) const { return r < dir[0].rows ? 0 : 1; }
+  // Row r's direction, and in i its index among that direction's rows.
+  GRU_HOST_DEVICE const Direction& direction_at(int64_t r, int64_t& i) const {
+    const int d = direction_of(r);
+    i = r - first_row(d);
+    return dir[d];
+  }
 };
+
+// Row i of a buffer whose rows are `stride` elements of scalar_t apart.
+template <typename scalar_t, typename Pointer>
+GRU_HOST_DEVICE inline scalar_t* row_of(Pointer base, int64_t i, int64_t stride) {
+  return static_cast<scalar_t*>(base) + i * stride;
+}
 
 using ForwardStep = Step<DirectionForward>;
 using BackwardStep = Step<DirectionBackward>;
@@ -84,16 +96,13 @@ struct ForwardPass {
 
   template <typename scalar_t>
   static GRU_HOST_DEVICE ForwardRow<scalar_t> row(const ForwardStep& step, int64_t r) {
-    const int d = step.direction_of(r);
-    const int64_t i = r - step.first_row(d);
-    const DirectionForward& f = step.dir[d];
-    return {static_cast<const scalar_t*>(f.gx) + i * step.gx_stride,
-            static_cast<const scalar_t*>(f.gh) + i * 3 * step.H,
-            static_cast<const scalar_t*>(f.b_ih),
-            static_cast<const scalar_t*>(f.b_hh),
-            static_cast<scalar_t*>(f.h) + i * step.H,
-            static_cast<scalar_t*>(f.out) + i * step.out_stride,
-            kSave ? static_cast<scalar_t*>(f.saved) + i * step.saved_stride : nullptr};
+    using in_t = const scalar_t;
+    int64_t i;
+    const DirectionForward& f = step.direction_at(r, i);
+    return {row_of<in_t>(f.gx, i, step.gx_stride), row_of<in_t>(f.gh, i, 3 * step.H),
+            static_cast<in_t*>(f.b_ih), static_cast<in_t*>(f.b_hh),
+            row_of<scalar_t>(f.h, i, step.H), row_of<scalar_t>(f.out, i, step.out_stride),
+            kSave ? row_of<scalar_t>(f.saved, i, step.saved_stride) : nullptr};
   }
 
   template <typename acc_t, typename scalar_t>
@@ -109,15 +118,12 @@ struct BackwardPass {
 
   template <typename scalar_t>
   static GRU_HOST_DEVICE BackwardRow<scalar_t> row(const BackwardStep& step, int64_t r) {
-    const int d = step.direction_of(r);
-    const int64_t i = r - step.first_row(d);
-    const DirectionBackward& b = step.dir[d];
-    return {static_cast<const scalar_t*>(b.grad_out) + i * step.out_stride,
-            static_cast<const scalar_t*>(b.saved) + i * step.saved_stride,
-            static_cast<scalar_t*>(b.dh) + i * step.H,
-            static_cast<scalar_t*>(b.dgx) + i * step.gx_stride,
-            static_cast<scalar_t*>(b.dgh) + i * 3 * step.H,
-            static_cast<scalar_t*>(b.dgh_n) + i * step.out_stride};
+    int64_t i;
+    const DirectionBackward& b = step.direction_at(r, i);
+    return {row_of<const scalar_t>(b.grad_out, i, step.out_stride),
+            row_of<const scalar_t>(b.saved, i, step.saved_stride),
+            row_of<scalar_t>(b.dh, i, step.H), row_of<scalar_t>(b.dgx, i, step.gx_stride),
+            row_of<scalar_t>(b.dgh, i, 3 * step.H), row_of<scalar_t>(b.dgh_n, i, step.out_stride)};
   }
 
   template <typename acc_t, typename scalar_t>
