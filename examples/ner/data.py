@@ -128,17 +128,43 @@ def split_long(sentence, max_len):
     return out
 
 
-class Encoder:
-    """Maps chars and tags to ids; unknown chars become UNK."""
+END = "</s>"  # what the last char of a sentence pairs with in its bigram
 
-    def __init__(self, vocab, tags):
+
+def bigrams(chars):
+    """Each char with the next one (the last with END): a feature per position."""
+    return [a + b for a, b in zip(chars, list(chars[1:]) + [END])]
+
+
+def build_bigram_vocab(sentences, min_freq):
+    """Bigram list with PAD=0 and UNK=1, those seen at least min_freq times in training:
+    the cutoff keeps the table (and each optimizer step over it) small."""
+    counts = {}
+    for chars, _ in sentences:
+        for g in bigrams(chars):
+            counts[g] = counts.get(g, 0) + 1
+    kept = sorted((g for g, n in counts.items() if n >= min_freq),
+                  key=lambda g: (-counts[g], g))
+    return [PAD, UNK] + kept
+
+
+class Encoder:
+    """Maps chars and tags to ids; unknown chars become UNK. With a bigram vocabulary a
+    position is a pair (char id, bigram id)."""
+
+    def __init__(self, vocab, tags, bigram_vocab=None):
         self.vocab, self.tags = list(vocab), list(tags)
         self.char_id = {c: i for i, c in enumerate(self.vocab)}
         self.tag_id = {t: i for i, t in enumerate(self.tags)}
         self.unk = self.char_id[UNK]
+        self.bigram_vocab = list(bigram_vocab) if bigram_vocab else None
+        self.bigram_id = {g: i for i, g in enumerate(self.bigram_vocab or [])}
 
     def chars(self, chars):
-        return [self.char_id.get(c, self.unk) for c in chars]
+        ids = [self.char_id.get(c, self.unk) for c in chars]
+        if self.bigram_vocab is None:
+            return ids
+        return [[i, self.bigram_id.get(g, 1)] for i, g in zip(ids, bigrams(chars))]
 
     def encode(self, sentence):
         chars, tags = sentence
@@ -162,15 +188,24 @@ def make_batches(encoded, batch_size, shuffle, seed=0, epoch=0):
     return batches
 
 
+def pad_ids(ids_list):
+    """(B, width) char ids, or (B, width, 2) with bigrams; zeros (PAD) beyond each length."""
+    lengths = torch.tensor([len(ids) for ids in ids_list], dtype=torch.long)
+    pair = len(ids_list[0]) > 0 and isinstance(ids_list[0][0], list)
+    x = torch.zeros(len(ids_list), int(lengths.max()), *([2] if pair else []), dtype=torch.long)
+    for row, ids in enumerate(ids_list):
+        if ids:
+            x[row, :len(ids)] = torch.tensor(ids)
+    return x, lengths
+
+
 def collate(encoded, idx, pad_tag=0):
     """Pad one batch: (char ids, tag ids, mask, lengths), batch first."""
-    lengths = torch.tensor([len(encoded[i][0]) for i in idx], dtype=torch.long)
-    width = int(lengths.max())
-    x = torch.zeros(len(idx), width, dtype=torch.long)
+    x, lengths = pad_ids([encoded[i][0] for i in idx])
+    width = x.size(1)
     y = torch.full((len(idx), width), pad_tag, dtype=torch.long)
     for row, i in enumerate(idx):
-        cids, tids = encoded[i]
-        x[row, :len(cids)] = torch.tensor(cids)
+        tids = encoded[i][1]
         y[row, :len(tids)] = torch.tensor(tids)
     mask = torch.arange(width)[None, :] < lengths[:, None]
     return x, y, mask, lengths

@@ -20,14 +20,20 @@ def gru_class(backend):
 
 class Tagger(nn.Module):
     def __init__(self, vocab_size, num_tags, embed_size=128, hidden_size=128,
-                 layers=2, dropout=0.3, crf=False, backend="gru_cuda"):
+                 layers=2, dropout=0.3, crf=False, backend="gru_cuda", bigram_vocab_size=0,
+                 bigram_embed_size=0):
         super().__init__()
         # Backends may draw different amounts of randomness while building;
         # rewinding to this state before init makes the weights backend-free.
         rng_state = torch.random.get_rng_state()
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=0)
+        # Char bigrams (each char with the next), the usual stand-in for pretrained
+        # character embeddings: a second embedding beside the char's.
+        self.bigram_embed = nn.Embedding(bigram_vocab_size, bigram_embed_size, padding_idx=0) \
+            if bigram_vocab_size else None
         self.gru = gru_class(backend)(
-            embed_size, hidden_size, num_layers=layers, batch_first=True,
+            embed_size + (bigram_embed_size if bigram_vocab_size else 0), hidden_size,
+            num_layers=layers, batch_first=True,
             bidirectional=True, dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(2 * hidden_size, num_tags)
@@ -45,6 +51,9 @@ class Tagger(nn.Module):
         with torch.no_grad():
             self.embed.weight.normal_()
             self.embed.weight[0].zero_()
+            if self.bigram_embed is not None:
+                self.bigram_embed.weight.normal_()
+                self.bigram_embed.weight[0].zero_()
             for _, p in sorted(self.gru.named_parameters()):
                 p.uniform_(-bound, bound)
             self.out.reset_parameters()
@@ -52,8 +61,13 @@ class Tagger(nn.Module):
                 self.crf.reset_parameters()
 
     def emissions(self, x, lengths):
-        """Per-char tag scores (B, T, num_tags) for padded ids x and lengths."""
-        h = self.drop(self.embed(x))
+        """Per-char tag scores (B, T, num_tags) for padded ids x (B, T), or (B, T, 2)
+        with bigram ids, and lengths."""
+        if x.dim() == 3:
+            h = torch.cat([self.embed(x[..., 0]), self.bigram_embed(x[..., 1])], -1)
+        else:
+            h = self.embed(x)
+        h = self.drop(h)
         # Packing keeps padding out of the recurrence, which matters most for
         # the backward direction: it must start at each sentence's last char.
         packed = pack_padded_sequence(h, lengths.cpu(), batch_first=True,

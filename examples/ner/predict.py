@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as a script: make `examples` importable
 
 import torch  # noqa: E402
 
-from examples.ner.data import Encoder  # noqa: E402
+from examples.ner.data import Encoder, pad_ids  # noqa: E402
 from examples.ner.model import BACKENDS, Tagger  # noqa: E402
 from examples.ner.spans import entities  # noqa: E402
 
@@ -79,7 +79,7 @@ def load_tagger(path, backend=None, device="cpu"):
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: does not fit the tagger ({first[:120]})") from exc
     model.to(device).eval()
-    return model, Encoder(ckpt["vocab"], ckpt["tags"])
+    return model, Encoder(ckpt["vocab"], ckpt["tags"], ckpt.get("bigrams"))
 
 
 def tag_texts(model, encoder, texts, device="cpu"):
@@ -88,11 +88,7 @@ def tag_texts(model, encoder, texts, device="cpu"):
     live = [i for i, t in enumerate(texts) if len(t) > 0]  # empty text -> no entities
     if not live:
         return results
-    ids = [encoder.chars(list(texts[i])) for i in live]
-    lengths = torch.tensor([len(s) for s in ids])
-    x = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
-    for row, s in enumerate(ids):
-        x[row, :len(s)] = torch.tensor(s)
+    x, lengths = pad_ids([encoder.chars(list(texts[i])) for i in live])
     mask = torch.arange(x.size(1))[None, :] < lengths[:, None]
     x, mask, lengths = x.to(device), mask.to(device), lengths.to(device)
     with torch.no_grad():

@@ -43,6 +43,16 @@ def parse_args(argv=None):
     p.add_argument("--max-len", type=int, default=100,
                    help="split longer training sentences into chunks (never dropped)")
     p.add_argument("--crf", action="store_true", help="CRF output layer (pytorch-crf)")
+    p.add_argument("--bigram-min-count", type=int, default=0,
+                   help="char bigram embeddings beside the char ones, for bigrams seen at "
+                        "least this often in training (0: none)")
+    p.add_argument("--bigram-embed-size", type=int, default=64)
+    p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                   help="stop before an epoch that would end past this much training time; "
+                        "the learning rate then decays over the time, not the epochs")
+    p.add_argument("--dev-size", type=int, default=0,
+                   help="hold out the last N training sentences and score those each epoch "
+                        "instead of the test set (for choosing a recipe)")
     p.add_argument("--backend", choices=BACKENDS, default="gru_cuda")
     p.add_argument("--device", default="auto", help="auto: cuda when available")
     # On a small machine, OpenMP threads that wait for a core held by another process
@@ -117,14 +127,16 @@ def train_epoch(model, opt, sched, encoded, args, epoch, device):
     return loss_sum / seen, time.perf_counter() - start
 
 
-def make_scheduler(opt, args, steps):
+def make_scheduler(opt, args, steps, clock=None):
+    """clock: with a time budget, the fraction of it spent so far (else steps count)."""
     if args.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    # a short warm-up, then linear decay: a fixed small budget of epochs
+    # a short warm-up, then linear decay: a fixed small budget of epochs (or of time)
     # benefits from ending at a small learning rate.
     warm = max(1, steps // 50)
+    done = clock or (lambda s: s / steps)
     return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, 1.0 - 0.95 * min(s / steps, 1.0)))
+        opt, lambda s: min((s + 1) / warm, 1.0 - 0.95 * min(done(s), 1.0)))
 
 
 def run(args):
@@ -150,47 +162,71 @@ def _run(args):
     save_length_histogram({"train": train, "test": test}, args.out_dir / "lengths.png")
 
     tags = data.build_tags(data.entity_types(train + test))
+    if args.dev_size:  # choose a recipe on held-out training text; the test set waits
+        train, test = train[:-args.dev_size], train[-args.dev_size:]
     vocab = data.build_vocab(train)
-    enc = data.Encoder(vocab, tags)
+    bigram_vocab = data.build_bigram_vocab(train, args.bigram_min_count) \
+        if args.bigram_min_count > 0 else None
+    enc = data.Encoder(vocab, tags, bigram_vocab)
     chunks = [c for s in train for c in data.split_long(s, args.max_len)]
     train_enc = [enc.encode(s) for s in chunks]
     test_enc = [enc.encode(s) for s in test]
     gold = [t for _, t in test]
-    print(f"vocab {len(vocab)} chars, tags {tags}, {len(chunks)} training chunks "
-          f"(max-len {args.max_len}), device {device}, backend {args.backend}")
+    print(f"vocab {len(vocab)} chars" + (f", {len(bigram_vocab)} bigrams" if bigram_vocab
+                                        else "")
+          + f", tags {tags}, {len(chunks)} training chunks (max-len {args.max_len}), "
+          f"{'dev' if args.dev_size else 'test'} {len(test)} sentences, device {device}, "
+          f"backend {args.backend}")
 
     config = {"vocab_size": len(vocab), "num_tags": len(tags),
               "embed_size": args.embed_size, "hidden_size": args.hidden_size,
-              "layers": args.layers, "dropout": args.dropout, "crf": args.crf}
+              "layers": args.layers, "dropout": args.dropout, "crf": args.crf,
+              "bigram_vocab_size": len(bigram_vocab) if bigram_vocab else 0,
+              "bigram_embed_size": args.bigram_embed_size if bigram_vocab else 0}
     model = Tagger(**config, backend=args.backend).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps = args.epochs * len(data.make_batches(train_enc, args.batch_size, False))
-    sched = make_scheduler(opt, args, steps)
+    trained_s = 0.0  # training time so far, evaluation excluded
+    clock = None
+    if args.time_budget:
+        epoch_start = [time.perf_counter()]
+        clock = (lambda s: (trained_s + time.perf_counter() - epoch_start[0])  # noqa: E731
+                 / (60 * args.time_budget))
+    sched = make_scheduler(opt, args, steps, clock)
 
     log, best = [], None
     for epoch in range(1, args.epochs + 1):
+        if args.time_budget:
+            if log and trained_s + log[-1]["epoch_time_s"] > 60 * args.time_budget:
+                print(f"time budget of {args.time_budget} min reached after epoch {epoch - 1}")
+                break
+            epoch_start[0] = time.perf_counter()
         train_loss, train_time = train_epoch(model, opt, sched, train_enc, args,
                                              epoch, device)
+        trained_s += train_time
         t0 = time.perf_counter()
         test_loss, scores = evaluate(model, test_enc, gold, tags,
                                      args.eval_batch_size, device)
         entry = {"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
-                 "epoch_time_s": train_time, "eval_time_s": time.perf_counter() - t0,
+                 "epoch_time_s": train_time, "trained_min": trained_s / 60,
+                 "eval_time_s": time.perf_counter() - t0,
                  "chars_per_s": sum(len(c) for c, _ in train_enc) / train_time,
-                 "lr": sched.get_last_lr()[0], "test": scores}
+                 "lr": sched.get_last_lr()[0], "test": scores,
+                 "scored_on": "dev" if args.dev_size else "test"}
         log.append(entry)
         print(f"epoch {epoch}: train loss {train_loss:.4f}, test loss {test_loss:.4f}, "
               f"micro F1 {scores['micro']['f1']:.4f}, {train_time:.1f} s train, "
               f"{entry['eval_time_s']:.1f} s eval")
         print(format_scores(scores))
+        checkpoint = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                      "vocab": vocab, "bigrams": bigram_vocab, "tags": tags, "config": config,
+                      "backend": args.backend, "epoch": epoch, "test": scores,
+                      "args": {k: str(v) if isinstance(v, Path) else v
+                               for k, v in vars(args).items()}}
+        torch.save(checkpoint, args.out_dir / "last.pt")  # a run cut off keeps its epochs
         if best is None or scores["micro"]["f1"] > best["test"]["micro"]["f1"]:
             best = entry
-            torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
-                        "vocab": vocab, "tags": tags, "config": config,
-                        "backend": args.backend, "epoch": epoch, "test": scores,
-                        "args": {k: str(v) if isinstance(v, Path) else v
-                                 for k, v in vars(args).items()}},
-                       args.out_dir / "best.pt")
+            torch.save(checkpoint, args.out_dir / "best.pt")
         summary = {"args": {k: str(v) if isinstance(v, Path) else v
                             for k, v in vars(args).items()},
                    "corpus": stats, "epochs": log, "best_epoch": best["epoch"]}

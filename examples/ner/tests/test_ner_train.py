@@ -94,3 +94,31 @@ def test_long_training_sentences_are_chunked_not_dropped(tmp_path):
     summary = train.run(args)
     assert summary["corpus"]["train"]["characters"] == 252
     assert summary["epochs"][0]["chars_per_s"] > 0
+
+
+def test_bigrams_dev_split_and_time_budget(tiny_corpus, tmp_path):
+    """The stronger recipe's pieces: char bigram embeddings, a dev split carved out of
+    train (the test set waits), a wall-clock budget, a checkpoint every epoch."""
+    from examples.ner import predict
+    args = train.parse_args(["--data-dir", str(tiny_corpus), "--out-dir", str(tmp_path),
+                             "--backend", "nn", "--bigram-min-count", "2",
+                             "--bigram-embed-size", "8", "--dev-size", "50",
+                             "--time-budget", "0.001", "--crf", "--epochs", "4"] + TINY[2:])
+    summary = train.run(args)
+    assert len(summary["epochs"]) == 1  # the first epoch took longer than the budget
+    entry = summary["epochs"][0]
+    assert entry["scored_on"] == "dev" and entry["trained_min"] > 0
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["bigrams"][:2] == ["<pad>", "<unk>"] and len(ckpt["bigrams"]) > 2
+    assert ckpt["config"]["bigram_vocab_size"] == len(ckpt["bigrams"])
+    model, encoder = predict.load_tagger(tmp_path / "best.pt")
+    [ids] = [encoder.chars(list("张伟在北京"))]
+    assert len(ids) == 5 and all(len(pair) == 2 for pair in ids)
+    assert len(predict.tag_texts(model, encoder, ["张伟在北京", ""])) == 2
+
+
+def test_bigrams_of_a_sentence():
+    from examples.ner import data
+    assert data.bigrams(list("北京市")) == ["北京", "京市", "市</s>"]
+    vocab = data.build_bigram_vocab([(list("北京北京"), ["O"] * 4)], min_freq=2)
+    assert vocab == ["<pad>", "<unk>", "北京"]
