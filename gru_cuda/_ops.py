@@ -69,9 +69,9 @@ torch.library.register_autograd("gru_cuda::gru_layer", _backward, setup_context=
 
 
 def _backward_vmap(info, in_dims, *args):
-    """The backward under vmap (is_grads_batched=True, jacobian(vectorize=True), batched
-    gradient checks): one fused backward per batch entry, each with its own weight
-    gradients, stacked along dim 0."""
+    """The fused backward under torch.func's vmap (e.g. vmap over torch.autograd.grad):
+    one backward per batch entry, each with its own weight gradients, stacked along
+    dim 0. (Autograd's own vmap takes the differentiable route above instead.)"""
     def entry(b):
         picked = []
         for arg, dim in zip(args, in_dims):
@@ -82,9 +82,10 @@ def _backward_vmap(info, in_dims, *args):
                 picked.append(arg if dim is None else arg.select(dim, b))
         return torch.ops.gru_cuda.gru_layer_backward(*picked)
 
-    results = [entry(b) for b in range(info.batch_size)]
-    d_input, d_hx, d_weights = zip(*results)
-    stack = (lambda ts: None if ts[0] is None else torch.stack(ts))  # noqa: E731
+    def stack(tensors):
+        return None if tensors[0] is None else torch.stack(tensors)
+
+    d_input, d_hx, d_weights = zip(*[entry(b) for b in range(info.batch_size)])
     weights = [torch.stack(ws) for ws in zip(*d_weights)]
     output = (stack(d_input), stack(d_hx), weights)
     return output, (None if output[0] is None else 0, None if output[1] is None else 0,

@@ -24,3 +24,23 @@ def save_curves(log, path):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def save_f1_against_minutes(logs, path):
+    """Test micro F1 after each epoch against the training minutes spent, one line per
+    run ({name: log entries}): the equal-time comparison of backends."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for name, log in logs.items():
+        ax.plot([e["trained_min"] for e in log], [e["test"]["micro"]["f1"] for e in log],
+                "o-", label=name)
+    ax.set_xlabel("training minutes (evaluation excluded)")
+    ax.set_ylabel("test micro F1")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,6 +1,6 @@
 """Train the MSRA character NER tagger.
 
-    python -m examples.ner.train --crf --threads 1   # the run of RESULTS.md
+    python -m examples.ner.train --crf --time-budget 20 --epochs 40   # RESULTS.md's recipe
     python examples/ner/train.py --backend nn --limit 2000
 """
 import argparse
@@ -43,9 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--max-len", type=int, default=100,
                    help="split longer training sentences into chunks (never dropped)")
     p.add_argument("--crf", action="store_true", help="CRF output layer (pytorch-crf)")
-    p.add_argument("--bigram-min-count", type=int, default=0,
+    p.add_argument("--bigram-min-count", type=int, default=3,
                    help="char bigram embeddings beside the char ones, for bigrams seen at "
-                        "least this often in training (0: none)")
+                        "least this often in training (0: none, the recipe before 2026-12)")
     p.add_argument("--bigram-embed-size", type=int, default=64)
     p.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                    help="stop before an epoch that would end past this much training time; "

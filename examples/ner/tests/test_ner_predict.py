@@ -36,7 +36,7 @@ def test_round_trip_finds_entities_with_offsets(checkpoint):
 
 def test_unknown_chars_and_empty_input(checkpoint):
     model, enc = predict.load_tagger(checkpoint)
-    assert enc.chars(list("龘")) == [1]  # never seen in training -> UNK
+    assert enc.chars(list("龘")) == [[1, 1]]  # char and bigram never seen in training -> UNK
     out = predict.tag_texts(model, enc, ["", "龘龘张伟龘", ""])
     assert out[0] == [] and out[2] == []
     for e in out[1]:  # offsets index the original text
