@@ -3,11 +3,11 @@
 # build for this GPU, then the tests on cpu, cuda and cuda+persistent (require mode: an
 # eligible layer that does not run persistent fails its test) with the three
 # compute-sanitizer tools on both CUDA paths beside them, then, alone on the GPU, a launch
-# profile, the benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines)
-# and the CPU path at 1, 4 and 16 threads. Logs and a summary go to OUTDIR; the summary is
-# printed last. Each step has a time budget: under 8 minutes in all at worst, about 5
-# expected on an H100/H200. On a machine whose result folder takes few files, run it on a
-# scratch folder and tar that.
+# profile, the benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines),
+# one step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
+# OUTDIR; the summary is printed last. Each step has a time budget: under 9 minutes in
+# all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
+# few files, run it on a scratch folder and tar that.
 set -uo pipefail
 OUT=${1:?usage: scripts/gpu_check.sh OUTDIR}
 mkdir -p "$OUT"
@@ -80,6 +80,9 @@ step profile 40 profile.log python benchmarks/profile_launches.py
 step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 15 --out "$OUT/bench"
+# One step at a time (decoding loops): GRUCell and GRU T=1 against nn on the GPU.
+step single-step 40 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
+  --out "$OUT/single-step"
 # How the CPU path scales with cores: this machine has many, the others two.
 export OUT
 step cpu-threads 60 cpu-threads.log bash -c 'for threads in 1 4 16; do
@@ -101,6 +104,9 @@ done'
   printf '%s\n' "${STEPS[@]}"
   echo
   echo "tests: $(grep -E '(passed|failed|error)' "$OUT/tests.log" | tail -n 1)"
+  echo "single step on the GPU (nn / ours):"
+  grep -E '^\| [0-9]' "$OUT/single-step/results.md" 2>/dev/null \
+    | awk -F'|' '{printf "  N=%s H=%s %s: %s\n", $2, $3, $4, $7}'
   echo "CPU path, nn.GRU time / ours by threads (fwd, fwd+bwd per size):"
   for threads in 1 4 16; do
     echo "  $threads: $(grep -E '\| fused \|' "$OUT/cpu-threads-$threads/results.md" 2>/dev/null \

@@ -45,7 +45,8 @@ def test_build_records_the_torch_it_was_built_against():
 def test_a_torch_mismatch_names_both_versions(monkeypatch):
     monkeypatch.setattr(_build_info, "TORCH_VERSION", "2.0.0+other")
     message = gru_cuda._torch_mismatch()
-    assert "built for torch 2.0.0+other" in message and f"torch {torch.__version__} is loaded" in message
+    assert "built for torch 2.0.0+other" in message
+    assert f"torch {torch.__version__} is loaded" in message
 
 
 def test_setup_without_torch_stops_and_names_the_fix():
