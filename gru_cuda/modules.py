@@ -16,6 +16,7 @@ from .scripting import ScriptableGRU, ScriptableGRUCell
 
 
 _is_exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+_below_autograd = torch._C._AutoDispatchBelowAutograd
 
 
 def _route(tensors):
@@ -50,7 +51,7 @@ def _run(forward, args, tensors):
     route = _route(tensors)
     if route[0] or route[1] or torch.compiler.is_compiling():
         return forward(*args, *route)
-    with torch._C._AutoDispatchBelowAutograd():
+    with _below_autograd():
         return forward(*args, *route)
 
 

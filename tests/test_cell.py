@@ -39,3 +39,31 @@ def test_cell_same_seed_same_weights():
     theirs = nn.GRUCell(3, 4)
     for k, v in theirs.state_dict().items():
         assert torch.equal(ours.state_dict()[k], v), k
+
+
+def test_calls_that_want_no_graph_run_below_autograd(monkeypatch):
+    """The one-step fast path: without a graph to record, the modules call the op below
+    autograd (its autograd layer is Python); with one, through it. Same numbers."""
+    from gru_cuda import modules
+    entered = []
+    below_autograd = modules._below_autograd
+
+    class Counted:
+        def __enter__(self):
+            entered.append(1)
+            self.guard = below_autograd()
+            return self.guard.__enter__()
+
+        def __exit__(self, *exc):
+            return self.guard.__exit__(*exc)
+
+    monkeypatch.setattr(modules, "_below_autograd", Counted)
+    torch.manual_seed(23)
+    cell, gru = gru_cuda.GRUCell(3, 4), gru_cuda.GRU(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    with torch.no_grad():
+        fast_cell, (fast_out, _) = cell(x, h), gru(x[None], h[None])
+    assert len(entered) == 2
+    slow_cell, (slow_out, _) = cell(x, h), gru(x[None], h[None])
+    assert len(entered) == 2 and slow_cell.requires_grad and slow_out.requires_grad
+    assert torch.equal(fast_cell, slow_cell) and torch.equal(fast_out, slow_out)
