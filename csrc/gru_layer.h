@@ -1,7 +1,7 @@
 // One GRU layer, one or both directions, over a padded (T, N, I) or packed (rows, I)
-// sequence. The argument checks, the time loop and the GEMMs (through ATen, so they run
-// on any device) live in gru_layer.cpp; each device supplies only the fused elementwise
-// pass of a step, over both directions' live rows at once.
+// sequence. The time loop and the GEMMs (through ATen, so they run on any device) live in
+// gru_layer.cpp, the argument checks in gru_layer_checks.cpp; each device supplies only
+// the fused elementwise pass of a step, over both directions' live rows at once.
 #pragma once
 
 #include <ATen/core/Tensor.h>
