@@ -42,7 +42,7 @@ LayerShape layer_shape(const LayerSizes& sizes, const std::optional<at::Tensor>&
 }
 
 struct LayerWeights {
-  at::Tensor w_ih;               // (D*3H, I): both directions, one input-projection GEMM
+  std::vector<at::Tensor> w_ih;  // per direction (3H, I)
   std::vector<at::Tensor> w_hh;  // per direction (3H, H)
   std::vector<at::Tensor> b_ih;  // per direction (3H), zeros without bias
   std::vector<at::Tensor> b_hh;  // likewise
@@ -51,18 +51,44 @@ struct LayerWeights {
 LayerWeights layer_weights(at::TensorList weights, bool has_biases, const LayerShape& s,
                            const at::TensorOptions& options) {
   const int64_t per_direction = weights_per_direction(has_biases);
-  std::vector<at::Tensor> w_ih;
   LayerWeights lw;
   const at::Tensor zeros = has_biases ? at::Tensor() : at::zeros({3 * s.H}, options);
   for (int64_t d = 0; d < s.D; ++d) {
     const int64_t k = d * per_direction;
-    w_ih.push_back(weights[k]);
+    lw.w_ih.push_back(weights[k].contiguous());
     lw.w_hh.push_back(weights[k + 1].contiguous());
     lw.b_ih.push_back(has_biases ? weights[k + 2].contiguous() : zeros);
     lw.b_hh.push_back(has_biases ? weights[k + 3].contiguous() : zeros);
   }
-  lw.w_ih = s.D == 1 ? w_ih[0].contiguous() : at::cat(w_ih);
   return lw;
+}
+
+// (D*3H, I): both directions' input weights, for one GEMM over all rows.
+at::Tensor stacked_w_ih(const LayerWeights& w) {
+  return w.w_ih.size() == 1 ? w.w_ih[0] : at::cat(w.w_ih);
+}
+
+// out = a @ w^T: the device's small matmul where it takes the case, else ATen's.
+void matmul_wt(const at::Tensor& out, const at::Tensor& a, const at::Tensor& w,
+               const StepKernels& kernels) {
+  if (kernels.small_matmul == nullptr || !kernels.small_matmul(a, w, out)) {
+    at::Tensor out_ = out;
+    at::mm_out(out_, a, w.t());
+  }
+}
+
+// gx = x W_ih^T (rows, D*3H), without b_ih. Both directions in one GEMM, unless the
+// device's small matmul takes a direction (then it takes both: same shapes and dtype).
+at::Tensor input_projection(const at::Tensor& x, const LayerWeights& w, const LayerShape& s,
+                            const StepKernels& kernels) {
+  const int64_t G = 3 * s.H;
+  at::Tensor gx = at::empty({s.rows, s.D * G}, x.options());
+  if (kernels.small_matmul != nullptr && kernels.small_matmul(x, w.w_ih[0], gx.narrow(1, 0, G))) {
+    for (int64_t d = 1; d < s.D; ++d) matmul_wt(gx.narrow(1, d * G, G), x, w.w_ih[d], kernels);
+  } else {
+    at::mm_out(gx, x, stacked_w_ih(w).t());
+  }
+  return gx;
 }
 
 const void* element(const at::Tensor& t, int64_t i) {
@@ -114,11 +140,9 @@ void forward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor&
   const int64_t G = 3 * s.H;
   at::Tensor gh = at::empty({s.D, s.N, G}, gx.options());
   const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
-  std::vector<at::Tensor> w_hh_t;
-  for (const at::Tensor& w_hh : w.w_hh) w_hh_t.push_back(w_hh.t());
   ForwardStep step = make_step<DirectionForward>(s, gx.scalar_type());
   at::Tensor gh_d[2], h_d[2];
-  const auto gemm = [&](int64_t d) { at::mm_out(gh_d[d], h_d[d], w_hh_t[d]); };
+  const auto gemm = [&](int64_t d) { matmul_wt(gh_d[d], h_d[d], w.w_hh[d], kernels); };
   for (int64_t i = 0; i < s.T; ++i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const StepRows at_step = step_rows(s, i, d);
@@ -208,8 +232,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   const at::TensorOptions options = input_.options();
   const LayerWeights w = layer_weights(weights, has_biases, s, options);
 
-  at::Tensor gx = at::empty({s.rows, s.D * 3 * s.H}, options);
-  at::mm_out(gx, input_.contiguous().view({s.rows, s.I}), w.w_ih.t());
+  const at::Tensor gx = input_projection(input_.contiguous().view({s.rows, s.I}), w, s, kernels);
   at::Tensor output = s.packed ? at::empty({s.rows, s.D * s.H}, options)
                                : at::empty({s.T, s.N, s.D * s.H}, options);
   // Inference keeps nothing: an empty saved tensor, and the kernels skip those writes.
@@ -255,9 +278,9 @@ LayerGrads gru_layer_backward(
     at::Tensor g = at::empty_like(input_);  // input's layout, as autograd expects
     if (g.is_contiguous()) {
       at::Tensor g2 = g.view({s.rows, s.I});
-      at::mm_out(g2, dgx, w.w_ih);
+      at::mm_out(g2, dgx, stacked_w_ih(w));
     } else {
-      g.copy_(at::mm(dgx, w.w_ih).view(input_.sizes()));
+      g.copy_(at::mm(dgx, stacked_w_ih(w)).view(input_.sizes()));
     }
     grad_input = g;
   }

@@ -56,11 +56,14 @@ struct LayerBackward {
 // forward, after it in the backward) and the elementwise pass on the current stream.
 // A device may run the two directions side by side. Optionally, a layer runner: when it
 // returns true it has run the whole loop, else the driver runs it step by step.
+// Optionally, a matmul for few rows (out = a @ w^T) that beats ATen's there; it returns
+// false to decline, and the driver calls at::mm.
 struct StepKernels {
   void (*forward_step)(const ForwardStep& step, DirectionGemm gemm);
   void (*backward_step)(const BackwardStep& step, DirectionGemm gemm);
   bool (*layer_forward)(const LayerForward& layer) = nullptr;
   bool (*layer_backward)(const LayerBackward& layer) = nullptr;
+  bool (*small_matmul)(const at::Tensor& a, const at::Tensor& w, const at::Tensor& out) = nullptr;
 };
 
 extern const StepKernels cpu_step_kernels;

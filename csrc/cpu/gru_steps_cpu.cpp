@@ -6,14 +6,8 @@
 #include <ATen/ThreadLocalState.h>
 
 #include "../gru_layer.h"
-
-// The row loops are compiled for AVX-512, AVX2 and baseline x86-64 and the loader
-// picks the widest the CPU has, so one binary is both portable and vectorized.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GRU_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define GRU_CPU_CLONES
-#endif
+#include "small_matmul_cpu.h"
+#include "target_clones.h"
 
 namespace gru_cuda {
 namespace {
@@ -104,6 +98,7 @@ void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
 
 }  // namespace
 
-const StepKernels cpu_step_kernels = {forward_step_cpu, backward_step_cpu};
+const StepKernels cpu_step_kernels = {forward_step_cpu, backward_step_cpu, nullptr, nullptr,
+                                      small_matmul_cpu};
 
 }  // namespace gru_cuda
