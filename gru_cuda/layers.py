@@ -159,29 +159,33 @@ def gru_forward_packed(data: Tensor, batch_sizes: Tensor, sorted_indices: Option
 def gru_cell_forward(input: Tensor, hx: Optional[Tensor], weights: List[Tensor],
                      input_size: int, hidden_size: int, bias: bool, need_backward: bool,
                      plain: bool, autocast: bool) -> Tensor:
-    """nn.GRUCell's forward: input (N, I) or (I), hx (N, H) or (H) or None."""
-    if input.dim() != 1 and input.dim() != 2:
+    """nn.GRUCell's forward: input (N, I) or (I), hx (N, H) or (H) or None. Lean, as a
+    decoding loop calls it once per token: sizes read once, one layer run directly."""
+    input_dim = input.dim()
+    if input_dim != 1 and input_dim != 2:
         raise ValueError("GRUCell: Expected input to be 1D or 2D, got {}D instead".format(
-            input.dim()))
+            input_dim))
     if hx is not None and hx.dim() != 1 and hx.dim() != 2:
         raise ValueError("GRUCell: Expected hidden to be 1D or 2D, got {}D instead".format(
             hx.dim()))
-    batched = input.dim() == 2
+    batched = input_dim == 2
     if not batched:
         input = input.unsqueeze(0)
     if hx is None:
         hx = input.new_zeros(input.size(0), hidden_size)
     elif not batched:
         hx = hx.unsqueeze(0)
-    if input.size(1) != input_size:
+    batch, features = input.shape
+    hx_batch, hx_features = hx.shape
+    if features != input_size:
         raise RuntimeError("input has inconsistent input_size: got {} expected {}".format(
-            input.size(1), input_size))
-    if hx.size(0) != input.size(0):
+            features, input_size))
+    if hx_batch != batch:
         raise RuntimeError("Input batch size {} doesn't match hidden0 batch size {}".format(
-            input.size(0), hx.size(0)))
-    if hx.size(1) != hidden_size:
+            batch, hx_batch))
+    if hx_features != hidden_size:
         raise RuntimeError("hidden0 has inconsistent hidden_size: got {}, expected {}".format(
-            hx.size(1), hidden_size))
+            hx_features, hidden_size))
     weight = weights[0]
     if not autocast:
         if input.dtype != weight.dtype:
@@ -190,9 +194,13 @@ def gru_cell_forward(input: Tensor, hx: Optional[Tensor], weights: List[Tensor],
         if hx.dtype != weight.dtype:
             raise ValueError("GRUCell hx dtype ({}) does not match weight dtype ({})"
                              .format(hx.dtype, weight.dtype))
-    check_placement("input", input, weight)
-    check_placement("hx", hx, weight)
-    out, _ = run_layers(input.unsqueeze(0), hx.unsqueeze(0), None, weights, 1, bias, False,
-                        0.0, False, need_backward, plain)
-    h = out[0]
-    return h if batched else h.squeeze(0)
+    if input.device != weight.device:
+        check_placement("input", input, weight)
+    if hx.device != weight.device:
+        check_placement("hx", hx, weight)
+    if plain:
+        out = plain_layer.gru_layer(input[None], hx[None], weights, bias, False, None)[0]
+    else:
+        out = torch.ops.gru_cuda.gru_layer(input[None], hx[None], weights, bias, False, None,
+                                           need_backward)[0]
+    return out[0] if batched else out[0, 0]

@@ -41,7 +41,9 @@ def _route(tensors):
         or (fwAD._current_level >= 0
             and any(t is not None and fwAD.unpack_dual(t).tangent is not None
                     for t in tensors)))
-    return need_backward, plain, torch.is_autocast_enabled(tensors[0].device.type)
+    autocast = torch._C._is_any_autocast_enabled() and torch.is_autocast_enabled(
+        tensors[0].device.type)
+    return need_backward, plain, autocast
 
 
 def _run(forward, args, tensors):
