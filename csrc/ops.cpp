@@ -12,6 +12,11 @@ TORCH_LIBRARY(gru_cuda, m) {
       "gru_layer(Tensor input, Tensor hx, Tensor[] weights, bool has_biases, "
       "bool bidirectional, Tensor? batch_sizes, bool need_backward=True) "
       "-> (Tensor, Tensor, Tensor)");
+  // One step of one direction on nn.GRUCell's 2-D input (N, I) and hx (N, H): the new
+  // state. Composite over gru_layer (gru_cell_op.cpp).
+  m.def(
+      "gru_cell(Tensor input, Tensor hx, Tensor[] weights, bool has_biases, "
+      "bool need_backward=True) -> Tensor");
   // Returns grad_input, grad_hx and the weights' gradients; output_mask says which are
   // wanted (the others are None, or an empty list for the weights).
   m.def(

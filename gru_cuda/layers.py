@@ -160,7 +160,7 @@ def gru_cell_forward(input: Tensor, hx: Optional[Tensor], weights: List[Tensor],
                      input_size: int, hidden_size: int, bias: bool, need_backward: bool,
                      plain: bool, autocast: bool) -> Tensor:
     """nn.GRUCell's forward: input (N, I) or (I), hx (N, H) or (H) or None. Lean, as a
-    decoding loop calls it once per token: sizes read once, one layer run directly."""
+    decoding loop calls it once per token: sizes read once, one op call."""
     input_dim = input.dim()
     if input_dim != 1 and input_dim != 2:
         raise ValueError("GRUCell: Expected input to be 1D or 2D, got {}D instead".format(
@@ -199,8 +199,7 @@ def gru_cell_forward(input: Tensor, hx: Optional[Tensor], weights: List[Tensor],
     if hx.device != weight.device:
         check_placement("hx", hx, weight)
     if plain:
-        out = plain_layer.gru_layer(input[None], hx[None], weights, bias, False, None)[0]
+        h = plain_layer.gru_layer(input[None], hx[None], weights, bias, False, None)[0][0]
     else:
-        out = torch.ops.gru_cuda.gru_layer(input[None], hx[None], weights, bias, False, None,
-                                           need_backward)[0]
-    return out[0] if batched else out[0, 0]
+        h = torch.ops.gru_cuda.gru_cell(input, hx, weights, bias, need_backward)
+    return h if batched else h[0]

@@ -142,6 +142,29 @@ def test_opcheck(device, D, lengths):
                                has_biases, bidirectional, saved, batch_sizes, mask))
 
 
+@pytest.mark.parametrize("has_biases", [True, False])
+def test_cell_op(device, has_biases):
+    """gru_cell is gru_layer's one step on 2-D tensors: same state, same gradients, and
+    opcheck's checks (fake tensors, autograd registration) hold."""
+    torch.manual_seed(23)
+    layer = Layer(1, 3, 5, 6, 1, device, torch.float64, bias=has_biases, requires_grad=True)
+    x, hx, weights, has_biases, _, _ = layer.op_args()
+    cell = torch.ops.gru_cuda.gru_cell
+    got = cell(x[0], hx[0], weights, has_biases)
+    want = op(x, hx, weights, has_biases, False, None)[0][0]
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    grads = torch.autograd.grad(got.sum(), [x, hx, *weights])
+    leaves = [t.detach().requires_grad_() for t in (x[0], hx[0], *weights)]
+    assert torch.autograd.gradcheck(lambda *a: cell(a[0], a[1], list(a[2:]), has_biases),
+                                    leaves)
+    assert all(g.abs().sum() > 0 for g in grads)
+    torch.library.opcheck(cell, (x[0].detach().float().requires_grad_(),
+                                 hx[0].detach().float(), [w.detach().float() for w in weights],
+                                 has_biases))
+    with pytest.raises(RuntimeError, match="must be 2-D, got 3-D and 3-D"):
+        cell(x, hx, weights, has_biases)
+
+
 @pytest.mark.parametrize("D,lengths", [(1, [8, 8, 5, 3, 1]), (2, [8, 6, 5, 3, 1]), (2, None)])
 def test_outputs_fully_written_over_poisoned_memory(device, D, lengths):
     """With deterministic algorithms, every empty tensor starts as NaN: an element the
