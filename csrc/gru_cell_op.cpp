@@ -3,12 +3,13 @@
 // be is speed: one call from Python where a decoding loop otherwise pays for three
 // Python-level views (about 2 us of a 17 us step).
 #include <ATen/core/Tensor.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
 #include <optional>
 #include <tuple>
+
+#include "gru_layer_op.h"
 
 namespace gru_cuda {
 namespace {
@@ -18,13 +19,9 @@ at::Tensor gru_cell_composite(const at::Tensor& input, const at::Tensor& hx,
   TORCH_CHECK(input.dim() == 2 && hx.dim() == 2,
               "gru_cuda::gru_cell: input (N, I) and hx (N, H) must be 2-D, got ", input.dim(),
               "-D and ", hx.dim(), "-D");
-  static auto layer = c10::Dispatcher::singleton()
-                          .findSchemaOrThrow("gru_cuda::gru_layer", "")
-                          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-                              const at::Tensor&, const at::Tensor&, at::TensorList, bool, bool,
-                              const std::optional<at::Tensor>&, bool)>();
-  const auto output = std::get<0>(layer.call(input.unsqueeze(0), hx.unsqueeze(0), weights,
-                                             has_biases, false, std::nullopt, need_backward));
+  const auto output = std::get<0>(gru_layer_op().call(
+      input.unsqueeze(0), hx.unsqueeze(0), weights, has_biases, false, std::nullopt,
+      need_backward));
   return output.select(0, 0);
 }
 

@@ -5,10 +5,11 @@
 
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <optional>
 #include <tuple>
+
+#include "gru_layer_op.h"
 
 namespace gru_cuda {
 
@@ -21,15 +22,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_autocast(
   c10::impl::ExcludeDispatchKeyGuard no_autocast(kAutocastKey);
   const at::ScalarType dtype =
       kInInputDtype ? input.scalar_type() : at::autocast::get_autocast_dtype(kDevice);
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("gru_cuda::gru_layer", "")
-                       .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-                           const at::Tensor&, const at::Tensor&, at::TensorList, bool, bool,
-                           const std::optional<at::Tensor>&, bool)>();
-  return op.call(at::autocast::cached_cast(dtype, input, kDevice),
-                 at::autocast::cached_cast(dtype, hx, kDevice),
-                 at::autocast::cached_cast(dtype, weights, kDevice), has_biases, bidirectional,
-                 batch_sizes, need_backward);
+  return gru_layer_op().call(at::autocast::cached_cast(dtype, input, kDevice),
+                             at::autocast::cached_cast(dtype, hx, kDevice),
+                             at::autocast::cached_cast(dtype, weights, kDevice), has_biases,
+                             bidirectional, batch_sizes, need_backward);
 }
 
 }  // namespace gru_cuda

@@ -194,10 +194,8 @@ def gru_cell_forward(input: Tensor, hx: Optional[Tensor], weights: List[Tensor],
         if hx.dtype != weight.dtype:
             raise ValueError("GRUCell hx dtype ({}) does not match weight dtype ({})"
                              .format(hx.dtype, weight.dtype))
-    if input.device != weight.device:
-        check_placement("input", input, weight)
-    if hx.device != weight.device:
-        check_placement("hx", hx, weight)
+    check_placement("input", input, weight)
+    check_placement("hx", hx, weight)
     if plain:
         h = plain_layer.gru_layer(input[None], hx[None], weights, bias, False, None)[0][0]
     else:
