@@ -33,6 +33,9 @@ def _worker(rank, init_file):
         gathered = [torch.empty_like(flat) for _ in range(WORLD)]
         dist.all_gather(gathered, flat)
         assert torch.equal(gathered[0], gathered[1])
+        # Both done before either tears down: gloo otherwise aborts now and then
+        # ("terminate called without an active exception") in the later process.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
