@@ -87,7 +87,8 @@ def _shared_libstdcxx():
 def _extension(with_cuda):
     # Each folder's CUDA code sits in its cuda/ subfolder, built only with CUDA.
     sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp")
-                     + glob.glob("csrc/meta/*.cpp") + glob.glob("csrc/persistent/*.cpp"))
+                     + glob.glob("csrc/meta/*.cpp") + glob.glob("csrc/persistent/*.cpp")
+                     + glob.glob("csrc/replay/*.cpp"))
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
@@ -98,7 +99,8 @@ def _extension(with_cuda):
             extra_link_args=link_flags)
     sources += sorted(glob.glob("csrc/cuda/*.cpp") + glob.glob("csrc/cuda/*.cu")
                       + glob.glob("csrc/persistent/cuda/*.cpp")
-                      + glob.glob("csrc/persistent/cuda/*.cu"))
+                      + glob.glob("csrc/persistent/cuda/*.cu")
+                      + glob.glob("csrc/replay/cuda/*.cpp"))
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),

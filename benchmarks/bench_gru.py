@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, PERSISTENT, Size, Unavailable,
+    BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, PERSISTENT, REPLAYED, Size, Unavailable,
     default_registry, make_problem, output_data)
 from gru_cuda import precision  # noqa: E402
 
@@ -155,7 +155,7 @@ def _contender_names(args):
         return list(QUICK_CONTENDERS)
     if args.scaling:
         return list(SCALING_CONTENDERS)
-    cuda_only = (BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT)
+    cuda_only = (BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT, REPLAYED)
     return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
             and not (n in cuda_only and args.device != "cuda")]
 

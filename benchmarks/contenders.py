@@ -16,13 +16,14 @@ import torch._dynamo
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import gru_cuda
-from gru_cuda import persistent_kernels, precision
+from gru_cuda import graph_replay, persistent_kernels, precision
 from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
 BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
 BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
+REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 COMPILED = "compiled reference"
 
 
@@ -170,6 +171,32 @@ def build_persistent(problem):
     return Contender(fused.fn, fused.params, context=required)
 
 
+def build_replayed(problem):
+    """gru_cuda.GRU on the per-step path with its loops replayed from captured graphs,
+    forward and backward (captured at the first call, the parity check's); the persistent
+    kernels off. Each pass proves once that its loops replayed and none ran eagerly."""
+    if problem.device.type != "cuda":
+        raise Unavailable("graph replay is a CUDA path")
+    s = problem.size
+    fused = build_fused(problem)
+    proven = set()
+
+    @contextlib.contextmanager
+    def replayed(pass_name):
+        before = graph_replay.counts()
+        with gru_cuda.replay("always"), gru_cuda.persistent(False):
+            yield
+        if pass_name in proven:
+            return
+        after = graph_replay.counts()
+        ran = {k: after[k] - before[k] for k in ("hits", "misses", "captures")}
+        loops = s.layers * (2 if pass_name == "fwd+bwd" else 1)
+        if ran["misses"] != ran["captures"] or ran["hits"] + ran["captures"] < loops:
+            raise RuntimeError(f"the loops were not replayed: {after} after {before}")
+        proven.add(pass_name)
+    return Contender(fused.fn, fused.params, context=replayed)
+
+
 def build_nn(problem):
     gru = problem.source
     return Contender(gru, list(gru.parameters()))
@@ -235,6 +262,7 @@ def build_compiled(problem):
 
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
-    return {"fused": build_fused, PERSISTENT: build_persistent, BASELINE: build_nn,
-            BASELINE_TF32: build_nn_tf32, BASELINE_GRAPHED: build_nn_graphed,
-            "reference": build_reference, COMPILED: build_compiled}
+    return {"fused": build_fused, PERSISTENT: build_persistent, REPLAYED: build_replayed,
+            BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,
+            BASELINE_GRAPHED: build_nn_graphed, "reference": build_reference,
+            COMPILED: build_compiled}

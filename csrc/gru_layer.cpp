@@ -92,12 +92,41 @@ at::Tensor input_projection(const at::Tensor& x, const LayerWeights& w, const La
   return gx;
 }
 
-const void* element(const at::Tensor& t, int64_t i) {
-  return static_cast<const char*>(t.const_data_ptr()) + i * t.element_size();
+uintptr_t address_of(const at::Tensor& t) {
+  return reinterpret_cast<uintptr_t>(t.const_data_ptr());
 }
 
-void* mutable_element(const at::Tensor& t, int64_t i) {
-  return static_cast<char*>(t.mutable_data_ptr()) + i * t.element_size();
+// Element i of a buffer at `base` (an address, or 0 where steps hold offsets).
+void* element_at(uintptr_t base, int64_t i, int64_t element_size) {
+  return reinterpret_cast<void*>(base + static_cast<uintptr_t>(i * element_size));
+}
+
+// Where the call's tensors are, per direction in the order of the steps' CallFields.
+StepBases forward_addresses(const at::Tensor& gx, const LayerWeights& w, const at::Tensor& output,
+                            const at::Tensor* saved, int64_t D) {
+  StepBases a{};
+  for (int64_t d = 0; d < D; ++d) {
+    uintptr_t* of = a.of[d];
+    of[DirectionForward::kGx] = address_of(gx);
+    of[DirectionForward::kBIh] = address_of(w.b_ih[d]);
+    of[DirectionForward::kBHh] = address_of(w.b_hh[d]);
+    of[DirectionForward::kOut] = address_of(output);
+    of[DirectionForward::kSaved] = saved != nullptr ? address_of(*saved) : 0;
+  }
+  return a;
+}
+
+StepBases backward_addresses(const at::Tensor& grad_output, const at::Tensor& saved,
+                             const at::Tensor& dgx, const at::Tensor& dgh_n, int64_t D) {
+  StepBases a{};
+  for (int64_t d = 0; d < D; ++d) {
+    uintptr_t* of = a.of[d];
+    of[DirectionBackward::kGradOut] = address_of(grad_output);
+    of[DirectionBackward::kSaved] = address_of(saved);
+    of[DirectionBackward::kDgx] = address_of(dgx);
+    of[DirectionBackward::kDghN] = address_of(dgh_n);
+  }
+  return a;
 }
 
 // The first n rows of each direction's (N, ...) slice of a (D, N, ...) buffer; views are
@@ -113,7 +142,7 @@ struct PrefixViews {
 };
 
 template <typename Direction>
-Step<Direction> make_step(const LayerShape& s, at::ScalarType dtype) {
+Step<Direction> make_step(const LayerShape& s, at::ScalarType dtype, const StepBases* bases) {
   Step<Direction> step{};
   step.num_directions = static_cast<int>(s.D);
   step.H = s.H;
@@ -121,6 +150,7 @@ Step<Direction> make_step(const LayerShape& s, at::ScalarType dtype) {
   step.out_stride = s.D * s.H;
   step.saved_stride = s.D * kSavedBlocks * s.H;
   step.dtype = dtype;
+  step.bases = bases;
   return step;
 }
 
@@ -135,13 +165,16 @@ StepRows step_rows(const LayerShape& s, int64_t i, int64_t d) {
   return {t, s.batch_sizes[t], s.offsets[t]};
 }
 
-void forward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor& gx,
-                   at::Tensor& h, at::Tensor& output, at::Tensor* saved,
-                   const StepKernels& kernels) {
+// The per-step loops: the call's tensors at `at` (their addresses, or zeros where
+// device_bases holds them), the state h (dh) in place, gh (dgh) a (D, N, 3H) workspace.
+void forward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& at,
+                   const StepBases* device_bases, bool save, at::Tensor& h,
+                   const at::Tensor& gh, const StepKernels& kernels) {
   const int64_t G = 3 * s.H;
-  at::Tensor gh = at::empty({s.D, s.N, G}, gx.options());
+  const int64_t size = h.element_size();
   const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
-  ForwardStep step = make_step<DirectionForward>(s, gx.scalar_type());
+  ForwardStep step = make_step<DirectionForward>(s, h.scalar_type(), device_bases);
+  step.save = save;
   at::Tensor gh_d[2], h_d[2];
   const auto gemm = [&](int64_t d) { matmul_wt(gh_d[d], h_d[d], w.w_hh[d], kernels); };
   for (int64_t i = 0; i < s.T; ++i) {
@@ -149,29 +182,30 @@ void forward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor&
       const StepRows at_step = step_rows(s, i, d);
       gh_d[d] = gh_rows.rows(d, at_step.rows);
       h_d[d] = h_rows.rows(d, at_step.rows);
+      const uintptr_t* of = at.of[d];
       DirectionForward& f = step.dir[d];
-      f.gx = element(gx, at_step.row0 * step.gx_stride + d * G);
+      f.gx = element_at(of[f.kGx], at_step.row0 * step.gx_stride + d * G, size);
       f.gh = gh_d[d].const_data_ptr();
-      f.b_ih = w.b_ih[d].const_data_ptr();
-      f.b_hh = w.b_hh[d].const_data_ptr();
+      f.b_ih = element_at(of[f.kBIh], 0, size);
+      f.b_hh = element_at(of[f.kBHh], 0, size);
       f.h = h_d[d].mutable_data_ptr();
-      f.out = mutable_element(output, at_step.row0 * step.out_stride + d * s.H);
-      f.saved = saved != nullptr ? mutable_element(*saved, at_step.row0 * step.saved_stride +
-                                                               d * kSavedBlocks * s.H)
-                                 : nullptr;
+      f.out = element_at(of[f.kOut], at_step.row0 * step.out_stride + d * s.H, size);
+      f.saved = save ? element_at(of[f.kSaved],
+                                  at_step.row0 * step.saved_stride + d * kSavedBlocks * s.H, size)
+                     : nullptr;
       f.rows = at_step.rows;
     }
     kernels.forward_step(step, gemm);
   }
 }
 
-void backward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor& grad_output,
-                    const at::Tensor& saved, at::Tensor& dh, at::Tensor& dgx, at::Tensor& dgh_n,
+void backward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& at,
+                    const StepBases* device_bases, at::Tensor& dh, const at::Tensor& dgh,
                     const StepKernels& kernels) {
   const int64_t G = 3 * s.H;
-  at::Tensor dgh = at::empty({s.D, s.N, G}, dgx.options());
+  const int64_t size = dh.element_size();
   const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
-  BackwardStep step = make_step<DirectionBackward>(s, dgx.scalar_type());
+  BackwardStep step = make_step<DirectionBackward>(s, dh.scalar_type(), device_bases);
   at::Tensor dh_d[2], dgh_d[2];
   const auto gemm = [&](int64_t d) { dh_d[d].addmm_(dgh_d[d], w.w_hh[d]); };  // + dgh @ W_hh
   for (int64_t i = s.T - 1; i >= 0; --i) {
@@ -179,17 +213,27 @@ void backward_steps(const LayerShape& s, const LayerWeights& w, const at::Tensor
       const StepRows at_step = step_rows(s, i, d);
       dh_d[d] = dh_rows.rows(d, at_step.rows);
       dgh_d[d] = dgh_rows.rows(d, at_step.rows);
+      const uintptr_t* of = at.of[d];
       DirectionBackward& b = step.dir[d];
-      b.grad_out = element(grad_output, at_step.row0 * step.out_stride + d * s.H);
+      b.grad_out = element_at(of[b.kGradOut], at_step.row0 * step.out_stride + d * s.H, size);
       b.dh = dh_rows.full[d].mutable_data_ptr();
-      b.saved = element(saved, at_step.row0 * step.saved_stride + d * kSavedBlocks * s.H);
-      b.dgx = mutable_element(dgx, at_step.row0 * step.gx_stride + d * G);
+      b.saved = element_at(of[b.kSaved],
+                           at_step.row0 * step.saved_stride + d * kSavedBlocks * s.H, size);
+      b.dgx = element_at(of[b.kDgx], at_step.row0 * step.gx_stride + d * G, size);
       b.dgh = dgh_rows.full[d].mutable_data_ptr();
-      b.dgh_n = mutable_element(dgh_n, at_step.row0 * step.out_stride + d * s.H);
+      b.dgh_n = element_at(of[b.kDghN], at_step.row0 * step.out_stride + d * s.H, size);
       b.rows = at_step.rows;
     }
     kernels.backward_step(step, gemm);
   }
+}
+
+// The per-step loop, replayed where the device can (and the call's addresses are then
+// offsets from device memory), else eagerly on the call's own tensors.
+void run_step_loop(const StepLoop& loop, const StepKernels& kernels) {
+  if (kernels.replay_steps != nullptr && kernels.replay_steps(loop)) return;
+  const at::Tensor workspace = at::empty({loop.D, loop.N, 3 * loop.H}, loop.state.options());
+  loop.run(loop.state, workspace, nullptr);
 }
 
 // The weights' gradients, per direction in the op's order, as GEMMs over all rows. gh's
@@ -245,7 +289,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
       kernels.layer_forward != nullptr &&
       kernels.layer_forward({gx, w.w_hh, w.b_ih, w.b_hh, h, output, saved_or_null,
                              s.batch_sizes, s.offsets, s.packed, s.T, s.N, s.H, s.D});
-  if (!whole_layer_ran) forward_steps(s, w, gx, h, output, saved_or_null, kernels);
+  if (!whole_layer_ran) {
+    const StepBases addresses = forward_addresses(gx, w, output, saved_or_null, s.D);
+    const auto run = [&](at::Tensor& state, const at::Tensor& gh, const StepBases* bases) {
+      forward_steps(s, w, bases != nullptr ? StepBases{} : addresses, bases, need_backward,
+                    state, gh, kernels);
+    };
+    run_step_loop({false, need_backward, w.w_hh, addresses, h, s.batch_sizes, s.T, s.N, s.H,
+                   s.D, run},
+                  kernels);
+  }
   return {output, h, saved};
 }
 
@@ -272,7 +325,15 @@ LayerGrads gru_layer_backward(
       kernels.layer_backward != nullptr &&
       kernels.layer_backward({grad_output, saved, w.w_hh, dh, dgx, dgh_n, s.batch_sizes,
                               s.offsets, s.packed, s.T, s.N, s.H, s.D});
-  if (!whole_layer_ran) backward_steps(s, w, grad_output, saved, dh, dgx, dgh_n, kernels);
+  if (!whole_layer_ran) {
+    const StepBases addresses = backward_addresses(grad_output, saved, dgx, dgh_n, s.D);
+    const auto run = [&](at::Tensor& state, const at::Tensor& dgh, const StepBases* bases) {
+      backward_steps(s, w, bases != nullptr ? StepBases{} : addresses, bases, state, dgh,
+                     kernels);
+    };
+    run_step_loop({true, false, w.w_hh, addresses, dh, s.batch_sizes, s.T, s.N, s.H, s.D, run},
+                  kernels);
+  }
 
   std::optional<at::Tensor> grad_input;
   if (output_mask[0]) {

@@ -52,18 +52,38 @@ struct LayerBackward {
   int64_t T, N, H, D;
 };
 
+// A layer's per-step loop, for a device that replays it from a captured graph. run
+// runs the loop on the buffers given: the state ((D, N, H): h in the forward, dh in the
+// backward, in and out) and the workspace ((D, N, 3H): gh or dgh), with the call's
+// tensors at the addresses device_bases points to in device memory (the steps hold
+// offsets), or with nullptr where `addresses` says. It allocates nothing.
+struct StepLoop {
+  bool backward;
+  bool save;                             // forward: keep the workspace
+  const std::vector<at::Tensor>& w_hh;   // per direction, read by the loop's GEMMs
+  const StepBases& addresses;            // the call's tensors
+  at::Tensor& state;                     // the call's h or dh
+  const std::vector<int64_t>& batch_sizes;
+  int64_t T, N, H, D;
+  c10::function_ref<void(at::Tensor& state, const at::Tensor& workspace,
+                          const StepBases* device_bases)>
+      run;
+};
+
 // What a device supplies: one step, the GEMMs (before the elementwise pass in the
 // forward, after it in the backward) and the elementwise pass on the current stream.
 // A device may run the two directions side by side. Optionally, a layer runner: when it
 // returns true it has run the whole loop, else the driver runs it step by step.
 // Optionally, a matmul for few rows (out = a @ w^T) that beats ATen's there; it returns
-// false to decline, and the driver calls at::mm.
+// false to decline, and the driver calls at::mm. Optionally, a replay runner for the
+// per-step loop: true when it ran the loop (replayed or captured and replayed).
 struct StepKernels {
   void (*forward_step)(const ForwardStep& step, DirectionGemm gemm);
   void (*backward_step)(const BackwardStep& step, DirectionGemm gemm);
   bool (*layer_forward)(const LayerForward& layer) = nullptr;
   bool (*layer_backward)(const LayerBackward& layer) = nullptr;
   bool (*small_matmul)(const at::Tensor& a, const at::Tensor& w, const at::Tensor& out) = nullptr;
+  bool (*replay_steps)(const StepLoop& loop) = nullptr;
 };
 
 extern const StepKernels cpu_step_kernels;

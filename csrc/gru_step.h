@@ -12,6 +12,23 @@
 
 namespace gru_cuda {
 
+// A step replayed from a captured graph keeps the arguments it was captured with, while
+// the call's own tensors move every call: there a step's pointers into them are offsets,
+// and the kernels add the call's addresses, read from device memory (StepBases). The
+// buffers a graph owns (h, gh, dh, dgh) keep absolute pointers.
+inline GRU_HOST_DEVICE const void* add_base(const void* p, uintptr_t base) {
+  return reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + base);
+}
+inline GRU_HOST_DEVICE void* add_base(void* p, uintptr_t base) {
+  return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) + base);
+}
+
+// The call's addresses, per direction, in the order of the fields a direction rebases.
+constexpr int kCallFields = 5;
+struct StepBases {
+  uintptr_t of[2][kCallFields];
+};
+
 // One direction's part of a step: its first `rows` rows of the batch are alive (packing
 // sorts rows by length, so the live rows are a prefix). Pointers are to row 0 of this
 // step; rows are `stride` elements apart for gx/dgx, out/grad_out/dgh_n and saved, 3H
@@ -25,6 +42,15 @@ struct DirectionForward {
   void* out;          // (rows, H)
   void* saved;        // (rows, kSavedBlocks * H), or nullptr when no backward will run
   int64_t rows;
+
+  enum CallField { kGx, kBIh, kBHh, kOut, kSaved };
+  GRU_HOST_DEVICE void add_bases(const uintptr_t* base) {
+    gx = add_base(gx, base[kGx]);
+    b_ih = add_base(b_ih, base[kBIh]);
+    b_hh = add_base(b_hh, base[kBHh]);
+    out = add_base(out, base[kOut]);
+    saved = add_base(saved, base[kSaved]);
+  }
 };
 
 struct DirectionBackward {
@@ -36,6 +62,14 @@ struct DirectionBackward {
   void* dgh;             // (rows, 3H), the recurrent GEMM's input
   void* dgh_n;           // (rows, H), kept for dW_hh
   int64_t rows;
+
+  enum CallField { kGradOut, kSaved, kDgx, kDghN };
+  GRU_HOST_DEVICE void add_bases(const uintptr_t* base) {
+    grad_out = add_base(grad_out, base[kGradOut]);
+    saved = add_base(saved, base[kSaved]);
+    dgx = add_base(dgx, base[kDgx]);
+    dgh_n = add_base(dgh_n, base[kDghN]);
+  }
 };
 
 // A step's rows are numbered direction 0's first, then direction 1's.
@@ -48,6 +82,8 @@ struct Step {
   int64_t out_stride;    // D * H
   int64_t saved_stride;  // D * kSavedBlocks * H
   c10::ScalarType dtype;
+  bool save;                 // forward: keep the workspace for the backward
+  const StepBases* bases;    // device memory in a replayed graph, else nullptr
 
   GRU_HOST_DEVICE int64_t total_rows() const {
     return dir[0].rows + (num_directions > 1 ? dir[1].rows : 0);
@@ -56,11 +92,13 @@ struct Step {
   GRU_HOST_DEVICE int64_t first_row(int d) const { return d == 0 ? 0 : dir[0].rows; }
   GRU_HOST_DEVICE int64_t end_row(int d) const { return first_row(d) + dir[d].rows; }
   GRU_HOST_DEVICE int direction_of(int64_t r) const { return r < dir[0].rows ? 0 : 1; }
-  // Row r's direction, and in i its index among that direction's rows.
-  GRU_HOST_DEVICE const Direction& direction_at(int64_t r, int64_t& i) const {
+  // Row r's direction with the call's addresses, and in i its index among its rows.
+  GRU_HOST_DEVICE Direction direction_at(int64_t r, int64_t& i) const {
     const int d = direction_of(r);
     i = r - first_row(d);
-    return dir[d];
+    Direction at = dir[d];
+    if (bases != nullptr) at.add_bases(bases->of[d]);
+    return at;
   }
 };
 
@@ -98,7 +136,7 @@ struct ForwardPass {
   static GRU_HOST_DEVICE ForwardRow<scalar_t> row(const ForwardStep& step, int64_t r) {
     using in_t = const scalar_t;
     int64_t i;
-    const DirectionForward& f = step.direction_at(r, i);
+    const DirectionForward f = step.direction_at(r, i);
     return {row_of<in_t>(f.gx, i, step.gx_stride), row_of<in_t>(f.gh, i, 3 * step.H),
             static_cast<in_t*>(f.b_ih), static_cast<in_t*>(f.b_hh),
             row_of<scalar_t>(f.h, i, step.H), row_of<scalar_t>(f.out, i, step.out_stride),
@@ -119,7 +157,7 @@ struct BackwardPass {
   template <typename scalar_t>
   static GRU_HOST_DEVICE BackwardRow<scalar_t> row(const BackwardStep& step, int64_t r) {
     int64_t i;
-    const DirectionBackward& b = step.direction_at(r, i);
+    const DirectionBackward b = step.direction_at(r, i);
     return {row_of<const scalar_t>(b.grad_out, i, step.out_stride),
             row_of<const scalar_t>(b.saved, i, step.saved_stride),
             row_of<scalar_t>(b.dh, i, step.H), row_of<scalar_t>(b.dgx, i, step.gx_stride),

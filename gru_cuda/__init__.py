@@ -31,6 +31,7 @@ if _torch_mismatch():  # it loaded, but may misbehave: say so once
 
 from . import _ops, reference  # noqa: E402,F401
 from .modules import GRU, GRUCell  # noqa: E402
+from .graph_replay import replay, set_replay  # noqa: E402
 from .persistent_kernels import persistent, set_persistent  # noqa: E402
 
 
@@ -39,4 +40,5 @@ def has_cuda_kernels() -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_layer", "CUDA")
 
 
-__all__ = ["GRU", "GRUCell", "has_cuda_kernels", "persistent", "reference", "set_persistent"]
+__all__ = ["GRU", "GRUCell", "has_cuda_kernels", "persistent", "reference", "replay",
+           "set_persistent", "set_replay"]

@@ -12,11 +12,10 @@ is raised in every mode.
     with gru_cuda.persistent():
         out, h_n = model(x)
 """
-import contextlib
-
 import torch
 
 from . import _C
+from ._switches import mode_within, set_mode
 
 REFUSALS = tuple(_C.PERSISTENT_REFUSALS.split(","))  # the plan's reasons, "none" first
 PLAN_FIELDS = tuple(_C.PERSISTENT_PLAN_FIELDS.split(","))
@@ -26,22 +25,13 @@ _MODES = (False, True, "require")  # the C++ switch's values, in order
 def set_persistent(enabled):
     """Switch the persistent kernels on (True), off (False) or on in require mode
     ("require") for the process; returns the previous setting."""
-    if enabled not in _MODES:
-        raise ValueError(f"gru_cuda: persistent mode must be True, False or 'require', got "
-                         f"{enabled!r}")
-    mode = _MODES.index(enabled) if isinstance(enabled, str) else int(bool(enabled))
-    return _MODES[torch.ops.gru_cuda.set_persistent_mode(mode)]
+    return set_mode(torch.ops.gru_cuda.set_persistent_mode, _MODES, "persistent", enabled)
 
 
-@contextlib.contextmanager
 def persistent(enabled=True):
     """The persistent kernels on (True, or "require") or off inside the block, as they
     were after it."""
-    previous = set_persistent(enabled)
-    try:
-        yield
-    finally:
-        set_persistent(previous)
+    return mode_within(set_persistent, enabled)
 
 
 def counts():

@@ -78,7 +78,7 @@ step profile 40 profile.log python benchmarks/profile_launches.py
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
 step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
-  --contenders "fused,persistent,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
+  --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 15 --out "$OUT/bench"
 # One step at a time (decoding loops): GRUCell and GRU T=1 against nn on the GPU.
 step single-step 40 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
@@ -113,6 +113,7 @@ done'
       | awk -F'|' '{printf "%s ", $(NF-1)}')"
   done
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"
+  echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"
   grep -A 2 "Compiling entry function.*persistent" "$OUT/build.log" | grep -E "registers|spill" \
     | sort | uniq -c | head -n 8

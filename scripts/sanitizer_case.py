@@ -1,12 +1,14 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
-per-step and the persistent kernels (in require mode, counted), float32 and bfloat16, one
+per-step and the persistent kernels (in require mode, counted), the per-step loops
+replayed from graphs (captured at every first call, counted), float32 and bfloat16, one
 and two directions, padded and packed, training and inference, and the persistent
 kernels' large forms (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past
-48 KB). Exits non-zero if the persistent kernels did not run every eligible layer."""
+48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
+loop ran eagerly under replay."""
 import torch
 
 import gru_cuda
-from gru_cuda import persistent_kernels
+from gru_cuda import graph_replay, persistent_kernels
 
 # (input size, hidden size, layers, bidirectional, batch, steps)
 CASES = [(13, 37, 2, True, 5, 9), (16, 512, 1, True, 3, 4), (16, 1024, 1, False, 2, 3)]
@@ -42,9 +44,22 @@ def main():
     layers = 2 * sum(case[2] for case in CASES)  # two dtypes
     expected = {"forward": CALLS["forward"] * layers, "backward": CALLS["backward"] * layers,
                 "refused": 0, "fallback": 0}
-    print("sanitizer case: done; persistent kernels ran:", ran, "expected:", expected)
+    print("sanitizer case: persistent kernels ran:", ran, "expected:", expected)
     if ran != expected:
         raise SystemExit("sanitizer case: the persistent kernels did not run every layer")
+
+    before = graph_replay.counts()
+    with gru_cuda.replay("always"):
+        run_all()  # captured, then replayed
+        run_all()  # new weights: replayed where the allocator gave the same addresses
+    torch.cuda.synchronize()
+    after = graph_replay.counts()
+    ran = {k: after[k] - before[k] for k in ("hits", "misses", "captures")}
+    loops = 2 * (CALLS["forward"] + CALLS["backward"]) * layers  # two passes
+    print("sanitizer case: replayed loops:", ran, "expected: every miss captured,",
+          loops, "captured or replayed")
+    if ran["misses"] != ran["captures"] or ran["hits"] + ran["captures"] != loops:
+        raise SystemExit("sanitizer case: a loop ran eagerly under replay")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import gru_cuda
-from gru_cuda import persistent_kernels
+from gru_cuda import graph_replay, persistent_kernels
 from gru_cuda.precision import set_full_fp32_precision
 
 # cuDNN's RNN runs float32 in TF32 by default (about 1e-3 relative error); the float32
@@ -12,21 +12,31 @@ from gru_cuda.precision import set_full_fp32_precision
 if torch.cuda.is_available():
     set_full_fp32_precision("cuda")
 
-# On a GPU every device-generic test runs twice on CUDA: the per-step kernels, and the
+# On a GPU every device-generic test runs three times on CUDA: the per-step kernels; the
 # persistent ones in require mode: a layer the plan takes either runs persistent or fails
-# the test (layers the plan refuses, float64 say, run per step as before).
-DEVICES = ["cpu"] + (["cuda", "cuda+persistent"] if torch.cuda.is_available() else [])
+# the test (layers the plan refuses, float64 say, run per step as before); and the
+# per-step loop replayed from a graph captured at every call.
+DEVICES = ["cpu"] + (["cuda", "cuda+persistent", "cuda+replay"] if torch.cuda.is_available()
+                     else [])
 
 
 @contextlib.contextmanager
 def cuda_path(path):
-    """The CUDA kernels a test runs on ("per-step" or "persistent"); on the persistent
-    path, afterwards, that no layer the plan took fell back to the per-step kernels."""
-    before = persistent_kernels.counts()
-    with gru_cuda.persistent("require" if path == "persistent" else False):
+    """The CUDA kernels a test runs on ("per-step", "persistent" or "replay"); afterwards,
+    on the persistent path, that no layer the plan took fell back to the per-step kernels;
+    on the replay path, that every loop that missed the cache was captured (none ran
+    eagerly)."""
+    persistent_before = persistent_kernels.counts()
+    replay_before = graph_replay.counts()
+    with gru_cuda.persistent("require" if path == "persistent" else False), \
+            gru_cuda.replay("always" if path == "replay" else False):
         yield
     if path == "persistent":
-        assert persistent_kernels.counts()["fallback"] == before["fallback"]
+        assert persistent_kernels.counts()["fallback"] == persistent_before["fallback"]
+    if path == "replay":
+        after = graph_replay.counts()
+        assert after["misses"] - replay_before["misses"] == \
+            after["captures"] - replay_before["captures"]
 
 
 @pytest.fixture(params=DEVICES)

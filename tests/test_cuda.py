@@ -12,10 +12,10 @@ from gru_cuda import persistent_kernels
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.fixture(autouse=True, params=["per-step", "persistent"])
+@pytest.fixture(autouse=True, params=["per-step", "persistent", "replay"])
 def path(request):
-    """Every test here runs on both CUDA paths (layers the persistent kernels do not take
-    run per step either way)."""
+    """Every test here runs on the three CUDA paths (layers the persistent kernels do not
+    take run per step, replayed or not)."""
     with cuda_path(request.param):
         yield request.param
 

@@ -81,7 +81,7 @@ def test_require_mode_is_a_third_setting_and_restored():
 
 
 def test_mode_must_be_off_on_or_require():
-    with pytest.raises(ValueError, match="True, False or 'require', got 'always'"):
+    with pytest.raises(ValueError, match="False, True, 'require', got 'always'"):
         gru_cuda.set_persistent("always")
     with pytest.raises(RuntimeError, match="must be 0 \\(off\\), 1 \\(on\\) or 2 \\(require\\)"):
         torch.ops.gru_cuda.set_persistent_mode(3)

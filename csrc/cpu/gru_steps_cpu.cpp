@@ -4,8 +4,10 @@
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
+#include <ATen/ops/empty.h>
 
 #include "../gru_layer.h"
+#include "../replay/replay_switch.h"
 #include "small_matmul_cpu.h"
 #include "target_clones.h"
 
@@ -52,7 +54,7 @@ void on_a_thread_per_direction(const Fn& fn) {
 // kSave: whether to keep the workspace for the backward (not in inference).
 template <typename scalar_t>
 void forward_rows(const ForwardStep& step, int64_t begin, int64_t end) {
-  if (step.dir[0].saved != nullptr) {
+  if (step.save) {
     run_rows<scalar_t, ForwardPass<true>>(step, begin, end);
   } else {
     run_rows<scalar_t, ForwardPass<false>>(step, begin, end);
@@ -96,9 +98,20 @@ void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
   });
 }
 
+// The CPU has no graphs to replay. Under the replay switch it runs the loop through the
+// addressing that replayed graphs use (offsets, plus the call's addresses read per row),
+// so that CPU builds test that addressing.
+bool replay_addressing_cpu(const StepLoop& loop) {
+  if (replay_switch().get() == ReplayMode::kOff) return false;
+  const at::Tensor workspace = at::empty({loop.D, loop.N, 3 * loop.H}, loop.state.options());
+  loop.run(loop.state, workspace, &loop.addresses);
+  replay_cpu_runs()++;
+  return true;
+}
+
 }  // namespace
 
-const StepKernels cpu_step_kernels = {forward_step_cpu, backward_step_cpu, nullptr, nullptr,
-                                      small_matmul_cpu};
+const StepKernels cpu_step_kernels = {forward_step_cpu,  backward_step_cpu,    nullptr, nullptr,
+                                      small_matmul_cpu, replay_addressing_cpu};
 
 }  // namespace gru_cuda

@@ -1,12 +1,14 @@
 // Fused elementwise kernels of one GRU step on CUDA: one launch per step covers both
 // directions' live rows, one thread per (row, unit), on the current stream; the element
-// math comes from gru_cell.h.
+// math comes from gru_cell.h. In a replayed graph the steps' pointers into the call's
+// tensors are offsets from the addresses a one-thread kernel stores before each replay.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "../persistent/cuda/persistent_layer.h"
+#include "../replay/cuda/step_replay.h"
 #include "gru_steps_cuda.h"
 
 namespace gru_cuda {
@@ -41,7 +43,7 @@ void launch(const typename Pass::StepType& step) {
 void forward_step_cuda(const ForwardStep& step, DirectionGemm gemm) {
   for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_forward_cuda", [&] {
-    if (step.dir[0].saved != nullptr) {
+    if (step.save) {
       launch<scalar_t, ForwardPass<true>>(step);
     } else {
       launch<scalar_t, ForwardPass<false>>(step);
@@ -56,9 +58,20 @@ void backward_step_cuda(const BackwardStep& step, DirectionGemm gemm) {
   for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
 }
 
+__global__ void store_bases_kernel(const StepBases value, StepBases* destination) {
+  *destination = value;
+}
+
 }  // namespace
 
-const StepKernels cuda_step_kernels = {forward_step_cuda, backward_step_cuda,
-                                       persistent_layer_forward, persistent_layer_backward};
+void store_step_bases_cuda(const StepBases& value, void* destination) {
+  store_bases_kernel<<<1, 1, 0, c10::cuda::getCurrentCUDAStream()>>>(
+      value, static_cast<StepBases*>(destination));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+const StepKernels cuda_step_kernels = {forward_step_cuda,        backward_step_cuda,
+                                       persistent_layer_forward, persistent_layer_backward,
+                                       /*small_matmul=*/nullptr, replay_steps_cuda};
 
 }  // namespace gru_cuda

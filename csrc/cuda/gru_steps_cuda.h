@@ -1,5 +1,6 @@
 // The CUDA device's StepKernels: the per-step elementwise kernels, with the persistent
-// layer runners (csrc/persistent/cuda/) in front of them.
+// layer runners (csrc/persistent/cuda/) in front of them and the graph replay of the
+// per-step loop (csrc/replay/cuda/) around them.
 #pragma once
 
 #include "../gru_layer.h"
@@ -7,5 +8,9 @@
 namespace gru_cuda {
 
 extern const StepKernels cuda_step_kernels;
+
+// Stores the call's addresses where a replayed loop's steps read them (device memory),
+// on the current stream.
+void store_step_bases_cuda(const StepBases& value, void* destination);
 
 }  // namespace gru_cuda

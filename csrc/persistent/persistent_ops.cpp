@@ -1,7 +1,6 @@
 // The persistent path's ops: its launch plan for given sizes and device figures (so that
 // CPU tests check it), the switch, and how often the kernels ran. Host code only: they
 // exist in CPU-only builds too.
-#include <c10/util/Exception.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -20,11 +19,7 @@ std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is
           p.threads, p.smem_forward, p.smem_backward};
 }
 
-int64_t set_persistent_mode_op(int64_t mode) {
-  TORCH_CHECK(mode >= 0 && mode <= 2,
-              "gru_cuda: persistent mode must be 0 (off), 1 (on) or 2 (require), got ", mode);
-  return static_cast<int64_t>(set_persistent_mode(static_cast<PersistentMode>(mode)));
-}
+int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchange(mode); }
 
 // [forward runs, backward runs, refused, fallbacks] since the process started.
 std::vector<int64_t> persistent_counts_op() {

@@ -6,16 +6,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "../mode_switch.h"
+
 namespace gru_cuda {
 
 // kRequire: as kOn, but a layer the plan calls eligible that cannot run persistent is an
 // error instead of a fallback (for tests and benchmarks, which must know what they ran).
 enum class PersistentMode : int64_t { kOff = 0, kOn = 1, kRequire = 2 };
 
-PersistentMode persistent_mode();
-PersistentMode set_persistent_mode(PersistentMode mode);  // returns the previous mode
-// The mode GRU_CUDA_PERSISTENT names: "1"/"on", "require", anything else off.
-PersistentMode persistent_mode_from_env(const char* value);
+// Set at first use by GRU_CUDA_PERSISTENT: "1"/"on", "require", else off.
+ModeSwitch<PersistentMode>& persistent_switch();
 
 // Layers run by the persistent kernels; layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took

@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include "../../cuda/stream_capture.h"
 #include "../persistent_plan.h"
 #include "../persistent_switch.h"
 #include "gru_persistent.h"
@@ -23,17 +24,10 @@ DeviceLimits device_limits(int device) {
   return {sms, smem};
 }
 
-bool capturing(const at::Tensor& like) {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  C10_CUDA_CHECK(
-      cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(like.get_device()), &status));
-  return status != cudaStreamCaptureStatusNone;
-}
-
 // The plan, or a refusal (counted). Not under CUDA graph capture: a refused cooperative
 // launch there would invalidate the capture instead of falling back.
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
-  if (persistent_mode() == PersistentMode::kOff) return false;
+  if (persistent_switch().get() == PersistentMode::kOff) return false;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()));
   const bool usable = plan.eligible() && !capturing(like);
@@ -66,7 +60,7 @@ bool launched(cudaError_t err, const char* pass, const at::Tensor& like, int64_t
   TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge, "gru_cuda: the persistent ", pass,
               " kernel failed to launch: ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
               ")");
-  TORCH_CHECK(persistent_mode() != PersistentMode::kRequire, "gru_cuda: the persistent ", pass,
+  TORCH_CHECK(persistent_switch().get() != PersistentMode::kRequire, "gru_cuda: the persistent ", pass,
               " kernels are required (require mode) and the plan takes this layer (H=", H,
               ", N=", N, ", directions=", D, ", ", like.scalar_type(),
               "), but the device cannot hold all of its blocks at once (",

@@ -1,0 +1,138 @@
+// The bookkeeping of the per-step path's graph cache (cuda/step_replay.cpp): which
+// captured time loops are kept, which goes when the cache is full (least recently used
+// first), when a shape is worth capturing and when a layer stops capturing. Plain C++
+// with no CUDA or torch, so that CPU builds test it.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace gru_cuda {
+
+struct ReplayLimits {
+  int64_t max_entries = 16;
+  int64_t max_bytes = int64_t{256} << 20;  // the buffers the captured loops own
+  // A layer whose shapes keep changing (sequence lengths of every batch, say) would
+  // capture on every call and replay little: after this many captures it runs eagerly.
+  int64_t max_captures_per_layer = 8;
+  // Capture every shape at its first call, whatever the layer's count (tests and
+  // benchmarks: every call replays).
+  bool capture_on_first_call = false;
+};
+
+// Since the cache was made: calls replayed (hits), calls whose shape had no graph
+// (misses, of which captures captured one), graphs dropped to stay within the limits,
+// and misses a layer's capture limit kept eager.
+struct ReplayCounts {
+  int64_t hits = 0, misses = 0, captures = 0, evictions = 0, capped = 0;
+};
+
+// What identifies a captured loop: shape, dtype, device, stream, the weights' addresses...
+using ReplayKey = std::vector<int64_t>;
+
+enum class ReplayAction { kRunEagerly, kCapture, kReplay };
+
+template <typename Entry>
+class ReplayCache {
+ public:
+  explicit ReplayCache(ReplayLimits limits) : limits_(limits) {}
+
+  // What to do for a call with this key on this layer; with kReplay, the entry to replay
+  // (now the most recently used). A first miss only remembers the key: a shape seen once
+  // is often never seen again, and capturing costs more than a call.
+  ReplayAction find(const ReplayKey& key, int64_t layer, Entry** entry) {
+    *entry = nullptr;
+    const auto found = index_.find(key);
+    if (found != index_.end()) {
+      ++counts_.hits;
+      slots_.splice(slots_.begin(), slots_, found->second);
+      *entry = &found->second->entry;
+      return ReplayAction::kReplay;
+    }
+    ++counts_.misses;
+    if (limits_.capture_on_first_call) return ReplayAction::kCapture;
+    if (!seen_before(key)) return ReplayAction::kRunEagerly;
+    if (layer_captures(layer) >= limits_.max_captures_per_layer) {
+      ++counts_.capped;
+      return ReplayAction::kRunEagerly;
+    }
+    return ReplayAction::kCapture;
+  }
+
+  // Keeps a loop captured for key (after find said kCapture), dropping the least recently
+  // used ones while over the limits; an entry larger than the byte limit is not kept.
+  void insert(const ReplayKey& key, int64_t layer, Entry entry, int64_t bytes) {
+    ++counts_.captures;
+    ++layer_captures(layer);
+    forget_seen(key);
+    if (bytes > limits_.max_bytes || limits_.max_entries < 1) return;
+    while (!slots_.empty() && (static_cast<int64_t>(slots_.size()) >= limits_.max_entries ||
+                               bytes_ + bytes > limits_.max_bytes)) {
+      drop(std::prev(slots_.end()));
+    }
+    slots_.push_front(Slot{key, std::move(entry), bytes});
+    index_.emplace(key, slots_.begin());
+    bytes_ += bytes;
+  }
+
+  void clear() {
+    while (!slots_.empty()) drop(std::prev(slots_.end()));
+    seen_.clear();
+    captures_per_layer_.clear();
+  }
+
+  ReplayLimits& limits() { return limits_; }
+  const ReplayCounts& counts() const { return counts_; }
+  int64_t size() const { return static_cast<int64_t>(slots_.size()); }
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  struct Slot {
+    ReplayKey key;
+    Entry entry;
+    int64_t bytes;
+  };
+  using SlotIt = typename std::list<Slot>::iterator;
+
+  void drop(SlotIt slot) {
+    ++counts_.evictions;
+    bytes_ -= slot->bytes;
+    index_.erase(slot->key);
+    slots_.erase(slot);
+  }
+
+  // Whether key missed before; remembers it if not. The memory is bounded: the oldest
+  // keys are forgotten first.
+  bool seen_before(const ReplayKey& key) {
+    for (const ReplayKey& k : seen_) {
+      if (k == key) return true;
+    }
+    seen_.push_front(key);
+    if (static_cast<int64_t>(seen_.size()) > 4 * limits_.max_entries + 4) seen_.pop_back();
+    return false;
+  }
+
+  void forget_seen(const ReplayKey& key) { seen_.remove(key); }
+
+  // Layers are named by an address, which a freed layer's successor may reuse: the
+  // table is bounded by starting afresh when it grows large.
+  int64_t& layer_captures(int64_t layer) {
+    if (captures_per_layer_.size() > 1024 && captures_per_layer_.count(layer) == 0) {
+      captures_per_layer_.clear();
+    }
+    return captures_per_layer_[layer];
+  }
+
+  ReplayLimits limits_;
+  ReplayCounts counts_;
+  std::list<Slot> slots_;  // most recently used first
+  std::map<ReplayKey, SlotIt> index_;
+  std::list<ReplayKey> seen_;
+  std::map<int64_t, int64_t> captures_per_layer_;
+  int64_t bytes_ = 0;
+};
+
+}  // namespace gru_cuda
