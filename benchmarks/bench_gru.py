@@ -39,11 +39,13 @@ SCALING_CONTENDERS = ("fused", BASELINE)
 
 def default_grid(device):
     """On a GPU: T=100, N in {1, 8, 64} by I=H in {128, 256, 512, 1024} (small batch is
-    where a GRU is latency-bound). On the CPU the headline size first, then N and H varied
-    around it, small enough that the grid, reference loop included, stays near 10 minutes
-    on a small CPU."""
+    where a GRU is latency-bound), and the sizes only the per-step path takes (the
+    persistent kernels stop at N=128, H=1024): N=256, and H in {1536, 2048}. On the CPU the
+    headline size first, then N and H varied around it, small enough that the grid,
+    reference loop included, stays near 10 minutes on a small CPU."""
     if device == "cuda":
-        return [Size(100, n, h, h) for h in (128, 256, 512, 1024) for n in (1, 8, 64)]
+        return ([Size(100, n, h, h) for h in (128, 256, 512, 1024) for n in (1, 8, 64, 256)]
+                + [Size(100, n, h, h) for h in (1536, 2048) for n in (8, 64, 256)])
     base = Size(100, 64, 256, 256)
     return ([base] + [Size(base.T, n, base.I, base.H) for n in (1, 8)]
             + [Size(base.T, base.N, h, h) for h in (128, 512)]

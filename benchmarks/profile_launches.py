@@ -1,5 +1,6 @@
-"""Where the GPU time of one call goes, for gru_cuda.GRU ("fused", and "persistent" with
-its persistent kernels where they run) and nn.GRU (cuDNN):
+"""Where the GPU time of one call goes, for gru_cuda.GRU ("fused"; "persistent" with its
+persistent kernels where they run; "replayed", its per-step loops replayed from its own
+graphs) and nn.GRU (cuDNN):
 kernels launched per call, the sum of their device time, the call's time in eager mode,
 and the same call replayed from a CUDA graph (which removes the host's launch cost).
 Eager time well above both the kernel sum and the graph replay means the call is bound
@@ -21,7 +22,8 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from benchmarks.bench_gru import DTYPES, make_call, parse_sizes, replayed  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, PERSISTENT, Unavailable, build_fused, build_nn, build_persistent, make_problem)
+    BASELINE, PERSISTENT, REPLAYED, Unavailable, build_fused, build_nn, build_persistent,
+    build_replayed, make_problem)
 from gru_cuda import precision  # noqa: E402
 
 DEFAULT_SIZES = "100,1,512,512;100,8,512,512;100,64,512,512;100,64,1024,1024"
@@ -78,7 +80,7 @@ def main(argv=None):
     for size in args.sizes:
         problem = make_problem(size, "cuda", dtype)
         for name, builder in (("fused", build_fused), (PERSISTENT, build_persistent),
-                              (BASELINE, build_nn)):
+                              (REPLAYED, build_replayed), (BASELINE, build_nn)):
             try:
                 contender = builder(problem)
             except Unavailable as exc:
@@ -90,9 +92,9 @@ def main(argv=None):
                     call()
                 eager = median_ms(call)
                 count, kernel_ms, top = kernel_stats(call)
-                # Under capture the persistent kernels step aside (a refused cooperative
-                # launch would break the capture): a replay would time the per-step path.
-                graph = None if name == PERSISTENT else graph_replay_ms(call)
+                # Under a caller's capture the persistent kernels and our own replay step
+                # aside: a replay of that capture would time the eager per-step path.
+                graph = None if name in (PERSISTENT, REPLAYED) else graph_replay_ms(call)
                 print(f"{size.label()} {name} {pass_name}: top kernels "
                       + "; ".join(f"{k} x{c} {ms:.3f} ms" for k, c, ms in top), flush=True)
                 graph_cell = f"{graph:.3f}" if graph is not None else "n/a"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The one command for a machine with a GPU (no network; torch, ninja, nvcc present):
-# build for this GPU, then the tests on cpu, cuda and cuda+persistent (require mode: an
-# eligible layer that does not run persistent fails its test) with the three
-# compute-sanitizer tools on both CUDA paths beside them, then, alone on the GPU, a launch
-# profile, the benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines),
+# build for this GPU, then the tests on cpu, cuda, cuda+persistent (require mode: an
+# eligible layer that does not run persistent fails its test) and cuda+replay (every loop
+# captured and replayed from our own graphs) with the three compute-sanitizer tools on
+# the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
+# benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines),
 # one step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
-# OUTDIR; the summary is printed last. Each step has a time budget: under 9 minutes in
+# OUTDIR; the summary is printed last. Each step has a time budget: under 9.5 minutes in
 # all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
 # few files, run it on a scratch folder and tar that.
 set -uo pipefail
@@ -74,12 +75,12 @@ if [ -n "${GPU_CHECK_NO_BENCH:-}" ]; then  # a rerun after fixes: the checks alo
   printf '%s\n' "${STEPS[@]}"; grep -E '^(FAILED|ERROR)|passed|failed' "$OUT/tests.log" | tail -n 30
   exit 0
 fi
-step profile 40 profile.log python benchmarks/profile_launches.py
+step profile 50 profile.log python benchmarks/profile_launches.py
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
-step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
+step benchmark 160 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
-  --dtypes float32,bfloat16 --repeats 15 --out "$OUT/bench"
+  --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # One step at a time (decoding loops): GRUCell and GRU T=1 against nn on the GPU.
 step single-step 40 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
   --out "$OUT/single-step"

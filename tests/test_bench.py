@@ -96,9 +96,11 @@ def test_bad_sizes_are_rejected(text):
 
 
 def test_gpu_grid_and_tf32_baseline_only_where_it_applies():
-    assert len(bench_gru.default_grid("cuda")) == 12
-    assert {(s.N, s.H) for s in bench_gru.default_grid("cuda")} == \
-        {(n, h) for n in (1, 8, 64) for h in (128, 256, 512, 1024)}
+    grid = bench_gru.default_grid("cuda")
+    assert len(grid) == 22 and all(s.T == 100 and s.I == s.H for s in grid)
+    assert {(s.N, s.H) for s in grid} == \
+        {(n, h) for n in (1, 8, 64, 256) for h in (128, 256, 512, 1024)} | \
+        {(n, h) for n in (8, 64, 256) for h in (1536, 2048)}
     args = bench_gru.parse_args(["--device", "cpu", "--sizes", "4,2,8,8"])
     assert BASELINE_TF32 not in args.contenders  # TF32 is a cuDNN setting
     args.device = "cuda"  # plan only: no GPU needed
