@@ -96,6 +96,10 @@ uintptr_t address_of(const at::Tensor& t) {
   return reinterpret_cast<uintptr_t>(t.const_data_ptr());
 }
 
+uintptr_t mutable_address_of(const at::Tensor& t) {  // of a tensor the steps write
+  return reinterpret_cast<uintptr_t>(t.mutable_data_ptr());
+}
+
 // Element i of a buffer at `base` (an address, or 0 where steps hold offsets).
 void* element_at(uintptr_t base, int64_t i, int64_t element_size) {
   return reinterpret_cast<void*>(base + static_cast<uintptr_t>(i * element_size));
@@ -110,8 +114,8 @@ StepBases forward_addresses(const at::Tensor& gx, const LayerWeights& w, const a
     of[DirectionForward::kGx] = address_of(gx);
     of[DirectionForward::kBIh] = address_of(w.b_ih[d]);
     of[DirectionForward::kBHh] = address_of(w.b_hh[d]);
-    of[DirectionForward::kOut] = address_of(output);
-    of[DirectionForward::kSaved] = saved != nullptr ? address_of(*saved) : 0;
+    of[DirectionForward::kOut] = mutable_address_of(output);
+    of[DirectionForward::kSaved] = saved != nullptr ? mutable_address_of(*saved) : 0;
   }
   return a;
 }
@@ -123,8 +127,8 @@ StepBases backward_addresses(const at::Tensor& grad_output, const at::Tensor& sa
     uintptr_t* of = a.of[d];
     of[DirectionBackward::kGradOut] = address_of(grad_output);
     of[DirectionBackward::kSaved] = address_of(saved);
-    of[DirectionBackward::kDgx] = address_of(dgx);
-    of[DirectionBackward::kDghN] = address_of(dgh_n);
+    of[DirectionBackward::kDgx] = mutable_address_of(dgx);
+    of[DirectionBackward::kDghN] = mutable_address_of(dgh_n);
   }
   return a;
 }

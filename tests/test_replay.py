@@ -196,10 +196,10 @@ def test_the_cache_stays_bounded_and_memory_does_not_grow(fresh_cache):
         baseline = torch.cuda.memory_allocated()
         hits = graph_replay.counts()["hits"]
         for _ in range(1000):
-            out, _ = model(x, hx)
+            out, h_n = model(x, hx)
         torch.cuda.synchronize()
         assert graph_replay.counts()["hits"] == hits + 1000
-        del out
+        del out, h_n
         assert torch.cuda.memory_allocated() <= baseline
 
 
