@@ -9,7 +9,8 @@ captures at the second; later calls of that shape (sizes, packed batch sizes, dt
 stream, W_hh's storage, precision settings) replay. "always" captures at the first call
 (tests). Under a caller's own graph capture the layer runs eagerly, its launches joining
 that graph. The cache holds at most 16 graphs (least recently used out) and a layer stops
-capturing after 8 shapes. CPU layers have nothing to replay: under the switch they run
+capturing after 8 shapes of its forward (and 8 of its backward). Under float32 matmul
+precision settings that mix PyTorch's legacy and new APIs, float32 layers run eagerly. CPU layers have nothing to replay: under the switch they run
 the same loop through the offsets and addresses the graphs read, with the same results.
 
     with gru_cuda.replay():
@@ -20,7 +21,8 @@ import torch
 from ._switches import mode_within, set_mode
 
 _MODES = (False, True, "always")  # the C++ switch's values, in order
-_COUNTS = ("hits", "misses", "captures", "evictions", "capped", "entries", "bytes", "cpu_runs")
+_COUNTS = ("hits", "misses", "captures", "evictions", "capped", "failed", "entries", "bytes",
+           "cpu_runs")
 
 
 def set_replay(enabled):
@@ -37,10 +39,11 @@ def replay(enabled=True):
 def counts():
     """Since the process started: loops replayed (hits), loops whose shape had no graph
     (misses; captures of them captured one), graphs dropped to stay within the cache's
-    limits (evictions), misses kept eager by a layer's capture limit (capped); what the
-    cache holds now (entries, bytes of their buffers); and the loops CPU layers ran under
-    the switch through the addressing replayed graphs use (cpu_runs: the CPU has no
-    graphs, so that CPU tests check that addressing)."""
+    limits (evictions), misses kept eager by a layer's capture limit (capped), captures
+    that failed (their shapes run eagerly after; in "always" mode the error is raised).
+    Then what the cache holds now (entries, bytes of their buffers), and the loops CPU
+    layers ran under the switch through the addressing replayed graphs use (cpu_runs: the
+    CPU has no graphs, so that CPU tests check that addressing)."""
     return dict(zip(_COUNTS, torch.ops.gru_cuda.replay_counts()))
 
 

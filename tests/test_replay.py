@@ -103,7 +103,7 @@ def fresh_cache():
 def delta(before):
     after = graph_replay.counts()
     return {k: after[k] - before[k] for k in ("hits", "misses", "captures", "evictions",
-                                              "capped")}
+                                              "capped", "failed")}
 
 
 def make_case(bidirectional, dtype, T=9, N=4, I=6, H=10, seed=71):  # noqa: E741
@@ -138,7 +138,7 @@ def test_replay_equals_eager_bitwise(fresh_cache, packed, bidirectional, dtype):
     with gru_cuda.replay("always"):
         captured = run_case(model, x, hx, packed, lengths)  # captures, then replays
         assert delta(before) == {"hits": 0, "misses": 2, "captures": 2, "evictions": 0,
-                                 "capped": 0}
+                                 "capped": 0, "failed": 0}
         replayed = run_case(model, x, hx, packed, lengths)
         assert delta(before)["hits"] == 2  # forward and backward loops
     assert len(expected) == 4 + len(list(model.parameters()))
@@ -168,7 +168,7 @@ def test_new_inputs_and_weights_updated_in_place_replay_right(fresh_cache):
     # Per call two forward loops and two backward loops, of one key each: each key runs
     # eagerly at its first call, is captured at its second and replayed after.
     assert delta(before) == {"hits": 12, "misses": 4, "captures": 2, "evictions": 0,
-                             "capped": 0}
+                             "capped": 0, "failed": 0}
 
 
 @needs_gpu
@@ -181,7 +181,7 @@ def test_a_changed_shape_misses(fresh_cache):
         model(x[:, :3], hx[:, :3])
         model(x, hx)
     assert delta(before) == {"hits": 1, "misses": 3, "captures": 3, "evictions": 0,
-                             "capped": 0}
+                             "capped": 0, "failed": 0}
 
 
 @needs_gpu
@@ -237,3 +237,22 @@ def test_a_users_graph_capture_takes_the_steps_eagerly(fresh_cache):
         with gru_cuda.replay(False):
             expected, _ = model(static_x, hx)
     assert torch.equal(static_out, expected)
+
+
+@needs_gpu
+def test_a_changed_matmul_precision_never_replays_a_stale_graph(fresh_cache):
+    model, x, hx, _ = make_case(False, torch.float32, T=6, N=3, H=64)
+    previous = torch.backends.cuda.matmul.allow_tf32
+    try:
+        with gru_cuda.replay("always"), torch.no_grad():
+            torch.backends.cuda.matmul.allow_tf32 = False
+            model(x, hx)
+            before = graph_replay.counts()
+            torch.backends.cuda.matmul.allow_tf32 = True
+            got, _ = model(x, hx)  # captured anew, or eager if the key cannot be read
+            assert delta(before)["hits"] == 0
+            with gru_cuda.replay(False):
+                expected, _ = model(x, hx)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    assert torch.equal(got, expected)

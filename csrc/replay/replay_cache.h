@@ -14,7 +14,9 @@ namespace gru_cuda {
 
 struct ReplayLimits {
   int64_t max_entries = 16;
-  int64_t max_bytes = int64_t{256} << 20;  // the buffers the captured loops own
+  // The buffers the captured loops own, cuBLAS's workspace for each one's stream
+  // included (ATen's size for the device: megabytes).
+  int64_t max_bytes = int64_t{1} << 30;
   // A layer whose shapes keep changing (sequence lengths of every batch, say) would
   // capture on every call and replay little: after this many captures it runs eagerly.
   int64_t max_captures_per_layer = 8;
@@ -25,9 +27,10 @@ struct ReplayLimits {
 
 // Since the cache was made: calls replayed (hits), calls whose shape had no graph
 // (misses, of which captures captured one), graphs dropped to stay within the limits,
-// and misses a layer's capture limit kept eager.
+// misses a layer's capture limit kept eager, and captures that failed (their shapes run
+// eagerly from then on).
 struct ReplayCounts {
-  int64_t hits = 0, misses = 0, captures = 0, evictions = 0, capped = 0;
+  int64_t hits = 0, misses = 0, captures = 0, evictions = 0, capped = 0, failed = 0;
 };
 
 // What identifies a captured loop: shape, dtype, device, stream, the weights' addresses...
@@ -53,6 +56,7 @@ class ReplayCache {
       return ReplayAction::kReplay;
     }
     ++counts_.misses;
+    if (contains(failed_, key)) return ReplayAction::kRunEagerly;
     if (limits_.capture_on_first_call) return ReplayAction::kCapture;
     if (!seen_before(key)) return ReplayAction::kRunEagerly;
     if (layer_captures(layer) >= limits_.max_captures_per_layer) {
@@ -67,7 +71,7 @@ class ReplayCache {
   void insert(const ReplayKey& key, int64_t layer, Entry entry, int64_t bytes) {
     ++counts_.captures;
     ++layer_captures(layer);
-    forget_seen(key);
+    seen_.remove(key);
     if (bytes > limits_.max_bytes || limits_.max_entries < 1) return;
     while (!slots_.empty() && (static_cast<int64_t>(slots_.size()) >= limits_.max_entries ||
                                bytes_ + bytes > limits_.max_bytes)) {
@@ -78,9 +82,17 @@ class ReplayCache {
     bytes_ += bytes;
   }
 
+  // After find said kCapture and the capture failed: the key runs eagerly from now on.
+  void capture_failed(const ReplayKey& key) {
+    ++counts_.failed;
+    seen_.remove(key);
+    remember(failed_, key);
+  }
+
   void clear() {
     while (!slots_.empty()) drop(std::prev(slots_.end()));
     seen_.clear();
+    failed_.clear();
     captures_per_layer_.clear();
   }
 
@@ -104,18 +116,25 @@ class ReplayCache {
     slots_.erase(slot);
   }
 
-  // Whether key missed before; remembers it if not. The memory is bounded: the oldest
-  // keys are forgotten first.
-  bool seen_before(const ReplayKey& key) {
-    for (const ReplayKey& k : seen_) {
+  static bool contains(const std::list<ReplayKey>& keys, const ReplayKey& key) {
+    for (const ReplayKey& k : keys) {
       if (k == key) return true;
     }
-    seen_.push_front(key);
-    if (static_cast<int64_t>(seen_.size()) > 4 * limits_.max_entries + 4) seen_.pop_back();
     return false;
   }
 
-  void forget_seen(const ReplayKey& key) { seen_.remove(key); }
+  // Remembers key, most recent first; the oldest keys are forgotten beyond a bound.
+  void remember(std::list<ReplayKey>& keys, const ReplayKey& key) {
+    keys.push_front(key);
+    if (static_cast<int64_t>(keys.size()) > 4 * limits_.max_entries + 4) keys.pop_back();
+  }
+
+  // Whether key missed before; remembers it if not.
+  bool seen_before(const ReplayKey& key) {
+    if (contains(seen_, key)) return true;
+    remember(seen_, key);
+    return false;
+  }
 
   // Layers are named by an address, which a freed layer's successor may reuse: the
   // table is bounded by starting afresh when it grows large.
@@ -130,7 +149,8 @@ class ReplayCache {
   ReplayCounts counts_;
   std::list<Slot> slots_;  // most recently used first
   std::map<ReplayKey, SlotIt> index_;
-  std::list<ReplayKey> seen_;
+  std::list<ReplayKey> seen_;    // keys that missed once
+  std::list<ReplayKey> failed_;  // keys whose capture failed
   std::map<int64_t, int64_t> captures_per_layer_;
   int64_t bytes_ = 0;
 };

@@ -11,15 +11,16 @@ namespace {
 
 int64_t set_replay_mode_op(int64_t mode) { return replay_switch().exchange(mode); }
 
-// [hits, misses, captures, evictions, capped, entries, bytes, cpu_runs]: the cache's
-// counts since the process started, what it holds now, and the CPU's loops run through
-// the replay addressing.
+// [hits, misses, captures, evictions, capped, failed, entries, bytes, cpu_runs]: the
+// cache's counts since the process started, what it holds now, and the CPU's loops run
+// through the replay addressing.
 std::vector<int64_t> replay_counts_op() {
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   const StepReplayCache& cache = step_replay_cache();
   const ReplayCounts& c = cache.counts();
-  return {c.hits,         c.misses,      c.captures,    c.evictions,
-          c.capped,       cache.size(),  cache.bytes(), replay_cpu_runs().load()};
+  return {c.hits,   c.misses,     c.captures,    c.evictions,
+          c.capped, c.failed,     cache.size(),  cache.bytes(),
+          replay_cpu_runs().load()};
 }
 
 void clear_replay_cache_op() {

@@ -126,6 +126,21 @@ void a_layer_that_keeps_changing_shape_stops_capturing() {
   CHECK(find(cache, kD, 7) == ReplayAction::kCapture);
 }
 
+void a_shape_whose_capture_failed_runs_eagerly_after() {
+  auto alive = std::make_shared<int>(0);
+  ReplayLimits limits;
+  limits.capture_on_first_call = true;
+  Cache cache(limits);
+  CHECK(find(cache, kA) == ReplayAction::kCapture);
+  cache.capture_failed(kA);
+  CHECK(find(cache, kA) == ReplayAction::kRunEagerly);
+  CHECK(find(cache, kA) == ReplayAction::kRunEagerly);
+  CHECK(find(cache, kB) == ReplayAction::kCapture);  // other shapes still capture
+  CHECK(cache.counts().failed == 1 && cache.counts().misses == 4 && cache.size() == 0);
+  cache.clear();  // a fresh start tries again
+  CHECK(find(cache, kA) == ReplayAction::kCapture);
+}
+
 void the_memory_of_first_calls_is_bounded() {
   ReplayLimits limits;
   limits.max_entries = 1;  // remembers 4 * 1 + 4 = 8 keys
@@ -161,6 +176,7 @@ int main() {
   the_least_recently_used_entry_goes_first();
   the_byte_limit_evicts_and_refuses_what_cannot_fit();
   a_layer_that_keeps_changing_shape_stops_capturing();
+  a_shape_whose_capture_failed_runs_eagerly_after();
   the_memory_of_first_calls_is_bounded();
   clear_destroys_every_entry_and_keeps_the_counts();
   if (failures == 0) std::printf("all checks passed\n");

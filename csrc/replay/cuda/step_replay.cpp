@@ -1,17 +1,17 @@
 // Graph replay of the CUDA per-step loop: a layer's T steps cost T times the host's
 // launches and ATen dispatches eagerly (about 30 us a step on an H200 against a few us of
-// kernels), one graph launch replayed. A loop is captured once per key on a side stream:
-// its GEMMs work on buffers the captured loop owns (the state, and gh or dgh), its
+// kernels), one graph launch replayed. A loop is captured once per key on a stream of its
+// own: its GEMMs work on buffers the captured loop owns (the state, and gh or dgh), its
 // elementwise kernels reach the call's tensors through the addresses stored before each
-// replay. Nothing is allocated during capture (where allocation is not allowed with the
-// caching allocator off, as under compute-sanitizer).
+// replay.
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/util/Exception.h>
 
 #include <memory>
 
@@ -23,69 +23,99 @@
 namespace gru_cuda {
 namespace {
 
+// ATen keeps cuBLAS's workspace per (handle, stream), and destroying a graph frees the
+// workspace of the stream it was captured on: graphs sharing a stream would write to a
+// freed workspace. Each captured loop captures on a stream it owns.
+struct OwnedStream {
+  cudaStream_t stream = nullptr;
+  explicit OwnedStream(c10::DeviceIndex device) {
+    const c10::cuda::CUDAGuard on_device(device);
+    C10_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  }
+  ~OwnedStream() { C10_CUDA_CHECK_WARN(cudaStreamDestroy(stream)); }
+  OwnedStream(const OwnedStream&) = delete;
+  OwnedStream& operator=(const OwnedStream&) = delete;
+};
+
+// Members are destroyed in reverse order: the graph (and the workspace of its stream)
+// before the stream.
 struct CapturedLoop final : ReplayEntry {
+  explicit CapturedLoop(c10::DeviceIndex device) : capture_stream(device) {}
+  // The graph's memory goes back to the allocator with it: not while a replay runs.
+  ~CapturedLoop() override {
+    if (replayed.isCreated()) C10_CUDA_CHECK_WARN(cudaEventSynchronize(replayed.event()));
+  }
+
+  OwnedStream capture_stream;
   at::Tensor state;      // the graph's h (dh): the call's is copied in before, out after
   at::Tensor workspace;  // gh (dgh)
   at::Tensor bases;      // the StepBases the steps add to their offsets
   at::cuda::CUDAGraph graph;
   at::cuda::CUDAEvent replayed;  // after the latest replay
-  // The graph's memory goes back to the allocator with it: not while a replay runs.
-  ~CapturedLoop() override { replayed.synchronize(); }
 };
 
 int64_t address_key(const at::Tensor& t) {
   return static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.const_data_ptr()));
 }
 
-// Everything a captured loop depends on: the loop's kind and sizes, the state's dtype and
-// device, the stream it replays on, the GEMMs' precision settings (frozen at capture),
-// W_hh's addresses (read by the captured GEMMs) and the live rows of every step.
-ReplayKey key_of(const StepLoop& loop, const c10::cuda::CUDAStream& stream) {
+// The settings frozen into the captured GEMMs. float32's matmul precision reads as an
+// error when the legacy and the new precision APIs were mixed: then nothing replays.
+bool precision_key(at::ScalarType dtype, ReplayKey& key) {
   const at::Context& context = at::globalContext();
-  ReplayKey key{loop.backward,
-                loop.save,
-                loop.T,
-                loop.N,
-                loop.H,
-                loop.D,
-                static_cast<int64_t>(loop.state.scalar_type()),
-                loop.state.get_device(),
-                static_cast<int64_t>(stream.id()),
-                static_cast<int64_t>(context.float32MatmulPrecision()),
-                static_cast<int64_t>(context.allowFP16ReductionCuBLAS()),
-                static_cast<int64_t>(context.allowBF16ReductionCuBLAS())};
-  for (const at::Tensor& w : loop.w_hh) key.push_back(address_key(w));
-  key.insert(key.end(), loop.batch_sizes.begin(), loop.batch_sizes.end());
-  return key;
+  key.push_back(static_cast<int64_t>(context.allowFP16ReductionCuBLAS()));
+  key.push_back(static_cast<int64_t>(context.allowBF16ReductionCuBLAS()));
+  if (dtype != at::kFloat) return true;
+  try {
+    key.push_back(static_cast<int64_t>(context.float32MatmulPrecision()));
+  } catch (const c10::Error&) {
+    return false;
+  }
+  return true;
 }
 
-// The buffers a captured loop owns: its state, the step's gh (dgh) and the addresses.
+// Everything a captured loop depends on: the loop's kind and sizes, the state's dtype and
+// device, the stream it replays on, the GEMMs' precision settings, W_hh's addresses (read
+// by the captured GEMMs) and the live rows of every step. False: do not replay.
+bool key_of(const StepLoop& loop, const c10::cuda::CUDAStream& stream, ReplayKey& key) {
+  key = {loop.backward,
+         loop.save,
+         loop.T,
+         loop.N,
+         loop.H,
+         loop.D,
+         static_cast<int64_t>(loop.state.scalar_type()),
+         loop.state.get_device(),
+         static_cast<int64_t>(stream.id())};
+  for (const at::Tensor& w : loop.w_hh) key.push_back(address_key(w));
+  key.insert(key.end(), loop.batch_sizes.begin(), loop.batch_sizes.end());
+  return precision_key(loop.state.scalar_type(), key);
+}
+
+// What a captured loop holds: its state, gh (dgh), the addresses, and cuBLAS's workspace
+// for its stream.
 int64_t loop_bytes(const StepLoop& loop) {
   return loop.D * loop.N * 4 * loop.H * loop.state.element_size() +
-         static_cast<int64_t>(sizeof(StepBases));
+         static_cast<int64_t>(sizeof(StepBases)) +
+         static_cast<int64_t>(at::cuda::getChosenWorkspaceSize());
 }
 
 std::unique_ptr<CapturedLoop> capture(const StepLoop& loop, const c10::cuda::CUDAStream& caller) {
-  auto captured = std::make_unique<CapturedLoop>();
+  auto captured = std::make_unique<CapturedLoop>(caller.device_index());
   captured->state = at::empty_like(loop.state);
   captured->workspace = at::empty({loop.D, loop.N, 3 * loop.H}, loop.state.options());
   captured->bases = at::empty({static_cast<int64_t>(sizeof(StepBases))},
                               loop.state.options().dtype(at::kByte));
-  // A graph is captured on a stream other than the default; it runs nothing, so the
-  // caller's stream need not wait for it.
-  const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, caller.device_index());
-  at::cuda::CUDAEvent ready;
-  ready.record(caller);
-  ready.block(side);
-  const c10::cuda::CUDAStreamGuard on_side(side);
-  (void)at::cuda::getCurrentCUDABlasHandle();  // cuBLAS's workspace for this stream, now
+  // Capture runs nothing, so the caller's stream need not wait for it.
+  const c10::cuda::CUDAStreamGuard on_own_stream(c10::cuda::getStreamFromExternal(
+      captured->capture_stream.stream, caller.device_index()));
+  (void)at::cuda::getCurrentCUDABlasHandle();  // cuBLAS's workspace for it, before capture
   captured->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
   try {
     loop.run(captured->state, captured->workspace,
              static_cast<const StepBases*>(captured->bases.const_data_ptr()));
   } catch (...) {
     try {
-      captured->graph.capture_end();  // leaves the stream and the allocator as they were
+      captured->graph.capture_end();  // ends the capture; the error is the one above
     } catch (...) {
     }
     throw;
@@ -110,8 +140,10 @@ bool replay_steps_cuda(const StepLoop& loop) {
   if (mode == ReplayMode::kOff || loop.T == 0 || loop.N == 0 || loop.H == 0) return false;
   if (capturing(loop.state)) return false;  // the caller's graph takes our launches as they are
   const c10::cuda::CUDAStream caller = c10::cuda::getCurrentCUDAStream(loop.state.get_device());
-  const ReplayKey key = key_of(loop, caller);
-  const int64_t layer = address_key(loop.w_hh[0]);
+  ReplayKey key;
+  if (!key_of(loop, caller, key)) return false;
+  // A layer's forward and backward loops are counted apart against its capture limit.
+  const int64_t layer = address_key(loop.w_hh[0]) + (loop.backward ? 1 : 0);
 
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   StepReplayCache& cache = step_replay_cache();
@@ -126,7 +158,18 @@ bool replay_steps_cuda(const StepLoop& loop) {
     case ReplayAction::kCapture:
       break;
   }
-  std::unique_ptr<CapturedLoop> captured = capture(loop, caller);
+  std::unique_ptr<CapturedLoop> captured;
+  try {
+    captured = capture(loop, caller);
+  } catch (const std::exception& e) {
+    // Nothing ran: the loop can still run eagerly. "always" (tests, benchmarks) must
+    // know that it did not replay, so there the error stands.
+    cache.capture_failed(key);
+    if (mode == ReplayMode::kAlways) throw;
+    TORCH_WARN_ONCE("gru_cuda: capturing a layer's steps into a CUDA graph failed, so that "
+                    "shape runs eagerly: ", e.what());
+    return false;
+  }
   replay(*captured, loop, caller);
   cache.insert(key, layer, std::move(captured), loop_bytes(loop));
   return true;
