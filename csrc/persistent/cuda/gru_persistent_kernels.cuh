@@ -1,0 +1,211 @@
+// The persistent layer kernels: one cooperative launch runs a layer's whole time loop.
+// Each block owns k hidden units of one direction and keeps their part of W_hh in shared
+// memory for the whole sequence (the forward its 3k gate rows, the backward its k
+// columns); the state is exchanged through global memory (L2) with one grid barrier per
+// step. The gate math is gru_cell.h's element step, as in the per-step kernels.
+// Included by gru_persistent.cu, and by the tests' CPU emulation (a thread per CUDA
+// thread), which supplies the CUDA built-ins and its own shared memory.
+#pragma once
+
+#include <ATen/OpMathType.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <cooperative_groups.h>
+
+#include <cstring>
+
+#include "../../gru_cell.h"
+#include "../persistent_args.h"
+#include "../persistent_plan.h"
+
+#ifndef GRU_DYNAMIC_SHARED_FLOATS
+#define GRU_DYNAMIC_SHARED_FLOATS(name) extern __shared__ float name[]
+#endif
+
+namespace gru_cuda {
+namespace persistent_kernels {
+
+namespace cg = cooperative_groups;
+
+// L1 is not coherent across SMs: what other blocks wrote since the last grid barrier is
+// read through L2.
+template <typename T>
+__device__ __forceinline__ float load_cg(const T* p) {
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4, "float, half or bfloat16");
+  T value;
+  if constexpr (sizeof(T) == 2) {
+    const unsigned short bits = __ldcg(reinterpret_cast<const unsigned short*>(p));
+    std::memcpy(&value, &bits, sizeof(bits));
+  } else {
+    const unsigned int bits = __ldcg(reinterpret_cast<const unsigned int*>(p));
+    std::memcpy(&value, &bits, sizeof(bits));
+  }
+  return static_cast<float>(value);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+struct StepRows {
+  int64_t t, live, first;  // the time step, its live rows (a prefix), its first row
+};
+
+// This block's direction and hidden units [u0, u0 + units) (k each but in the last block).
+struct BlockUnits {
+  int64_t d, u0, units;
+};
+
+__device__ __forceinline__ BlockUnits block_units(const PersistentShape& s) {
+  const int64_t d = blockIdx.x / s.blocks_per_direction;
+  const int64_t u0 = (blockIdx.x % s.blocks_per_direction) * s.units_per_block;
+  return {d, u0, min(s.units_per_block, s.H - u0)};
+}
+
+__device__ __forceinline__ StepRows step_rows(const PersistentShape& s, int64_t i, int64_t d) {
+  const int64_t t = d == 0 ? i : s.T - 1 - i;
+  return {t, s.batch_sizes != nullptr ? s.batch_sizes[t] : s.N,
+          s.offsets != nullptr ? s.offsets[t] : t * s.N};
+}
+
+// kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks).
+template <typename scalar_t, bool kSave, int kChunks>
+__global__ void __launch_bounds__(kPersistentThreads, 1)
+    persistent_forward_kernel(const PersistentForwardArgs args) {
+  using acc_t = at::opmath_type<scalar_t>;
+  GRU_DYNAMIC_SHARED_FLOATS(smem);
+  const PersistentShape& s = args.shape;
+  const int64_t H = s.H, N = s.N, k = s.units_per_block;
+  const auto [d, u0, units] = block_units(s);
+  float* w_s = smem;              // (3k, H): the row of gate g, unit u0 + i at g * k + i
+  float* gh_s = smem + 3 * k * H;  // (N, 3k): h W_hh^T of those rows, same order
+
+  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
+  for (int64_t e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
+    const int64_t r = e / H, c = e - r * H, g = r / units, i = r - g * units;
+    w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
+  }
+  __syncthreads();
+
+  const cg::grid_group grid = cg::this_grid();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
+  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const scalar_t* b_ih = static_cast<const scalar_t*>(args.b_ih[d]);
+  const scalar_t* b_hh = static_cast<const scalar_t*>(args.b_hh[d]);
+  for (int64_t i = 0; i < s.T; ++i) {
+    const StepRows rows = step_rows(s, i, d);
+    scalar_t* h_buf = static_cast<scalar_t*>(args.h_buf);
+    const scalar_t* h_in = h_buf + ((i % 2) * s.D + d) * N * H;
+    scalar_t* h_out = h_buf + (((i + 1) % 2) * s.D + d) * N * H;
+
+    // gh for this block's gate rows: a warp per batch row, the row's state in registers.
+    for (int64_t n = warp; n < rows.live; n += warps) {
+      float h_lane[kChunks];
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) {
+        const int64_t col = lane + 32 * c;
+        h_lane[c] = col < H ? load_cg(h_in + n * H + col) : 0.0f;
+      }
+      for (int64_t r = 0; r < 3 * units; ++r) {
+        const int64_t g = r / units, iu = r - g * units;
+        const float* w_row = w_s + (g * k + iu) * H;
+        float acc = 0.0f;
+#pragma unroll
+        for (int c = 0; c < kChunks; ++c) {
+          const int64_t col = lane + 32 * c;
+          if (col < H) acc = fmaf(h_lane[c], w_row[col], acc);
+        }
+        acc = warp_sum(acc);
+        if (lane == 0) gh_s[n * 3 * k + g * k + iu] = acc;
+      }
+    }
+    __syncthreads();
+
+    for (int64_t e = threadIdx.x; e < rows.live * units; e += blockDim.x) {
+      const int64_t n = e / units, iu = e - n * units, row = rows.first + n;
+      gru_forward_element<acc_t, kSave>(
+          static_cast<const scalar_t*>(args.gx) + row * gx_stride + d * 3 * H,
+          gh_s + n * 3 * k + iu, k, b_ih, b_hh, h_in + n * H, h_out + n * H,
+          static_cast<scalar_t*>(args.out) + row * out_stride + d * H,
+          kSave ? static_cast<scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H
+                : nullptr,
+          u0 + iu, H);
+    }
+    // Rows that have ended (packed input) keep their state in the other buffer too.
+    for (int64_t e = threadIdx.x; e < (N - rows.live) * units; e += blockDim.x) {
+      const int64_t n = rows.live + e / units, j = u0 + e % units;
+      h_out[n * H + j] = h_in[n * H + j];
+    }
+    grid.sync();  // every block's h_out is complete before anyone reads it
+  }
+}
+
+template <typename scalar_t>
+__global__ void __launch_bounds__(kPersistentThreads, 1)
+    persistent_backward_kernel(const PersistentBackwardArgs args) {
+  using acc_t = at::opmath_type<scalar_t>;
+  GRU_DYNAMIC_SHARED_FLOATS(smem);
+  const PersistentShape& s = args.shape;
+  const int64_t H = s.H, N = s.N;
+  const auto [d, u0, units] = block_units(s);
+  float* w_s = smem;  // (k, 3H): column u0 + i of W_hh as row i
+
+  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
+  for (int64_t e = threadIdx.x; e < units * 3 * H; e += blockDim.x) {
+    const int64_t i = e / (3 * H), r = e - i * 3 * H;
+    w_s[i * 3 * H + r] = static_cast<float>(w[r * H + u0 + i]);
+  }
+  __syncthreads();
+
+  const cg::grid_group grid = cg::this_grid();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
+  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  scalar_t* dh = static_cast<scalar_t*>(args.dh) + d * N * H;
+  for (int64_t i = s.T - 1; i >= 0; --i) {
+    const StepRows rows = step_rows(s, i, d);
+    scalar_t* dgh = static_cast<scalar_t*>(args.dgh_buf) + ((i % 2) * s.D + d) * N * 3 * H;
+
+    // The element step of this block's units: dgx, dgh_n, gh's gradient for the
+    // exchange, and the part of dh that skips W_hh.
+    for (int64_t e = threadIdx.x; e < rows.live * units; e += blockDim.x) {
+      const int64_t n = e / units, iu = e - n * units, row = rows.first + n;
+      gru_backward_element<acc_t>(
+          static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H, dh + n * H,
+          static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
+          static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H, dgh + n * 3 * H,
+          static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, u0 + iu, H);
+    }
+    grid.sync();  // gh's gradient of every unit is written
+
+    // dh[n, u] += sum over the 3H gate rows r of dgh[n, r] * W_hh[r, u], for own units:
+    // a warp per batch row, a lane's share of r, one accumulator per unit.
+    for (int64_t n = warp; n < rows.live; n += warps) {
+      float acc[kPersistentMaxUnits];
+#pragma unroll
+      for (int iu = 0; iu < kPersistentMaxUnits; ++iu) acc[iu] = 0.0f;
+      for (int64_t r = lane; r < 3 * H; r += 32) {
+        const float g = load_cg(dgh + n * 3 * H + r);
+#pragma unroll
+        for (int iu = 0; iu < kPersistentMaxUnits; ++iu) {
+          if (iu < units) acc[iu] = fmaf(g, w_s[iu * 3 * H + r], acc[iu]);
+        }
+      }
+#pragma unroll
+      for (int iu = 0; iu < kPersistentMaxUnits; ++iu) {
+        const float total = warp_sum(acc[iu]);
+        if (lane == 0 && iu < units) {
+          scalar_t& slot = dh[n * H + u0 + iu];
+          slot = static_cast<float>(slot) + total;
+        }
+      }
+    }
+    __syncthreads();  // the next step's element pass reads dh written by other warps
+  }
+}
+
+}  // namespace persistent_kernels
+}  // namespace gru_cuda

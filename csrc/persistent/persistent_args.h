@@ -1,0 +1,40 @@
+// The arguments of the persistent layer kernels (cuda/gru_persistent_kernels.cuh): raw
+// pointers and sizes, no CUDA types, so that host code and the kernels' CPU emulation in
+// the tests share them.
+#pragma once
+
+#include <cstdint>
+
+namespace gru_cuda {
+
+struct PersistentShape {
+  int64_t T, N, H, D;
+  int64_t units_per_block, blocks_per_direction;
+  int64_t smem_bytes;
+  const int64_t* batch_sizes;  // device, T entries; nullptr when padded (N rows each step)
+  const int64_t* offsets;      // device, first row of each step; nullptr when padded
+};
+
+struct PersistentForwardArgs {
+  PersistentShape shape;
+  const void* gx;        // (rows, D*3H)
+  const void* w_hh[2];   // per direction (3H, H)
+  const void* b_ih[2];
+  const void* b_hh[2];
+  void* h_buf;           // (2, D, N, H): the state, double-buffered by step; [0] holds hx
+  void* out;             // (rows, D*H)
+  void* saved;           // (rows, D * kSavedBlocks * H), or nullptr
+};
+
+struct PersistentBackwardArgs {
+  PersistentShape shape;
+  const void* grad_out;  // (rows, D*H)
+  const void* saved;
+  const void* w_hh[2];
+  void* dh;              // (D, N, H): in grad_hn, out grad_hx
+  void* dgx;             // (rows, D*3H)
+  void* dgh_n;           // (rows, D*H)
+  void* dgh_buf;         // (2, D, N, 3H): gh's gradient, exchanged between blocks
+};
+
+}  // namespace gru_cuda

@@ -1,0 +1,88 @@
+// Just enough of CUDA to run a kernel's source on the CPU, one std::thread per CUDA
+// thread: the thread and block indices, __syncthreads and the grid's barrier as
+// std::barrier, a warp's shuffle through a shared slot and two barriers, __ldcg as a
+// plain load (the threads share one coherent memory), and dynamic shared memory from the
+// launch. A kernel must be launched through emulated_launch.
+#pragma once
+
+#include <algorithm>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+struct EmulatedDim3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+inline thread_local EmulatedDim3 threadIdx, blockIdx;
+// 64 threads a block by default: the kernels read blockDim, and fewer threads run faster.
+inline EmulatedDim3 blockDim{64, 1, 1}, gridDim{1, 1, 1};
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(threads, blocks)
+
+struct EmulatedGrid {
+  std::unique_ptr<std::barrier<>> grid;
+  std::vector<std::unique_ptr<std::barrier<>>> blocks, warps;
+  std::vector<float> lanes;                 // a slot per thread, for shuffles
+  std::vector<std::vector<float>> shared;  // dynamic shared memory per block
+};
+inline EmulatedGrid* emulated_grid = nullptr;
+
+inline int emulated_warp() { return static_cast<int>(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32); }
+
+inline void __syncthreads() { emulated_grid->blocks[blockIdx.x]->arrive_and_wait(); }
+
+inline float __shfl_xor_sync(unsigned /*mask*/, float value, int lane_mask) {
+  const int warp = emulated_warp(), lane = static_cast<int>(threadIdx.x % 32);
+  float* lanes = emulated_grid->lanes.data() + warp * 32;
+  lanes[lane] = value;
+  emulated_grid->warps[warp]->arrive_and_wait();
+  const float other = lanes[lane ^ lane_mask];
+  emulated_grid->warps[warp]->arrive_and_wait();  // before anyone writes its slot again
+  return other;
+}
+
+template <typename T>
+inline T __ldcg(const T* p) {
+  return *p;
+}
+
+#define GRU_DYNAMIC_SHARED_FLOATS(name) \
+  float* name = emulated_grid->shared[blockIdx.x].data()
+
+using std::min;
+
+// Runs kernel() on grid x blockDim.x threads with shared_bytes of shared memory per
+// block, filled with NaN so that a read of what no thread wrote shows.
+inline void emulated_launch(int64_t grid, int64_t shared_bytes, const std::function<void()>& kernel) {
+  EmulatedGrid state;
+  const int64_t threads = grid * blockDim.x;
+  state.grid = std::make_unique<std::barrier<>>(threads);
+  for (int64_t b = 0; b < grid; ++b) {
+    state.blocks.push_back(std::make_unique<std::barrier<>>(blockDim.x));
+    state.shared.emplace_back(shared_bytes / sizeof(float), std::nanf(""));
+  }
+  for (int64_t w = 0; w < threads / 32; ++w) state.warps.push_back(std::make_unique<std::barrier<>>(32));
+  state.lanes.assign(threads, 0.0f);
+  emulated_grid = &state;
+  gridDim.x = static_cast<unsigned>(grid);
+  std::vector<std::thread> pool;
+  for (int64_t b = 0; b < grid; ++b) {
+    for (unsigned t = 0; t < blockDim.x; ++t) {
+      pool.emplace_back([&kernel, b, t] {
+        blockIdx.x = static_cast<unsigned>(b);
+        threadIdx.x = t;
+        kernel();
+      });
+    }
+  }
+  for (std::thread& thread : pool) thread.join();
+  emulated_grid = nullptr;
+}

@@ -1,0 +1,144 @@
+// The persistent layer kernels (csrc/persistent/cuda/gru_persistent_kernels.cuh) run on
+// the CPU through cuda_emulation.h, so that CPU builds check their indexing, packed
+// batches, directions and block-level ordering. Built and fed by
+// tests/test_persistent_emulation.py:
+//   persistent_emulation CASE_FILE OUT_FILE
+// CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed;
+// int64 batch_sizes[T]; then float32 gx (rows, D*3H), w_hh (D, 3H, H), b_ih (D, 3H),
+// b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H), grad_hn (D, N, H).
+// OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx. Outputs start as NaN.
+#include "emulation/cuda_emulation.h"
+#include "persistent/cuda/gru_persistent_kernels.cuh"
+
+#include <cstdio>
+#include <fstream>
+
+using namespace gru_cuda;
+using persistent_kernels::persistent_backward_kernel;
+using persistent_kernels::persistent_forward_kernel;
+
+namespace {
+
+std::vector<float> read_floats(std::ifstream& in, int64_t n) {
+  std::vector<float> v(n);
+  in.read(reinterpret_cast<char*>(v.data()), n * static_cast<int64_t>(sizeof(float)));
+  return v;
+}
+
+template <typename S>
+std::vector<S> to(const std::vector<float>& v) {
+  return std::vector<S>(v.begin(), v.end());
+}
+
+template <typename S>
+void write_floats(std::ofstream& out, const std::vector<S>& v) {
+  const std::vector<float> f(v.begin(), v.end());
+  out.write(reinterpret_cast<const char*>(f.data()), f.size() * sizeof(float));
+}
+
+template <typename S>
+std::vector<S> poisoned(int64_t n) {
+  return std::vector<S>(n, S(std::nanf("")));
+}
+
+// The forward instantiation the launcher picks for H (gru_persistent.cu).
+template <typename S>
+std::function<void()> forward_kernel(const PersistentForwardArgs& args) {
+  if (args.shape.H <= 256) return [&args] { persistent_forward_kernel<S, true, 8>(args); };
+  if (args.shape.H <= 512) return [&args] { persistent_forward_kernel<S, true, 16>(args); };
+  return [&args] { persistent_forward_kernel<S, true, 32>(args); };
+}
+
+template <typename S>
+int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstream& in,
+        const char* out_path) {
+  const int64_t T = head[0], N = head[1], H = head[2], D = head[3], sms = head[4];
+  const bool packed = head[6] != 0;
+  std::vector<int64_t> steps(batch_sizes);  // batch sizes, then each step's first row
+  int64_t rows = 0;
+  for (const int64_t n : batch_sizes) {
+    steps.push_back(rows);
+    rows += n;
+  }
+  const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448});
+  if (!plan.eligible()) {
+    std::fprintf(stderr, "the plan refuses the case: %d\n", static_cast<int>(plan.refusal));
+    return 2;
+  }
+  const auto gx = to<S>(read_floats(in, rows * D * 3 * H));
+  const auto w_hh = to<S>(read_floats(in, D * 3 * H * H));
+  const auto b_ih = to<S>(read_floats(in, D * 3 * H));
+  const auto b_hh = to<S>(read_floats(in, D * 3 * H));
+  const auto hx = to<S>(read_floats(in, D * N * H));
+  const auto grad_out = to<S>(read_floats(in, rows * D * H));
+  auto dh = to<S>(read_floats(in, D * N * H));
+
+  auto h_buf = poisoned<S>(2 * D * N * H);
+  std::copy(hx.begin(), hx.end(), h_buf.begin());
+  auto out = poisoned<S>(rows * D * H);
+  auto saved = poisoned<S>(rows * D * kSavedBlocks * H);
+  PersistentForwardArgs fwd{};
+  fwd.shape = {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, plan.smem_forward,
+               packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr};
+  fwd.gx = gx.data();
+  for (int64_t d = 0; d < D; ++d) {
+    fwd.w_hh[d] = w_hh.data() + d * 3 * H * H;
+    fwd.b_ih[d] = b_ih.data() + d * 3 * H;
+    fwd.b_hh[d] = b_hh.data() + d * 3 * H;
+  }
+  fwd.h_buf = h_buf.data();
+  fwd.out = out.data();
+  fwd.saved = saved.data();
+  emulated_launch(plan.grid, plan.smem_forward, forward_kernel<S>(fwd));
+  const auto h_n_first = h_buf.begin() + (T % 2) * D * N * H;
+  const std::vector<S> h_n(h_n_first, h_n_first + D * N * H);
+
+  auto dgx = poisoned<S>(rows * D * 3 * H);
+  auto dgh_n = poisoned<S>(rows * D * H);
+  auto dgh_buf = poisoned<S>(2 * D * N * 3 * H);
+  PersistentBackwardArgs bwd{};
+  bwd.shape = fwd.shape;
+  bwd.shape.smem_bytes = plan.smem_backward;
+  bwd.grad_out = grad_out.data();
+  bwd.saved = saved.data();
+  for (int64_t d = 0; d < D; ++d) bwd.w_hh[d] = w_hh.data() + d * 3 * H * H;
+  bwd.dh = dh.data();
+  bwd.dgx = dgx.data();
+  bwd.dgh_n = dgh_n.data();
+  bwd.dgh_buf = dgh_buf.data();
+  emulated_launch(plan.grid, plan.smem_backward, [&bwd] { persistent_backward_kernel<S>(bwd); });
+
+  std::ofstream result(out_path, std::ios::binary);
+  write_floats(result, out);
+  write_floats(result, h_n);
+  write_floats(result, saved);
+  write_floats(result, dgx);
+  write_floats(result, dgh_n);
+  write_floats(result, dh);
+  std::printf("units per block %lld, blocks per direction %lld\n",
+              static_cast<long long>(plan.units_per_block),
+              static_cast<long long>(plan.blocks_per_direction));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: persistent_emulation CASE_FILE OUT_FILE\n");
+    return 2;
+  }
+  std::ifstream in(argv[1], std::ios::binary);
+  int64_t head[7];
+  in.read(reinterpret_cast<char*>(head), sizeof(head));
+  std::vector<int64_t> batch_sizes(head[0]);
+  in.read(reinterpret_cast<char*>(batch_sizes.data()), head[0] * sizeof(int64_t));
+  switch (head[5]) {
+    case 0:
+      return run<float>(head, batch_sizes, in, argv[2]);
+    case 1:
+      return run<c10::BFloat16>(head, batch_sizes, in, argv[2]);
+    default:
+      return run<c10::Half>(head, batch_sizes, in, argv[2]);
+  }
+}

@@ -1,0 +1,134 @@
+"""The persistent CUDA kernels, run on the CPU: tests/cpp/persistent_emulation.cpp compiles
+their source (csrc/persistent/cuda/gru_persistent_kernels.cuh) against an emulation of
+CUDA's threads, barriers and warp shuffles, runs a layer's forward and backward the way
+the persistent runner launches them, and this test compares every output with a float64
+GRU: the output, h_n, the saved workspace, and the gradients of gx, gh_n and hx. It
+checks the kernels' indexing (both directions, packed batches, blocks owning fewer units,
+H not a multiple of 32, the 8, 16 and 32 chunk forms) and their ordering within a block
+and across the grid's barriers; not the GPU's caches or speed. Blocks run 64 threads
+here (256 on a GPU; the kernels read blockDim), which keeps the thread count down."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from gru_cuda import _C
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DTYPES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    binary = tmp_path_factory.mktemp("emulation") / "persistent_emulation"
+    torch_include = os.path.join(os.path.dirname(torch.__file__), "include")
+    tests_cpp = os.path.join(ROOT, "tests", "cpp")
+    subprocess.run(
+        [compiler, "-std=c++20", "-O1", "-pthread", "-I", os.path.join(tests_cpp, "emulation"),
+         "-I", os.path.join(ROOT, "csrc"), "-I", torch_include,
+         os.path.join(tests_cpp, "persistent_emulation.cpp"),
+         os.path.join(ROOT, "csrc", "persistent", "persistent_plan.cpp"), "-o", str(binary)],
+        check=True)
+    return binary
+
+
+def reference(gx, w_hh, b_ih, b_hh, hx, batch_sizes):
+    """Output, h_n and the saved blocks of a layer given its input projection gx, in
+    float64 autograd; also the gh_n tensors of each step, for their gradients."""
+    D, N, H = hx.shape
+    offsets = np.cumsum([0] + batch_sizes[:-1]).tolist()
+    T, rows = len(batch_sizes), sum(batch_sizes)
+    out = torch.zeros(rows, D * H, dtype=torch.float64)
+    saved = torch.zeros(rows, D, _C.SAVED_BLOCKS, H, dtype=torch.float64)
+    gh_ns, h_n = [], []
+    for d in range(D):
+        h = hx[d]
+        for i in range(T):
+            t = i if d == 0 else T - 1 - i
+            live, first = batch_sizes[t], offsets[t]
+            h_prev = h[:live]
+            gi = gx[first:first + live, d * 3 * H:(d + 1) * 3 * H] + b_ih[d]
+            gh = h_prev @ w_hh[d].T + b_hh[d]
+            gh_n = gh[:, 2 * H:]
+            gh_n.retain_grad()
+            gh_ns.append((first, live, d, gh_n))
+            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+            n = torch.tanh(gi[:, 2 * H:] + r * gh_n)
+            h_new = (1 - z) * n + z * h_prev
+            out = out.index_copy(0, torch.arange(first, first + live),
+                                 torch.cat([out[first:first + live, :d * H], h_new,
+                                            out[first:first + live, (d + 1) * H:]], 1))
+            saved[first:first + live, d] = torch.stack([r, z, n, gh_n, h_prev], 1).detach()
+            h = torch.cat([h_new, h[live:]])
+        h_n.append(h)
+    return out, torch.stack(h_n), saved.reshape(rows, -1), gh_ns
+
+
+CASES = [  # T, N, H, D, SMs, lengths (None: padded)
+    (5, 3, 16, 1, 4, None),
+    (5, 3, 45, 2, 8, None),                       # the last block owns fewer units
+    (7, 4, 45, 2, 8, [7, 5, 5, 2]),
+    (6, 5, 70, 1, 5, [6, 6, 3, 2, 1]),
+    (3, 9, 37, 2, 6, [3, 3, 3, 2, 2, 2, 1, 1, 1]),  # more rows than warps
+    (3, 2, 300, 2, 40, [3, 1]),                   # 16 chunks
+    (3, 2, 520, 1, 40, None),                     # 32 chunks
+]
+# The half types differ only in their loads, stores and rounding: a few cases suffice.
+HALF_CASES = [CASES[1], CASES[2], CASES[5]]
+
+
+@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype",
+                         [(*case, torch.float32) for case in CASES]
+                         + [(*case, dtype) for case in HALF_CASES
+                            for dtype in (torch.bfloat16, torch.float16)])
+def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path, T, N, H, D, sms,
+                                                            lengths, dtype):
+    gen = torch.Generator().manual_seed(T * 1000 + H)
+    batch_sizes = [N] * T if lengths is None else \
+        [sum(1 for length in lengths if length > t) for t in range(T)]
+    rows = sum(batch_sizes)
+
+    def rand(*shape, scale=0.5):  # values the layer's dtype holds exactly
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).double()
+
+    gx, b_ih, b_hh = rand(rows, D * 3 * H), rand(D, 3 * H), rand(D, 3 * H)
+    w_hh, hx = rand(D, 3 * H, H, scale=1 / H ** 0.5), rand(D, N, H)
+    grad_out, grad_hn = rand(rows, D * H), rand(D, N, H)
+    case = tmp_path / "case.bin"
+    with open(case, "wb") as f:
+        f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None)],
+                         np.int64).tobytes())
+        f.write(np.array(batch_sizes, np.int64).tobytes())
+        for t in (gx, w_hh, b_ih, b_hh, hx, grad_out, grad_hn):
+            f.write(t.float().numpy().tobytes())
+    result = tmp_path / "out.bin"
+    run = subprocess.run([str(emulator), str(case), str(result)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+
+    gx.requires_grad_()
+    hx.requires_grad_()
+    out, h_n, saved, gh_ns = reference(gx, w_hh, b_ih, b_hh, hx, batch_sizes)
+    ((out * grad_out).sum() + (h_n * grad_hn).sum()).backward()
+    dgh_n = torch.zeros(rows, D * H, dtype=torch.float64)
+    for first, live, d, gh_n in gh_ns:
+        dgh_n[first:first + live, d * H:(d + 1) * H] = gh_n.grad
+    expected = {"output": out, "h_n": h_n, "saved": saved, "dgx": gx.grad, "dgh_n": dgh_n,
+                "grad_hx": hx.grad}
+    got = np.fromfile(result, np.float32)
+    tolerance = 1e-4 if dtype == torch.float32 else 3e-2
+    start = 0
+    for name, e in expected.items():
+        a = torch.from_numpy(got[start:start + e.numel()].astype(np.float64)).reshape(e.shape)
+        start += e.numel()
+        assert not a.isnan().any(), f"{name}: elements the kernels never wrote"
+        error = ((a - e).abs().max() / e.abs().max()).item()
+        assert error < tolerance, f"{name}: max error {error:.2e} of the largest element"
+    assert start == got.size
