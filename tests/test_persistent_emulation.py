@@ -4,7 +4,8 @@ CUDA's threads, barriers and warp shuffles, runs a layer's forward and backward 
 the persistent runner launches them, and this test compares every output with a float64
 GRU: the output, h_n, the saved workspace, and the gradients of gx, gh_n and hx. It
 checks the kernels' indexing (both directions, packed batches, blocks owning fewer units,
-H not a multiple of 32, the 8, 16 and 32 chunk forms) and their ordering within a block
+H not a multiple of 32, the 8, 16 and 32 chunk forms, the forward's 1, 2 and 4 rows a
+warp) and their ordering within a block
 and across the grid's barriers; not the GPU's caches or speed. Blocks run 64 threads
 here (256 on a GPU; the kernels read blockDim), which keeps the thread count down."""
 import os
@@ -82,14 +83,25 @@ CASES = [  # T, N, H, D, SMs, lengths (None: padded)
 ]
 # The half types differ only in their loads, stores and rounding: a few cases suffice.
 HALF_CASES = [CASES[1], CASES[2], CASES[5]]
+# The forward's variants taking 2 or 4 batch rows a warp (H <= 256; 2 up to 512).
+ROW_CASES = [(CASES[i], rows) for i in (1, 2, 4) for rows in (2, 4)] + [(CASES[5], 2)]
 
 
-@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype",
-                         [(*case, torch.float32) for case in CASES]
-                         + [(*case, dtype) for case in HALF_CASES
-                            for dtype in (torch.bfloat16, torch.float16)])
+PARAMS = ([(*case, torch.float32, 1) for case in CASES]
+          + [(*case, dtype, 1) for case in HALF_CASES for dtype in (torch.bfloat16, torch.float16)]
+          + [(*case, torch.float32, rows) for case, rows in ROW_CASES])
+
+
+def case_id(p):
+    T, N, H, D, sms, lengths, dtype, rows = p
+    return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
+            f"{str(dtype).split('.')[-1]}-rows{rows}")
+
+
+@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp", PARAMS,
+                         ids=[case_id(p) for p in PARAMS])
 def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path, T, N, H, D, sms,
-                                                            lengths, dtype):
+                                                            lengths, dtype, rows_per_warp):
     gen = torch.Generator().manual_seed(T * 1000 + H)
     batch_sizes = [N] * T if lengths is None else \
         [sum(1 for length in lengths if length > t) for t in range(T)]
@@ -103,8 +115,8 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     grad_out, grad_hn = rand(rows, D * H), rand(D, N, H)
     case = tmp_path / "case.bin"
     with open(case, "wb") as f:
-        f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None)],
-                         np.int64).tobytes())
+        f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None),
+                          rows_per_warp], np.int64).tobytes())
         f.write(np.array(batch_sizes, np.int64).tobytes())
         for t in (gx, w_hh, b_ih, b_hh, hx, grad_out, grad_hn):
             f.write(t.float().numpy().tobytes())

@@ -13,6 +13,7 @@ struct PersistentShape {
   int64_t smem_bytes;
   const int64_t* batch_sizes;  // device, T entries; nullptr when padded (N rows each step)
   const int64_t* offsets;      // device, first row of each step; nullptr when padded
+  int64_t rows_per_warp;       // forward: batch rows a warp's product takes at once
 };
 
 struct PersistentForwardArgs {

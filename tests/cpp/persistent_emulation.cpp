@@ -3,8 +3,8 @@
 // batches, directions and block-level ordering. Built and fed by
 // tests/test_persistent_emulation.py:
 //   persistent_emulation CASE_FILE OUT_FILE
-// CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed;
-// int64 batch_sizes[T]; then float32 gx (rows, D*3H), w_hh (D, 3H, H), b_ih (D, 3H),
+// CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed,
+// rows per warp of the forward product; int64 batch_sizes[T]; then float32 gx (rows, D*3H), w_hh (D, 3H, H), b_ih (D, 3H),
 // b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H), grad_hn (D, N, H).
 // OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx. Outputs start as NaN.
 #include "emulation/cuda_emulation.h"
@@ -15,7 +15,7 @@
 
 using namespace gru_cuda;
 using persistent_kernels::persistent_backward_kernel;
-using persistent_kernels::persistent_forward_kernel;
+using persistent_kernels::with_forward_kernel;
 
 namespace {
 
@@ -41,19 +41,12 @@ std::vector<S> poisoned(int64_t n) {
   return std::vector<S>(n, S(std::nanf("")));
 }
 
-// The forward instantiation the launcher picks for H (gru_persistent.cu).
-template <typename S>
-std::function<void()> forward_kernel(const PersistentForwardArgs& args) {
-  if (args.shape.H <= 256) return [&args] { persistent_forward_kernel<S, true, 8>(args); };
-  if (args.shape.H <= 512) return [&args] { persistent_forward_kernel<S, true, 16>(args); };
-  return [&args] { persistent_forward_kernel<S, true, 32>(args); };
-}
-
 template <typename S>
 int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstream& in,
         const char* out_path) {
   const int64_t T = head[0], N = head[1], H = head[2], D = head[3], sms = head[4];
   const bool packed = head[6] != 0;
+  const int64_t rows_per_warp = head[7];
   std::vector<int64_t> steps(batch_sizes);  // batch sizes, then each step's first row
   int64_t rows = 0;
   for (const int64_t n : batch_sizes) {
@@ -79,7 +72,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   auto saved = poisoned<S>(rows * D * kSavedBlocks * H);
   PersistentForwardArgs fwd{};
   fwd.shape = {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, plan.smem_forward,
-               packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr};
+               packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr,
+               rows_per_warp};
   fwd.gx = gx.data();
   for (int64_t d = 0; d < D; ++d) {
     fwd.w_hh[d] = w_hh.data() + d * 3 * H * H;
@@ -89,7 +83,10 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   fwd.h_buf = h_buf.data();
   fwd.out = out.data();
   fwd.saved = saved.data();
-  emulated_launch(plan.grid, plan.smem_forward, forward_kernel<S>(fwd));
+  with_forward_kernel<S, true>(H, rows_per_warp, [&](auto kernel) {  // as the launcher does
+    emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(fwd); });
+    return 0;
+  });
   const auto h_n_first = h_buf.begin() + (T % 2) * D * N * H;
   const std::vector<S> h_n(h_n_first, h_n_first + D * N * H);
 
@@ -129,7 +126,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::ifstream in(argv[1], std::ios::binary);
-  int64_t head[7];
+  int64_t head[8];
   in.read(reinterpret_cast<char*>(head), sizeof(head));
   std::vector<int64_t> batch_sizes(head[0]);
   in.read(reinterpret_cast<char*>(batch_sizes.data()), head[0] * sizeof(int64_t));

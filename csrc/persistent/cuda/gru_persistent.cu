@@ -7,7 +7,7 @@ namespace gru_cuda {
 namespace {
 
 using persistent_kernels::persistent_backward_kernel;
-using persistent_kernels::persistent_forward_kernel;
+using persistent_kernels::with_forward_kernel;
 
 template <typename Kernel, typename Args>
 cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
@@ -35,18 +35,10 @@ cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
 template <typename scalar_t>
 cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                  cudaStream_t stream) {
-  const bool save = args.saved != nullptr;
-  const int64_t H = args.shape.H;
-  if (H <= 256) {
-    return save ? cooperative_launch(persistent_forward_kernel<scalar_t, true, 8>, args, device, stream)
-                : cooperative_launch(persistent_forward_kernel<scalar_t, false, 8>, args, device, stream);
-  }
-  if (H <= 512) {
-    return save ? cooperative_launch(persistent_forward_kernel<scalar_t, true, 16>, args, device, stream)
-                : cooperative_launch(persistent_forward_kernel<scalar_t, false, 16>, args, device, stream);
-  }
-  return save ? cooperative_launch(persistent_forward_kernel<scalar_t, true, 32>, args, device, stream)
-              : cooperative_launch(persistent_forward_kernel<scalar_t, false, 32>, args, device, stream);
+  const auto launch = [&](auto kernel) { return cooperative_launch(kernel, args, device, stream); };
+  const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
+  return args.saved != nullptr ? with_forward_kernel<scalar_t, true>(H, rows, launch)
+                               : with_forward_kernel<scalar_t, false>(H, rows, launch);
 }
 
 }  // namespace

@@ -49,6 +49,30 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// The warp's sums of kRows values at once, in kRows - 1 + 5 - log2(kRows) shuffles instead
+// of 5 kRows: each exchange halves the values a lane keeps. Returns the sum of
+// v[lane / (32 / kRows)]; v is clobbered.
+template <int kRows>
+__device__ __forceinline__ float warp_sum_rows(float (&v)[kRows], int lane) {
+  static_assert(kRows == 1 || kRows == 2 || kRows == 4, "1, 2 or 4 rows");
+#pragma unroll
+  for (int half = kRows / 2, offset = 16; half >= 1; half /= 2, offset /= 2) {
+    const bool upper = (lane & offset) != 0;
+#pragma unroll
+    for (int j = 0; j < half; ++j) {
+      const float keep = upper ? v[j + half] : v[j];
+      const float send = upper ? v[j] : v[j + half];
+      v[j] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
+    }
+  }
+  float total = v[0];
+#pragma unroll
+  for (int offset = 16 / kRows; offset > 0; offset >>= 1) {
+    total += __shfl_xor_sync(0xffffffffu, total, offset);
+  }
+  return total;
+}
+
 struct StepRows {
   int64_t t, live, first;  // the time step, its live rows (a prefix), its first row
 };
@@ -70,8 +94,10 @@ __device__ __forceinline__ StepRows step_rows(const PersistentShape& s, int64_t 
           s.offsets != nullptr ? s.offsets[t] : t * s.N};
 }
 
-// kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks).
-template <typename scalar_t, bool kSave, int kChunks>
+// kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks). kRows: the
+// batch rows a warp takes at once, so that each W_hh value read from shared memory serves
+// kRows rows (kRows * kChunks values of state in registers).
+template <typename scalar_t, bool kSave, int kChunks, int kRows>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     persistent_forward_kernel(const PersistentForwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -101,25 +127,37 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     const scalar_t* h_in = h_buf + ((i % 2) * s.D + d) * N * H;
     scalar_t* h_out = h_buf + (((i + 1) % 2) * s.D + d) * N * H;
 
-    // gh for this block's gate rows: a warp per batch row, the row's state in registers.
-    for (int64_t n = warp; n < rows.live; n += warps) {
-      float h_lane[kChunks];
+    // gh for this block's gate rows: a warp per kRows batch rows, their state in registers.
+    for (int64_t n0 = warp * kRows; n0 < rows.live; n0 += warps * kRows) {
+      float h_lane[kRows][kChunks];
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
-        const int64_t col = lane + 32 * c;
-        h_lane[c] = col < H ? load_cg(h_in + n * H + col) : 0.0f;
-      }
-      for (int64_t r = 0; r < 3 * units; ++r) {
-        const int64_t g = r / units, iu = r - g * units;
-        const float* w_row = w_s + (g * k + iu) * H;
-        float acc = 0.0f;
+      for (int j = 0; j < kRows; ++j) {
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
-          const int64_t col = lane + 32 * c;
-          if (col < H) acc = fmaf(h_lane[c], w_row[col], acc);
+          const int col = lane + 32 * c;
+          h_lane[j][c] = col < H && n0 + j < rows.live ? load_cg(h_in + (n0 + j) * H + col) : 0.0f;
         }
-        acc = warp_sum(acc);
-        if (lane == 0) gh_s[n * 3 * k + g * k + iu] = acc;
+      }
+      const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
+      const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < rows.live;
+      for (int g = 0; g < 3; ++g) {
+        for (int iu = 0; iu < units; ++iu) {
+          const float* w_row = w_s + (g * k + iu) * H;
+          float acc[kRows];
+#pragma unroll
+          for (int j = 0; j < kRows; ++j) acc[j] = 0.0f;
+#pragma unroll
+          for (int c = 0; c < kChunks; ++c) {
+            const int col = lane + 32 * c;
+            if (col < H) {
+              const float w_value = w_row[col];
+#pragma unroll
+              for (int j = 0; j < kRows; ++j) acc[j] = fmaf(h_lane[j][c], w_value, acc[j]);
+            }
+          }
+          const float total = warp_sum_rows<kRows>(acc, lane);
+          if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
+        }
       }
     }
     __syncthreads();
@@ -205,6 +243,22 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     }
     __syncthreads();  // the next step's element pass reads dh written by other warps
   }
+}
+
+// fn(kernel) with the forward kernel built for H and rows_per_warp (1, 2 or 4; reduced to
+// what H's chunk form was built with: kRows * kChunks <= 32).
+template <typename scalar_t, bool kSave, typename Fn>
+auto with_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
+  if (H <= 256) {
+    if (rows_per_warp >= 4) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 4>);
+    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 2>);
+    return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1>);
+  }
+  if (H <= 512) {
+    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 16, 2>);
+    return fn(persistent_forward_kernel<scalar_t, kSave, 16, 1>);
+  }
+  return fn(persistent_forward_kernel<scalar_t, kSave, 32, 1>);
 }
 
 }  // namespace persistent_kernels

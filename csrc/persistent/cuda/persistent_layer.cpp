@@ -7,6 +7,8 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <cstdlib>
+
 #include "../../cuda/stream_capture.h"
 #include "../persistent_plan.h"
 #include "../persistent_switch.h"
@@ -44,11 +46,24 @@ at::Tensor device_steps(bool packed, const std::vector<int64_t>& batch_sizes,
   return at::tensor(both, at::kLong).pin_memory().to(like.device(), /*non_blocking=*/true);
 }
 
+// Batch rows a warp of the forward product takes at once: 1 until a GPU run has measured
+// the variants; GRU_CUDA_PERSISTENT_ROWS=2 or 4 selects another (the benchmark's runs).
+int64_t forward_rows_per_warp() {
+  static const int64_t rows = [] {
+    const char* value = std::getenv("GRU_CUDA_PERSISTENT_ROWS");
+    const int64_t asked = value != nullptr ? std::atoll(value) : 1;
+    return asked == 2 || asked == 4 ? asked : int64_t{1};
+  }();
+  return rows;
+}
+
 PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64_t H,
                          int64_t D, const at::Tensor& steps, int64_t smem_bytes) {
   const int64_t* steps_ptr = steps.defined() ? steps.const_data_ptr<int64_t>() : nullptr;
-  return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes,
-          steps_ptr, steps_ptr != nullptr ? steps_ptr + T : nullptr};
+  return {T,          N,         H,
+          D,          plan.units_per_block, plan.blocks_per_direction,
+          smem_bytes, steps_ptr, steps_ptr != nullptr ? steps_ptr + T : nullptr,
+          forward_rows_per_warp()};
 }
 
 // Whether the kernel was launched; false (a fallback) only for a grid the device cannot
