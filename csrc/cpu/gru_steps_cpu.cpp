@@ -111,7 +111,11 @@ bool replay_addressing_cpu(const StepLoop& loop) {
 
 }  // namespace
 
-const StepKernels cpu_step_kernels = {forward_step_cpu,  backward_step_cpu,    nullptr, nullptr,
-                                      small_matmul_cpu, replay_addressing_cpu};
+const StepKernels cpu_step_kernels = {forward_step_cpu,
+                                      backward_step_cpu,
+                                      /*layer_forward=*/nullptr,
+                                      /*layer_backward=*/nullptr,
+                                      small_matmul_cpu,
+                                      replay_addressing_cpu};
 
 }  // namespace gru_cuda

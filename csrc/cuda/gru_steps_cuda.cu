@@ -70,8 +70,11 @@ void store_step_bases_cuda(const StepBases& value, void* destination) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-const StepKernels cuda_step_kernels = {forward_step_cuda,        backward_step_cuda,
-                                       persistent_layer_forward, persistent_layer_backward,
-                                       /*small_matmul=*/nullptr, replay_steps_cuda};
+const StepKernels cuda_step_kernels = {forward_step_cuda,
+                                       backward_step_cuda,
+                                       persistent_layer_forward,
+                                       persistent_layer_backward,
+                                       /*small_matmul=*/nullptr,
+                                       replay_steps_cuda};
 
 }  // namespace gru_cuda

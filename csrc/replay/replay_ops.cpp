@@ -18,9 +18,9 @@ std::vector<int64_t> replay_counts_op() {
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   const StepReplayCache& cache = step_replay_cache();
   const ReplayCounts& c = cache.counts();
-  return {c.hits,   c.misses,     c.captures,    c.evictions,
-          c.capped, c.failed,     cache.size(),  cache.bytes(),
-          replay_cpu_runs().load()};
+  return {c.hits,       c.misses,      c.captures,
+          c.evictions,  c.capped,      c.failed,
+          cache.size(), cache.bytes(), replay_cpu_runs().load()};
 }
 
 void clear_replay_cache_op() {

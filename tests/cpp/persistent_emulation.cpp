@@ -4,8 +4,9 @@
 // tests/test_persistent_emulation.py:
 //   persistent_emulation CASE_FILE OUT_FILE
 // CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed,
-// rows per warp of the forward product; int64 batch_sizes[T]; then float32 gx (rows, D*3H), w_hh (D, 3H, H), b_ih (D, 3H),
-// b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H), grad_hn (D, N, H).
+// rows per warp of the forward product; int64 batch_sizes[T]; then float32 gx (rows,
+// D*3H), w_hh (D, 3H, H), b_ih (D, 3H), b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H),
+// grad_hn (D, N, H).
 // OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx. Outputs start as NaN.
 #include "emulation/cuda_emulation.h"
 #include "persistent/cuda/gru_persistent_kernels.cuh"

@@ -60,10 +60,8 @@ int64_t forward_rows_per_warp() {
 PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64_t H,
                          int64_t D, const at::Tensor& steps, int64_t smem_bytes) {
   const int64_t* steps_ptr = steps.defined() ? steps.const_data_ptr<int64_t>() : nullptr;
-  return {T,          N,         H,
-          D,          plan.units_per_block, plan.blocks_per_direction,
-          smem_bytes, steps_ptr, steps_ptr != nullptr ? steps_ptr + T : nullptr,
-          forward_rows_per_warp()};
+  return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes, steps_ptr,
+          steps_ptr != nullptr ? steps_ptr + T : nullptr, forward_rows_per_warp()};
 }
 
 // Whether the kernel was launched; false (a fallback) only for a grid the device cannot
@@ -75,8 +73,8 @@ bool launched(cudaError_t err, const char* pass, const at::Tensor& like, int64_t
   TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge, "gru_cuda: the persistent ", pass,
               " kernel failed to launch: ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
               ")");
-  TORCH_CHECK(persistent_switch().get() != PersistentMode::kRequire, "gru_cuda: the persistent ", pass,
-              " kernels are required (require mode) and the plan takes this layer (H=", H,
+  TORCH_CHECK(persistent_switch().get() != PersistentMode::kRequire, "gru_cuda: the persistent ",
+              pass, " kernels are required (require mode) and the plan takes this layer (H=", H,
               ", N=", N, ", directions=", D, ", ", like.scalar_type(),
               "), but the device cannot hold all of its blocks at once (",
               cudaGetErrorName(err), ")");

@@ -35,7 +35,9 @@ struct EmulatedGrid {
 };
 inline EmulatedGrid* emulated_grid = nullptr;
 
-inline int emulated_warp() { return static_cast<int>(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32); }
+inline int emulated_warp() {
+  return static_cast<int>(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32);
+}
 
 inline void __syncthreads() { emulated_grid->blocks[blockIdx.x]->arrive_and_wait(); }
 
@@ -61,7 +63,8 @@ using std::min;
 
 // Runs kernel() on grid x blockDim.x threads with shared_bytes of shared memory per
 // block, filled with NaN so that a read of what no thread wrote shows.
-inline void emulated_launch(int64_t grid, int64_t shared_bytes, const std::function<void()>& kernel) {
+inline void emulated_launch(int64_t grid, int64_t shared_bytes,
+                            const std::function<void()>& kernel) {
   EmulatedGrid state;
   const int64_t threads = grid * blockDim.x;
   state.grid = std::make_unique<std::barrier<>>(threads);
@@ -69,7 +72,9 @@ inline void emulated_launch(int64_t grid, int64_t shared_bytes, const std::funct
     state.blocks.push_back(std::make_unique<std::barrier<>>(blockDim.x));
     state.shared.emplace_back(shared_bytes / sizeof(float), std::nanf(""));
   }
-  for (int64_t w = 0; w < threads / 32; ++w) state.warps.push_back(std::make_unique<std::barrier<>>(32));
+  for (int64_t w = 0; w < threads / 32; ++w) {
+    state.warps.push_back(std::make_unique<std::barrier<>>(32));
+  }
   state.lanes.assign(threads, 0.0f);
   emulated_grid = &state;
   gridDim.x = static_cast<unsigned>(grid);
