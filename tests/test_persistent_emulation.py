@@ -5,7 +5,7 @@ the persistent runner launches them, and this test compares every output with a 
 GRU: the output, h_n, the saved workspace, and the gradients of gx, gh_n and hx. It
 checks the kernels' indexing (both directions, packed batches, blocks owning fewer units,
 H not a multiple of 32, the 8, 16 and 32 chunk forms, the forward's 1, 2 and 4 rows a
-warp) and their ordering within a block
+warp, the backward's 2, 4, 8 and 16 unit forms) and their ordering within a block
 and across the grid's barriers; not the GPU's caches or speed. Blocks run 64 threads
 here (256 on a GPU; the kernels read blockDim), which keeps the thread count down."""
 import os
@@ -80,6 +80,8 @@ CASES = [  # T, N, H, D, SMs, lengths (None: padded)
     (3, 9, 37, 2, 6, [3, 3, 3, 2, 2, 2, 1, 1, 1]),  # more rows than warps
     (3, 2, 300, 2, 40, [3, 1]),                   # 16 chunks
     (3, 2, 520, 1, 40, None),                     # 32 chunks
+    (4, 3, 39, 1, 20, [4, 3, 1]),                 # 2 units a block (1 in the last)
+    (4, 3, 60, 2, 18, None),                      # 7 units a block (4 in the last)
 ]
 # The half types differ only in their loads, stores and rounding: a few cases suffice.
 HALF_CASES = [CASES[1], CASES[2], CASES[5]]

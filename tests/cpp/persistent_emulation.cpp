@@ -15,7 +15,7 @@
 #include <fstream>
 
 using namespace gru_cuda;
-using persistent_kernels::persistent_backward_kernel;
+using persistent_kernels::with_backward_kernel;
 using persistent_kernels::with_forward_kernel;
 
 namespace {
@@ -104,7 +104,10 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   bwd.dgx = dgx.data();
   bwd.dgh_n = dgh_n.data();
   bwd.dgh_buf = dgh_buf.data();
-  emulated_launch(plan.grid, plan.smem_backward, [&bwd] { persistent_backward_kernel<S>(bwd); });
+  with_backward_kernel<S>(plan.units_per_block, [&](auto kernel) {
+    emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(bwd); });
+    return 0;
+  });
 
   std::ofstream result(out_path, std::ios::binary);
   write_floats(result, out);

@@ -6,7 +6,7 @@
 namespace gru_cuda {
 namespace {
 
-using persistent_kernels::persistent_backward_kernel;
+using persistent_kernels::with_backward_kernel;
 using persistent_kernels::with_forward_kernel;
 
 template <typename Kernel, typename Args>
@@ -61,13 +61,15 @@ cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::Sc
 cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
                                        c10::ScalarType dtype, int device, cudaStream_t stream) {
   if (args.shape.units_per_block > kPersistentMaxUnits) return cudaErrorInvalidValue;
+  const auto launch = [&](auto kernel) { return cooperative_launch(kernel, args, device, stream); };
+  const int64_t units = args.shape.units_per_block;
   switch (dtype) {
     case c10::ScalarType::Float:
-      return cooperative_launch(persistent_backward_kernel<float>, args, device, stream);
+      return with_backward_kernel<float>(units, launch);
     case c10::ScalarType::Half:
-      return cooperative_launch(persistent_backward_kernel<c10::Half>, args, device, stream);
+      return with_backward_kernel<c10::Half>(units, launch);
     case c10::ScalarType::BFloat16:
-      return cooperative_launch(persistent_backward_kernel<c10::BFloat16>, args, device, stream);
+      return with_backward_kernel<c10::BFloat16>(units, launch);
     default:
       return cudaErrorNotSupported;
   }

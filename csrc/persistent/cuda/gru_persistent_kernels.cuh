@@ -43,31 +43,33 @@ __device__ __forceinline__ float load_cg(const T* p) {
   return static_cast<float>(value);
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
+// One exchange of warp_sums: lanes with kOffset set keep the upper kHalf values and the
+// others the lower, each adding its partner's; then the next exchange, on half as many.
+template <int kValues, int kHalf, int kOffset>
+__device__ __forceinline__ void fold_halves(float (&v)[kValues], int lane) {
+  if constexpr (kHalf >= 1) {
+    const bool upper = (lane & kOffset) != 0;
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
+    for (int j = 0; j < kHalf; ++j) {
+      const float keep = upper ? v[j + kHalf] : v[j];
+      const float send = upper ? v[j] : v[j + kHalf];
+      v[j] = keep + __shfl_xor_sync(0xffffffffu, send, kOffset);
+    }
+    fold_halves<kValues, kHalf / 2, kOffset / 2>(v, lane);
+  }
 }
 
-// The warp's sums of kRows values at once, in kRows - 1 + 5 - log2(kRows) shuffles instead
-// of 5 kRows: each exchange halves the values a lane keeps. Returns the sum of
-// v[lane / (32 / kRows)]; v is clobbered.
-template <int kRows>
-__device__ __forceinline__ float warp_sum_rows(float (&v)[kRows], int lane) {
-  static_assert(kRows == 1 || kRows == 2 || kRows == 4, "1, 2 or 4 rows");
-#pragma unroll
-  for (int half = kRows / 2, offset = 16; half >= 1; half /= 2, offset /= 2) {
-    const bool upper = (lane & offset) != 0;
-#pragma unroll
-    for (int j = 0; j < half; ++j) {
-      const float keep = upper ? v[j + half] : v[j];
-      const float send = upper ? v[j] : v[j + half];
-      v[j] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
-    }
-  }
+// The warp's sums of kValues values at once, in kValues - 1 + 5 - log2(kValues) shuffles
+// instead of 5 kValues: each exchange halves the values a lane keeps. Returns the sum of
+// v[lane / (32 / kValues)]; v is clobbered.
+template <int kValues>
+__device__ __forceinline__ float warp_sums(float (&v)[kValues], int lane) {
+  static_assert(kValues >= 1 && kValues <= 32 && (kValues & (kValues - 1)) == 0,
+                "a power of two up to 32");
+  fold_halves<kValues, kValues / 2, 16>(v, lane);
   float total = v[0];
 #pragma unroll
-  for (int offset = 16 / kRows; offset > 0; offset >>= 1) {
+  for (int offset = 16 / kValues; offset > 0; offset >>= 1) {
     total += __shfl_xor_sync(0xffffffffu, total, offset);
   }
   return total;
@@ -155,7 +157,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
               for (int j = 0; j < kRows; ++j) acc[j] = fmaf(h_lane[j][c], w_value, acc[j]);
             }
           }
-          const float total = warp_sum_rows<kRows>(acc, lane);
+          const float total = warp_sums<kRows>(acc, lane);
           if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
         }
       }
@@ -181,7 +183,9 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   }
 }
 
-template <typename scalar_t>
+// kUnits: the accumulators a lane keeps, one per unit of the block (units_per_block <=
+// kUnits), so that a block of 2 units does not pay for 16.
+template <typename scalar_t, int kUnits>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     persistent_backward_kernel(const PersistentBackwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -220,25 +224,37 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     grid.sync();  // gh's gradient of every unit is written
 
     // dh[n, u] += sum over the 3H gate rows r of dgh[n, r] * W_hh[r, u], for own units:
-    // a warp per batch row, a lane's share of r, one accumulator per unit.
+    // a warp per batch row, a lane's share of r with kLoads loads from L2 in flight at
+    // once, one accumulator per unit (w_s holds only the units' rows: the guard keeps
+    // reads inside it), the units' sums in one shuffle butterfly.
+    constexpr int kLoads = 4;
+    const int64_t G = 3 * H;
     for (int64_t n = warp; n < rows.live; n += warps) {
-      float acc[kPersistentMaxUnits];
+      const scalar_t* dgh_row = dgh + n * G;
+      float acc[kUnits];
 #pragma unroll
-      for (int iu = 0; iu < kPersistentMaxUnits; ++iu) acc[iu] = 0.0f;
-      for (int64_t r = lane; r < 3 * H; r += 32) {
-        const float g = load_cg(dgh + n * 3 * H + r);
+      for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
+      for (int64_t r0 = lane; r0 < G; r0 += 32 * kLoads) {
+        float g[kLoads];
 #pragma unroll
-        for (int iu = 0; iu < kPersistentMaxUnits; ++iu) {
-          if (iu < units) acc[iu] = fmaf(g, w_s[iu * 3 * H + r], acc[iu]);
+        for (int b = 0; b < kLoads; ++b) {
+          g[b] = r0 + 32 * b < G ? load_cg(dgh_row + r0 + 32 * b) : 0.0f;
+        }
+#pragma unroll
+        for (int b = 0; b < kLoads; ++b) {
+          const int64_t r = r0 + 32 * b;
+          if (r >= G) break;
+#pragma unroll
+          for (int iu = 0; iu < kUnits; ++iu) {
+            if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
+          }
         }
       }
-#pragma unroll
-      for (int iu = 0; iu < kPersistentMaxUnits; ++iu) {
-        const float total = warp_sum(acc[iu]);
-        if (lane == 0 && iu < units) {
-          scalar_t& slot = dh[n * H + u0 + iu];
-          slot = static_cast<float>(slot) + total;
-        }
+      const float total = warp_sums<kUnits>(acc, lane);
+      const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
+      if (lane % (32 / kUnits) == 0 && iu < units) {
+        scalar_t& slot = dh[n * H + u0 + iu];
+        slot = static_cast<float>(slot) + total;
       }
     }
     __syncthreads();  // the next step's element pass reads dh written by other warps
@@ -259,6 +275,16 @@ auto with_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
     return fn(persistent_forward_kernel<scalar_t, kSave, 16, 1>);
   }
   return fn(persistent_forward_kernel<scalar_t, kSave, 32, 1>);
+}
+
+// fn(kernel) with the backward kernel built for units_per_block (<= kPersistentMaxUnits).
+template <typename scalar_t, typename Fn>
+auto with_backward_kernel(int64_t units_per_block, const Fn& fn) {
+  static_assert(kPersistentMaxUnits == 16, "the largest instantiation below");
+  if (units_per_block <= 2) return fn(persistent_backward_kernel<scalar_t, 2>);
+  if (units_per_block <= 4) return fn(persistent_backward_kernel<scalar_t, 4>);
+  if (units_per_block <= 8) return fn(persistent_backward_kernel<scalar_t, 8>);
+  return fn(persistent_backward_kernel<scalar_t, 16>);
 }
 
 }  // namespace persistent_kernels
