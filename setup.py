@@ -100,7 +100,8 @@ def _extension(with_cuda):
     sources += sorted(glob.glob("csrc/cuda/*.cpp") + glob.glob("csrc/cuda/*.cu")
                       + glob.glob("csrc/persistent/cuda/*.cpp")
                       + glob.glob("csrc/persistent/cuda/*.cu")
-                      + glob.glob("csrc/replay/cuda/*.cpp"))
+                      + glob.glob("csrc/replay/cuda/*.cpp")
+                      + glob.glob("csrc/replay/cuda/*.cu"))
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),

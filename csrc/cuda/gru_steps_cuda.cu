@@ -1,7 +1,7 @@
 // Fused elementwise kernels of one GRU step on CUDA: one launch per step covers both
 // directions' live rows, one thread per (row, unit), on the current stream; the element
 // math comes from gru_cell.h. In a replayed graph the steps' pointers into the call's
-// tensors are offsets from the addresses a one-thread kernel stores before each replay.
+// tensors are offsets from addresses stored before each replay (csrc/replay/cuda/).
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <c10/cuda/CUDAException.h>
@@ -58,17 +58,7 @@ void backward_step_cuda(const BackwardStep& step, DirectionGemm gemm) {
   for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
 }
 
-__global__ void store_bases_kernel(const StepBases value, StepBases* destination) {
-  *destination = value;
-}
-
 }  // namespace
-
-void store_step_bases_cuda(const StepBases& value, void* destination) {
-  store_bases_kernel<<<1, 1, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      value, static_cast<StepBases*>(destination));
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
 
 const StepKernels cuda_step_kernels = {forward_step_cuda,
                                        backward_step_cuda,

@@ -9,8 +9,4 @@ namespace gru_cuda {
 
 extern const StepKernels cuda_step_kernels;
 
-// Stores the call's addresses where a replayed loop's steps read them (device memory),
-// on the current stream.
-void store_step_bases_cuda(const StepBases& value, void* destination);
-
 }  // namespace gru_cuda

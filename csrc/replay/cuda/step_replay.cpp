@@ -15,10 +15,10 @@
 
 #include <memory>
 
-#include "../../cuda/gru_steps_cuda.h"
 #include "../../cuda/stream_capture.h"
 #include "../replay_switch.h"
 #include "step_replay.h"
+#include "store_bases.h"
 
 namespace gru_cuda {
 namespace {
