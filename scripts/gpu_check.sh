@@ -83,19 +83,22 @@ step profile 50 profile.log python benchmarks/profile_launches.py
 step benchmark 150 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
-# The persistent forward's variants, 1, 2 or 4 batch rows a warp (issue: persistent kernels
-# fast), against each other on the sizes where rows per warp matter.
+# The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
+# the sizes where rows per warp matter; then float64, which only the per-step path takes,
+# eager against replayed.
 export OUT
-step persistent-rows 60 persistent-rows.log bash -c 'for rows in 1 2 4; do
+step variants 70 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
-done'
+done
+python benchmarks/bench_gru.py --device cuda --dtypes float64 --contenders fused,replayed,nn.GRU \
+  --sizes "100,8,512,512;100,64,256,256" --repeats 5 --warmup 2 --out "$OUT/replay-float64"'
 # One step at a time (decoding loops): GRUCell and GRU T=1 against nn on the GPU.
-step single-step 40 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
+step single-step 35 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
   --out "$OUT/single-step"
 # How the CPU path scales with cores: this machine has many, the others two.
-step cpu-threads 50 cpu-threads.log bash -c 'for threads in 1 4 16; do
+step cpu-threads 45 cpu-threads.log bash -c 'for threads in 1 4 16; do
   python benchmarks/bench_gru.py --device cpu --threads $threads --contenders fused,nn.GRU \
     --sizes "100,64,256,256;100,1,256,256;100,64,256,256,packed;60,32,128,128,L2,bidir,packed" \
     --repeats 3 --warmup 1 --out "$OUT/cpu-threads-$threads" || exit 1
@@ -127,6 +130,8 @@ done'
     echo "  $rows: $(grep -E '\| persistent \|' "$OUT/persistent-rows-$rows/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
+  echo "float64, replayed against eager (ms; fwd, fwd+bwd): $(grep -E '\| (fused|replayed) \|' \
+    "$OUT/replay-float64/results.md" 2>/dev/null | awk -F'|' '{printf "%s %s; ", $9, $10}')"
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"
   echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"
