@@ -55,11 +55,11 @@ struct LayerBackward {
 // A layer's per-step loop, for a device that replays it from a captured graph. run
 // runs the loop on the buffers given: the state ((D, N, H): h in the forward, dh in the
 // backward, in and out) and the workspace ((D, N, 3H): gh or dgh), with the call's
-// tensors at the addresses device_bases points to in device memory (the steps hold
-// offsets), or with nullptr where `addresses` says. It allocates nothing.
+// tensors at the addresses device_bases points to (the steps hold offsets; device memory
+// in a replayed graph), or with nullptr where `addresses` says. It allocates nothing.
 struct StepLoop {
   bool backward;
-  bool save;                             // forward: keep the workspace
+  bool save;                             // forward: write `saved` for the backward
   const std::vector<at::Tensor>& w_hh;   // per direction, read by the loop's GEMMs
   const StepBases& addresses;            // the call's tensors
   at::Tensor& state;                     // the call's h or dh

@@ -82,8 +82,9 @@ struct Step {
   int64_t out_stride;    // D * H
   int64_t saved_stride;  // D * kSavedBlocks * H
   c10::ScalarType dtype;
-  bool save;                 // forward: keep the workspace for the backward
-  const StepBases* bases;    // device memory in a replayed graph, else nullptr
+  bool save;                 // forward: write `saved` for the backward
+  const StepBases* bases;    // the call's addresses where the pointers are offsets (device
+                             // memory in a replayed graph), else nullptr
 
   GRU_HOST_DEVICE int64_t total_rows() const {
     return dir[0].rows + (num_directions > 1 ? dir[1].rows : 0);

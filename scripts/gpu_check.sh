@@ -4,8 +4,9 @@
 # eligible layer that does not run persistent fails its test) and cuda+replay (every loop
 # captured and replayed from our own graphs) with the three compute-sanitizer tools on
 # the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
-# benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines),
-# one step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
+# benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
+# variants (the persistent forward's rows a warp; float64 eager against replayed), one
+# step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
 # OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
 # all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
 # few files, run it on a scratch folder and tar that.

@@ -6,7 +6,8 @@ GRU: the output, h_n, the saved workspace, and the gradients of gx, gh_n and hx.
 checks the kernels' indexing (both directions, packed batches, blocks owning fewer units,
 H not a multiple of 32, the 8, 16 and 32 chunk forms, the forward's 1, 2 and 4 rows a
 warp, the backward's 2, 4, 8 and 16 unit forms) and their ordering within a block
-and across the grid's barriers; not the GPU's caches or speed. Blocks run 64 threads
+and across the grid's barriers as the OS interleaves the threads (a missing barrier may
+still pass by chance); not the GPU's caches or speed. Blocks run 64 threads
 here (256 on a GPU; the kernels read blockDim), which keeps the thread count down."""
 import os
 import shutil
@@ -135,7 +136,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     for first, live, d, gh_n in gh_ns:
         dgh_n[first:first + live, d * H:(d + 1) * H] = gh_n.grad
     expected = {"output": out, "h_n": h_n, "saved": saved, "dgx": gx.grad, "dgh_n": dgh_n,
-                "grad_hx": hx.grad}
+                "grad_hx": hx.grad, "inference output": out, "inference h_n": h_n}
     got = np.fromfile(result, np.float32)
     tolerance = 1e-4 if dtype == torch.float32 else 3e-2
     start = 0
@@ -146,3 +147,15 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
         error = ((a - e).abs().max() / e.abs().max()).item()
         assert error < tolerance, f"{name}: max error {error:.2e} of the largest element"
     assert start == got.size
+
+    # The instantiations the launcher's choosers picked, against the rule stated here.
+    chunks = 8 if H <= 256 else 16 if H <= 512 else 32
+    units = plan_units(H, N, D, sms)
+    assert run.stdout.split("\n")[:2] == [
+        f"forward chunks {chunks} rows {min(rows_per_warp, 32 // chunks)}",
+        f"backward units {max(2, 1 << (units - 1).bit_length())}"]
+
+
+def plan_units(H, N, D, sms):
+    plan = torch.ops.gru_cuda.persistent_plan(H, N, D, False, sms, 232448)
+    return dict(zip(_C.PERSISTENT_PLAN_FIELDS.split(","), plan))["units_per_block"]

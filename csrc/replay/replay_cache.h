@@ -20,9 +20,6 @@ struct ReplayLimits {
   // A layer whose shapes keep changing (sequence lengths of every batch, say) would
   // capture on every call and replay little: after this many captures it runs eagerly.
   int64_t max_captures_per_layer = 8;
-  // Capture every shape at its first call, whatever the layer's count (tests and
-  // benchmarks: every call replays).
-  bool capture_on_first_call = false;
 };
 
 // Since the cache was made: calls replayed (hits), calls whose shape had no graph
@@ -45,8 +42,10 @@ class ReplayCache {
 
   // What to do for a call with this key on this layer; with kReplay, the entry to replay
   // (now the most recently used). A first miss only remembers the key: a shape seen once
-  // is often never seen again, and capturing costs more than a call.
-  ReplayAction find(const ReplayKey& key, int64_t layer, Entry** entry) {
+  // is often never seen again, and capturing costs more than a call. capture_at_once
+  // (tests, benchmarks) captures every miss at once, whatever the layer's count.
+  ReplayAction find(const ReplayKey& key, int64_t layer, Entry** entry,
+                    bool capture_at_once = false) {
     *entry = nullptr;
     const auto found = index_.find(key);
     if (found != index_.end()) {
@@ -57,7 +56,7 @@ class ReplayCache {
     }
     ++counts_.misses;
     if (contains(failed_, key)) return ReplayAction::kRunEagerly;
-    if (limits_.capture_on_first_call) return ReplayAction::kCapture;
+    if (capture_at_once) return ReplayAction::kCapture;
     if (!seen_before(key)) return ReplayAction::kRunEagerly;
     if (layer_captures(layer) >= limits_.max_captures_per_layer) {
       ++counts_.capped;
@@ -89,14 +88,16 @@ class ReplayCache {
     remember(failed_, key);
   }
 
+  // Drops every entry (not counted as evictions) and what the cache remembers.
   void clear() {
-    while (!slots_.empty()) drop(std::prev(slots_.end()));
+    slots_.clear();
+    index_.clear();
+    bytes_ = 0;
     seen_.clear();
     failed_.clear();
     captures_per_layer_.clear();
   }
 
-  ReplayLimits& limits() { return limits_; }
   const ReplayCounts& counts() const { return counts_; }
   int64_t size() const { return static_cast<int64_t>(slots_.size()); }
   int64_t bytes() const { return bytes_; }

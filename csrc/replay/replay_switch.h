@@ -14,7 +14,8 @@
 
 namespace gru_cuda {
 
-// kAlways: capture at a shape's first call (tests, benchmarks: every call replays).
+// kAlways: capture at a shape's first call, with no per-layer limit (tests, benchmarks:
+// every call replays).
 enum class ReplayMode : int64_t { kOff = 0, kOn = 1, kAlways = 2 };
 
 // Set at first use by GRU_CUDA_REPLAY: "1"/"on", "always", else off.

@@ -7,7 +7,8 @@
 // rows per warp of the forward product; int64 batch_sizes[T]; then float32 gx (rows,
 // D*3H), w_hh (D, 3H, H), b_ih (D, 3H), b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H),
 // grad_hn (D, N, H).
-// OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx. Outputs start as NaN.
+// OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx, then the inference forward's
+// output and h_n. Outputs start as NaN. Prints the instantiations that ran.
 #include "emulation/cuda_emulation.h"
 #include "persistent/cuda/gru_persistent_kernels.cuh"
 
@@ -69,6 +70,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
 
   auto h_buf = poisoned<S>(2 * D * N * H);
   std::copy(hx.begin(), hx.end(), h_buf.begin());
+  const std::vector<S> h_buf_start(h_buf);
   auto out = poisoned<S>(rows * D * H);
   auto saved = poisoned<S>(rows * D * kSavedBlocks * H);
   PersistentForwardArgs fwd{};
@@ -81,15 +83,32 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
     fwd.b_ih[d] = b_ih.data() + d * 3 * H;
     fwd.b_hh[d] = b_hh.data() + d * 3 * H;
   }
+  const auto h_n_of = [&](const std::vector<S>& buffer) {  // where step T left the state
+    const auto first = buffer.begin() + (T % 2) * D * N * H;
+    return std::vector<S>(first, first + D * N * H);
+  };
+
+  // Inference first: no saved workspace (the kernel built without it), its own buffers.
+  auto inference_h_buf = h_buf_start;
+  auto inference_out = poisoned<S>(rows * D * H);
+  PersistentForwardArgs inference = fwd;
+  inference.h_buf = inference_h_buf.data();
+  inference.out = inference_out.data();
+  inference.saved = nullptr;
+  with_forward_kernel<S, false>(H, rows_per_warp, [&](auto kernel, int, int) {
+    emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(inference); });
+    return 0;
+  });
+
   fwd.h_buf = h_buf.data();
   fwd.out = out.data();
   fwd.saved = saved.data();
-  with_forward_kernel<S, true>(H, rows_per_warp, [&](auto kernel) {  // as the launcher does
+  with_forward_kernel<S, true>(H, rows_per_warp, [&](auto kernel, int chunks, int rows) {
+    std::printf("forward chunks %d rows %d\n", chunks, rows);
     emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(fwd); });
     return 0;
   });
-  const auto h_n_first = h_buf.begin() + (T % 2) * D * N * H;
-  const std::vector<S> h_n(h_n_first, h_n_first + D * N * H);
+  const std::vector<S> h_n = h_n_of(h_buf);
 
   auto dgx = poisoned<S>(rows * D * 3 * H);
   auto dgh_n = poisoned<S>(rows * D * H);
@@ -104,7 +123,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   bwd.dgx = dgx.data();
   bwd.dgh_n = dgh_n.data();
   bwd.dgh_buf = dgh_buf.data();
-  with_backward_kernel<S>(plan.units_per_block, [&](auto kernel) {
+  with_backward_kernel<S>(plan.units_per_block, [&](auto kernel, int units) {
+    std::printf("backward units %d\n", units);
     emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(bwd); });
     return 0;
   });
@@ -116,9 +136,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   write_floats(result, dgx);
   write_floats(result, dgh_n);
   write_floats(result, dh);
-  std::printf("units per block %lld, blocks per direction %lld\n",
-              static_cast<long long>(plan.units_per_block),
-              static_cast<long long>(plan.blocks_per_direction));
+  write_floats(result, inference_out);
+  write_floats(result, h_n_of(inference_h_buf));
   return 0;
 }
 

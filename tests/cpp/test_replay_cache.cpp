@@ -33,13 +33,17 @@ struct Loop {
     if (alive) --*alive;
   }
 };
-using Cache = ReplayCache<Loop>;
+// The cache with the mode calls pass it: capture every miss at once (the "always" mode).
+struct Cache : ReplayCache<Loop> {
+  using ReplayCache<Loop>::ReplayCache;
+  bool at_once = false;
+};
 
 const ReplayKey kA{100, 8, 512}, kB{100, 8, 256}, kC{50, 8, 256}, kD{50, 8, 128};
 
 ReplayAction find(Cache& cache, const ReplayKey& key, int64_t layer = 1, int* id = nullptr) {
   Loop* entry = nullptr;
-  const ReplayAction action = cache.find(key, layer, &entry);
+  const ReplayAction action = cache.find(key, layer, &entry, cache.at_once);
   CHECK((action == ReplayAction::kReplay) == (entry != nullptr));
   if (id != nullptr) *id = entry != nullptr ? entry->id : -1;
   return action;
@@ -67,10 +71,10 @@ void a_shape_is_captured_at_its_second_call_and_replayed_after() {
   CHECK(cache.size() == 1 && cache.bytes() == 10 && *alive == 1);
 }
 
-void capture_on_first_call_skips_the_eager_call() {
+void capturing_at_once_skips_the_eager_call() {
   ReplayLimits limits;
-  limits.capture_on_first_call = true;
   Cache cache(limits);
+  cache.at_once = true;
   CHECK(find(cache, kA) == ReplayAction::kCapture);
 }
 
@@ -78,8 +82,8 @@ void the_least_recently_used_entry_goes_first() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
   limits.max_entries = 2;
-  limits.capture_on_first_call = true;
   Cache cache(limits);
+  cache.at_once = true;
   capture(cache, kA, 1, alive);
   capture(cache, kB, 2, alive);
   CHECK(find(cache, kA) == ReplayAction::kReplay);  // A is now the most recent
@@ -95,8 +99,8 @@ void the_byte_limit_evicts_and_refuses_what_cannot_fit() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
   limits.max_bytes = 100;
-  limits.capture_on_first_call = true;
   Cache cache(limits);
+  cache.at_once = true;
   capture(cache, kA, 1, alive, 60);
   capture(cache, kB, 2, alive, 60);  // A goes: 120 > 100
   CHECK(cache.size() == 1 && cache.bytes() == 60 && *alive == 1);
@@ -122,15 +126,15 @@ void a_layer_that_keeps_changing_shape_stops_capturing() {
   CHECK(cache.counts().capped == 1);
   CHECK(find(cache, kA, 7) == ReplayAction::kReplay);  // what it has still replays
   CHECK(find(cache, kC, 8) == ReplayAction::kCapture);  // other layers are not held back
-  cache.limits().capture_on_first_call = true;          // nor is a test's every call
+  cache.at_once = true;  // nor is a test's every call
   CHECK(find(cache, kD, 7) == ReplayAction::kCapture);
 }
 
 void a_shape_whose_capture_failed_runs_eagerly_after() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
-  limits.capture_on_first_call = true;
   Cache cache(limits);
+  cache.at_once = true;
   CHECK(find(cache, kA) == ReplayAction::kCapture);
   cache.capture_failed(kA);
   CHECK(find(cache, kA) == ReplayAction::kRunEagerly);
@@ -154,15 +158,15 @@ void the_memory_of_first_calls_is_bounded() {
 void clear_destroys_every_entry_and_keeps_the_counts() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
-  limits.capture_on_first_call = true;
   {
     Cache cache(limits);
+    cache.at_once = true;
     capture(cache, kA, 1, alive);
     capture(cache, kD, 2, alive);
     CHECK(*alive == 2);
     cache.clear();
     CHECK(*alive == 0 && cache.size() == 0 && cache.bytes() == 0);
-    CHECK(cache.counts().captures == 2);
+    CHECK(cache.counts().captures == 2 && cache.counts().evictions == 0);
     capture(cache, kA, 3, alive);
   }
   CHECK(*alive == 0);  // the cache's own end destroys what it holds
@@ -172,7 +176,7 @@ void clear_destroys_every_entry_and_keeps_the_counts() {
 
 int main() {
   a_shape_is_captured_at_its_second_call_and_replayed_after();
-  capture_on_first_call_skips_the_eager_call();
+  capturing_at_once_skips_the_eager_call();
   the_least_recently_used_entry_goes_first();
   the_byte_limit_evicts_and_refuses_what_cannot_fit();
   a_layer_that_keeps_changing_shape_stops_capturing();

@@ -35,7 +35,9 @@ cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
 template <typename scalar_t>
 cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                  cudaStream_t stream) {
-  const auto launch = [&](auto kernel) { return cooperative_launch(kernel, args, device, stream); };
+  const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
+    return cooperative_launch(kernel, args, device, stream);
+  };
   const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
   return args.saved != nullptr ? with_forward_kernel<scalar_t, true>(H, rows, launch)
                                : with_forward_kernel<scalar_t, false>(H, rows, launch);
@@ -61,7 +63,9 @@ cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::Sc
 cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
                                        c10::ScalarType dtype, int device, cudaStream_t stream) {
   if (args.shape.units_per_block > kPersistentMaxUnits) return cudaErrorInvalidValue;
-  const auto launch = [&](auto kernel) { return cooperative_launch(kernel, args, device, stream); };
+  const auto launch = [&](auto kernel, int /*units*/) {
+    return cooperative_launch(kernel, args, device, stream);
+  };
   const int64_t units = args.shape.units_per_block;
   switch (dtype) {
     case c10::ScalarType::Float:

@@ -261,30 +261,31 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   }
 }
 
-// fn(kernel) with the forward kernel built for H and rows_per_warp (1, 2 or 4; reduced to
-// what H's chunk form was built with: kRows * kChunks <= 32).
+// fn(kernel, kChunks, kRows) with the forward kernel built for H and rows_per_warp (1, 2
+// or 4; reduced to what H's chunk form was built with: kRows * kChunks <= 32).
 template <typename scalar_t, bool kSave, typename Fn>
 auto with_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
   if (H <= 256) {
-    if (rows_per_warp >= 4) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 4>);
-    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 2>);
-    return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1>);
+    if (rows_per_warp >= 4) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 4>, 8, 4);
+    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 2>, 8, 2);
+    return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1>, 8, 1);
   }
   if (H <= 512) {
-    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 16, 2>);
-    return fn(persistent_forward_kernel<scalar_t, kSave, 16, 1>);
+    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 16, 2>, 16, 2);
+    return fn(persistent_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
   }
-  return fn(persistent_forward_kernel<scalar_t, kSave, 32, 1>);
+  return fn(persistent_forward_kernel<scalar_t, kSave, 32, 1>, 32, 1);
 }
 
-// fn(kernel) with the backward kernel built for units_per_block (<= kPersistentMaxUnits).
+// fn(kernel, kUnits) with the backward kernel built for units_per_block (<= 16, the
+// plan's kPersistentMaxUnits).
 template <typename scalar_t, typename Fn>
 auto with_backward_kernel(int64_t units_per_block, const Fn& fn) {
   static_assert(kPersistentMaxUnits == 16, "the largest instantiation below");
-  if (units_per_block <= 2) return fn(persistent_backward_kernel<scalar_t, 2>);
-  if (units_per_block <= 4) return fn(persistent_backward_kernel<scalar_t, 4>);
-  if (units_per_block <= 8) return fn(persistent_backward_kernel<scalar_t, 8>);
-  return fn(persistent_backward_kernel<scalar_t, 16>);
+  if (units_per_block <= 2) return fn(persistent_backward_kernel<scalar_t, 2>, 2);
+  if (units_per_block <= 4) return fn(persistent_backward_kernel<scalar_t, 4>, 4);
+  if (units_per_block <= 8) return fn(persistent_backward_kernel<scalar_t, 8>, 8);
+  return fn(persistent_backward_kernel<scalar_t, 16>, 16);
 }
 
 }  // namespace persistent_kernels

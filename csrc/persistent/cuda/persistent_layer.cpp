@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "../../cuda/stream_capture.h"
 #include "../persistent_plan.h"
@@ -51,8 +52,11 @@ at::Tensor device_steps(bool packed, const std::vector<int64_t>& batch_sizes,
 int64_t forward_rows_per_warp() {
   static const int64_t rows = [] {
     const char* value = std::getenv("GRU_CUDA_PERSISTENT_ROWS");
-    const int64_t asked = value != nullptr ? std::atoll(value) : 1;
-    return asked == 2 || asked == 4 ? asked : int64_t{1};
+    if (value == nullptr) return int64_t{1};
+    const std::string text(value);
+    TORCH_CHECK(text == "1" || text == "2" || text == "4",
+                "gru_cuda: GRU_CUDA_PERSISTENT_ROWS must be 1, 2 or 4, got '", text, "'");
+    return static_cast<int64_t>(std::stoi(text));
   }();
   return rows;
 }

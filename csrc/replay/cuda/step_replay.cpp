@@ -147,9 +147,8 @@ bool replay_steps_cuda(const StepLoop& loop) {
 
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   StepReplayCache& cache = step_replay_cache();
-  cache.limits().capture_on_first_call = mode == ReplayMode::kAlways;
   std::unique_ptr<ReplayEntry>* found = nullptr;
-  switch (cache.find(key, layer, &found)) {
+  switch (cache.find(key, layer, &found, /*capture_at_once=*/mode == ReplayMode::kAlways)) {
     case ReplayAction::kRunEagerly:
       return false;
     case ReplayAction::kReplay:
