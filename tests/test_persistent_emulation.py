@@ -29,13 +29,18 @@ def emulator(tmp_path_factory):
     if compiler is None:
         pytest.skip("no C++ compiler")
     binary = tmp_path_factory.mktemp("emulation") / "persistent_emulation"
-    torch_include = os.path.join(os.path.dirname(torch.__file__), "include")
+    torch_dir = os.path.dirname(torch.__file__)
     tests_cpp = os.path.join(ROOT, "tests", "cpp")
+    # c10's half types are header-only today; linking libc10 (with torch's ABI) keeps the
+    # build working should a torch move part of them into the library.
+    abi = f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}"
+    lib = os.path.join(torch_dir, "lib")
     subprocess.run(
-        [compiler, "-std=c++20", "-O1", "-pthread", "-I", os.path.join(tests_cpp, "emulation"),
-         "-I", os.path.join(ROOT, "csrc"), "-I", torch_include,
+        [compiler, "-std=c++20", "-O1", "-pthread", abi, "-I", os.path.join(tests_cpp, "emulation"),
+         "-I", os.path.join(ROOT, "csrc"), "-I", os.path.join(torch_dir, "include"),
          os.path.join(tests_cpp, "persistent_emulation.cpp"),
-         os.path.join(ROOT, "csrc", "persistent", "persistent_plan.cpp"), "-o", str(binary)],
+         os.path.join(ROOT, "csrc", "persistent", "persistent_plan.cpp"), "-o", str(binary),
+         "-L", lib, "-lc10", f"-Wl,-rpath,{lib}"],
         check=True)
     return binary
 
