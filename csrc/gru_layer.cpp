@@ -172,11 +172,19 @@ StepRows step_rows(const LayerShape& s, int64_t i, int64_t d) {
   return {t, s.batch_sizes[t], s.offsets[t]};
 }
 
-// The per-step loops: the call's tensors at `at` (their addresses, or zeros where
-// device_bases holds them), the state h (dh) in place, gh (dgh) a (D, N, 3H) workspace.
-void forward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& at,
+// Where the steps' pointers into the call's tensors start: at their addresses, or at 0
+// where the kernels add the addresses from device_bases.
+const StepBases& origin_of(const StepBases& addresses, const StepBases* device_bases) {
+  static const StepBases zero{};
+  return device_bases != nullptr ? zero : addresses;
+}
+
+// The per-step loops over the call's tensors at `addresses`, the state h (dh) in place,
+// gh (dgh) a (D, N, 3H) workspace.
+void forward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& addresses,
                    const StepBases* device_bases, bool save, at::Tensor& h,
                    const at::Tensor& gh, const StepKernels& kernels) {
+  const StepBases& origin = origin_of(addresses, device_bases);
   const int64_t G = 3 * s.H;
   const int64_t size = h.element_size();
   const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
@@ -190,7 +198,7 @@ void forward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& 
       const StepRows at_step = step_rows(s, i, d);
       gh_d[d] = gh_rows.rows(d, at_step.rows);
       h_d[d] = h_rows.rows(d, at_step.rows);
-      const uintptr_t* of = at.of[d];
+      const uintptr_t* of = origin.of[d];
       DirectionForward& f = step.dir[d];
       f.gx = element_at(of[f.kGx], at_step.row0 * step.gx_stride + d * G, size);
       f.gh = gh_d[d].const_data_ptr();
@@ -207,9 +215,10 @@ void forward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& 
   }
 }
 
-void backward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& at,
+void backward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& addresses,
                     const StepBases* device_bases, at::Tensor& dh, const at::Tensor& dgh,
                     const StepKernels& kernels) {
+  const StepBases& origin = origin_of(addresses, device_bases);
   const int64_t G = 3 * s.H;
   const int64_t size = dh.element_size();
   const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
@@ -221,7 +230,7 @@ void backward_steps(const LayerShape& s, const LayerWeights& w, const StepBases&
       const StepRows at_step = step_rows(s, i, d);
       dh_d[d] = dh_rows.rows(d, at_step.rows);
       dgh_d[d] = dgh_rows.rows(d, at_step.rows);
-      const uintptr_t* of = at.of[d];
+      const uintptr_t* of = origin.of[d];
       DirectionBackward& b = step.dir[d];
       b.grad_out = element_at(of[b.kGradOut], at_step.row0 * step.out_stride + d * s.H, size);
       b.dh = dh_rows.full[d].mutable_data_ptr();
@@ -300,8 +309,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gru_layer_forward(
   if (!whole_layer_ran) {
     const StepBases addresses = forward_addresses(gx, w, output, saved_or_null, s.D);
     const auto run = [&](at::Tensor& state, const at::Tensor& gh, const StepBases* bases) {
-      forward_steps(s, w, bases != nullptr ? StepBases{} : addresses, bases, need_backward,
-                    state, gh, kernels);
+      forward_steps(s, w, addresses, bases, need_backward, state, gh, kernels);
     };
     run_step_loop({false, need_backward, w.w_hh, addresses, h, s.batch_sizes, s.T, s.N, s.H,
                    s.D, run},
@@ -336,8 +344,7 @@ LayerGrads gru_layer_backward(
   if (!whole_layer_ran) {
     const StepBases addresses = backward_addresses(grad_output, saved, dgx, dgh_n, s.D);
     const auto run = [&](at::Tensor& state, const at::Tensor& dgh, const StepBases* bases) {
-      backward_steps(s, w, bases != nullptr ? StepBases{} : addresses, bases, state, dgh,
-                     kernels);
+      backward_steps(s, w, addresses, bases, state, dgh, kernels);
     };
     run_step_loop({true, false, w.w_hh, addresses, dh, s.batch_sizes, s.T, s.N, s.H, s.D, run},
                   kernels);

@@ -35,8 +35,9 @@ struct Loop {
 };
 // The cache with the mode calls pass it: capture every miss at once (the "always" mode).
 struct Cache : ReplayCache<Loop> {
-  using ReplayCache<Loop>::ReplayCache;
-  bool at_once = false;
+  explicit Cache(ReplayLimits limits, bool at_once_ = false)
+      : ReplayCache<Loop>(limits), at_once(at_once_) {}
+  bool at_once;
 };
 
 const ReplayKey kA{100, 8, 512}, kB{100, 8, 256}, kC{50, 8, 256}, kD{50, 8, 128};
@@ -73,8 +74,7 @@ void a_shape_is_captured_at_its_second_call_and_replayed_after() {
 
 void capturing_at_once_skips_the_eager_call() {
   ReplayLimits limits;
-  Cache cache(limits);
-  cache.at_once = true;
+  Cache cache(limits, /*at_once=*/true);
   CHECK(find(cache, kA) == ReplayAction::kCapture);
 }
 
@@ -82,8 +82,7 @@ void the_least_recently_used_entry_goes_first() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
   limits.max_entries = 2;
-  Cache cache(limits);
-  cache.at_once = true;
+  Cache cache(limits, /*at_once=*/true);
   capture(cache, kA, 1, alive);
   capture(cache, kB, 2, alive);
   CHECK(find(cache, kA) == ReplayAction::kReplay);  // A is now the most recent
@@ -99,8 +98,7 @@ void the_byte_limit_evicts_and_refuses_what_cannot_fit() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
   limits.max_bytes = 100;
-  Cache cache(limits);
-  cache.at_once = true;
+  Cache cache(limits, /*at_once=*/true);
   capture(cache, kA, 1, alive, 60);
   capture(cache, kB, 2, alive, 60);  // A goes: 120 > 100
   CHECK(cache.size() == 1 && cache.bytes() == 60 && *alive == 1);
@@ -133,8 +131,7 @@ void a_layer_that_keeps_changing_shape_stops_capturing() {
 void a_shape_whose_capture_failed_runs_eagerly_after() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
-  Cache cache(limits);
-  cache.at_once = true;
+  Cache cache(limits, /*at_once=*/true);
   CHECK(find(cache, kA) == ReplayAction::kCapture);
   cache.capture_failed(kA);
   CHECK(find(cache, kA) == ReplayAction::kRunEagerly);
@@ -159,8 +156,7 @@ void clear_destroys_every_entry_and_keeps_the_counts() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
   {
-    Cache cache(limits);
-    cache.at_once = true;
+    Cache cache(limits, /*at_once=*/true);
     capture(cache, kA, 1, alive);
     capture(cache, kD, 2, alive);
     CHECK(*alive == 2);
