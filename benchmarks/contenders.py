@@ -146,14 +146,19 @@ def build_fused(problem):
 
 def build_persistent(problem):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
-    refused launch raises); refused where the plan would not take the layer (a silent
-    fallback to the per-step path would be timed under the wrong name)."""
+    refused launch raises), in the form the plan chose (checked by the counts); refused
+    where the plan would not take the layer (a silent fallback to the per-step path would
+    be timed under the wrong name)."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
-    refusal = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype)["refusal"]
-    if refusal != "none":
-        raise Unavailable(f"not eligible for the persistent kernels: {refusal}")
+    plan = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype,
+                                   local=persistent_kernels.local_form_allowed())
+    if plan["refusal"] != "none":
+        raise Unavailable(f"not eligible for the persistent kernels: {plan['refusal']}")
+    passes = ("forward", "backward")
+    if plan["form"] == "local":  # and in the form the plan chose
+        passes += ("local_forward", "local_backward")
     fused = build_fused(problem)
     proven = set()
 
@@ -164,8 +169,8 @@ def build_persistent(problem):
             yield
         if pass_name not in proven:  # the first (parity) call of each pass: did they run?
             after = persistent_kernels.counts()
-            ran = {k: (after[k] - before[k]) // s.layers for k in ("forward", "backward")}
-            if ran["forward"] < 1 or (pass_name == "fwd+bwd" and ran["backward"] < 1):
+            ran = {k: (after[k] - before[k]) // s.layers for k in passes}
+            if any(ran[k] < 1 for k in passes if pass_name == "fwd+bwd" or "backward" not in k):
                 raise RuntimeError(f"the persistent kernels did not run: {after} after {before}")
             proven.add(pass_name)
     return Contender(fused.fn, fused.params, context=required)

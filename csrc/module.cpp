@@ -1,5 +1,5 @@
 // Importing gru_cuda._C loads this library, whose static initialisers register the ops.
-// The saved workspace's layout and the persistent plan's refusals and fields are
+// The saved workspace's layout and the persistent plan's refusals, forms and fields are
 // exported so that Python follows the C++ definitions.
 #include <Python.h>
 
@@ -15,7 +15,9 @@ extern "C" PyObject* PyInit__C(void) {
        PyModule_AddStringConstant(module, "PERSISTENT_REFUSALS",
                                   gru_cuda::kPersistentRefusalNames) != 0 ||
        PyModule_AddStringConstant(module, "PERSISTENT_PLAN_FIELDS",
-                                  gru_cuda::kPersistentPlanFields) != 0)) {
+                                  gru_cuda::kPersistentPlanFields) != 0 ||
+       PyModule_AddStringConstant(module, "PERSISTENT_FORMS",
+                                  gru_cuda::kPersistentFormNames) != 0)) {
     Py_DECREF(module);
     return nullptr;
   }

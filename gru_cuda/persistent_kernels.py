@@ -9,6 +9,11 @@ path, as does one whose cooperative launch the device refuses. In require mode
 instead, so that a test or a benchmark knows which kernels it ran; any other CUDA error
 is raised in every mode.
 
+Two forms: where one block's shared memory holds all of W_hh (H up to about 137 on a
+Hopper card) the local form runs, each block taking a few batch rows alone, with no grid
+barrier; else the grid form, blocks owning hidden units, one grid barrier per step.
+GRU_CUDA_PERSISTENT_LOCAL=0 or set_local_form(False) keeps to the grid form.
+
     with gru_cuda.persistent():
         out, h_n = model(x)
 """
@@ -19,6 +24,7 @@ from ._switches import mode_within, set_mode
 
 REFUSALS = tuple(_C.PERSISTENT_REFUSALS.split(","))  # the plan's reasons, "none" first
 PLAN_FIELDS = tuple(_C.PERSISTENT_PLAN_FIELDS.split(","))
+FORMS = tuple(_C.PERSISTENT_FORMS.split(","))
 _MODES = (False, True, "require")  # the C++ switch's values, in order
 
 
@@ -34,24 +40,41 @@ def persistent(enabled=True):
     return mode_within(set_persistent, enabled)
 
 
+def set_local_form(allowed):
+    """Let the plan choose the local form where it fits (True), or keep every layer on the
+    grid form (False); returns the previous setting."""
+    return torch.ops.gru_cuda.set_persistent_local(bool(allowed))
+
+
+def local_form_allowed():
+    """Whether the plan may choose the local form now."""
+    allowed = set_local_form(True)
+    set_local_form(allowed)
+    return allowed
+
+
 def counts():
-    """Since the process started: layers run persistent (forward, backward), layers the
-    switch offered them that they did not take (refused: the plan's reasons or graph
-    capture), and layers whose launch the device refused (fallback: run per step)."""
-    forward, backward, refused, fallback = torch.ops.gru_cuda.persistent_counts()
-    return {"forward": forward, "backward": backward, "refused": refused, "fallback": fallback}
+    """Since the process started: layers run persistent (forward, backward; local_forward
+    and local_backward: of those, by the local form), layers the switch offered them that
+    they did not take (refused: the plan's reasons or graph capture), and layers whose
+    launch the device refused (fallback: run per step)."""
+    names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward")
+    return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
-         smem_per_block=None, device=None):
-    """The launch plan for a layer: the current CUDA device's figures unless given."""
+         smem_per_block=None, device=None, local=True):
+    """The launch plan for a layer: the current CUDA device's figures unless given; the
+    local form only where `local` allows it."""
     if sm_count is None or smem_per_block is None:
         props = torch.cuda.get_device_properties(device)
         sm_count = props.multi_processor_count if sm_count is None else sm_count
         if smem_per_block is None:
             smem_per_block = props.shared_memory_per_block_optin
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
-                                                dtype == torch.float64, sm_count, smem_per_block)
+                                                dtype == torch.float64, sm_count, smem_per_block,
+                                                local)
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
+    result["form"] = FORMS[result["form"]]
     return result

@@ -5,7 +5,8 @@
 # captured and replayed from our own graphs) with the three compute-sanitizer tools on
 # the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
 # benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
-# variants (the persistent forward's rows a warp; float64 eager against replayed), one
+# variants (the persistent forward's rows a warp; the local form against the grid form
+# at H=128; float64 eager against replayed), one
 # step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
 # OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
 # all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
@@ -81,17 +82,23 @@ fi
 step profile 50 profile.log python benchmarks/profile_launches.py
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
-step benchmark 150 benchmark.log python benchmarks/bench_gru.py --device cuda \
+step benchmark 140 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
-# the sizes where rows per warp matter; then float64, which only the per-step path takes,
-# eager against replayed.
+# the sizes where rows per warp matter; the local form against the grid form where both
+# can run (H=128); then float64, which only the per-step path takes, eager against
+# replayed.
 export OUT
-step variants 70 variants.log bash -c 'for rows in 1 2 4; do
+step variants 80 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
+done
+for local in 1 0; do
+  GRU_CUDA_PERSISTENT_LOCAL=$local python benchmarks/bench_gru.py --device cuda \
+    --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-local-$local" \
+    --sizes "100,1,128,128;100,8,128,128;100,64,128,128;100,128,128,128" || exit 1
 done
 python benchmarks/bench_gru.py --device cuda --dtypes float64 --contenders fused,replayed,nn.GRU \
   --sizes "100,8,512,512;100,64,256,256" --repeats 5 --warmup 2 --out "$OUT/replay-float64"'
@@ -129,6 +136,11 @@ done'
   echo "persistent forward by rows a warp (ms: N=8/64/128 at H=256, N=64 at H=512; fwd, fwd+bwd):"
   for rows in 1 2 4; do
     echo "  $rows: $(grep -E '\| persistent \|' "$OUT/persistent-rows-$rows/results.md" 2>/dev/null \
+      | awk -F'|' '{printf "%s ", $10}')"
+  done
+  echo "persistent at H=128, local form / grid form (ms: N=1/8/64/128; fwd, fwd+bwd):"
+  for local in 1 0; do
+    echo "  $local: $(grep -E '\| persistent \|' "$OUT/persistent-local-$local/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
   echo "float64, replayed against eager (ms; fwd, fwd+bwd): $(grep -E '\| (fused|replayed) \|' \

@@ -1,9 +1,9 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), float32 and bfloat16, one
-and two directions, padded and packed, training and inference, and the persistent
-kernels' large forms (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past
-48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
+and two directions, padded and packed, training and inference; the persistent kernels'
+local form (H=37) and the grid form's large ones (H=512 bidirectional, H=1024: 16 and 32
+chunks, shared memory past 48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
 loop ran eagerly under replay."""
 import torch
 
@@ -42,8 +42,10 @@ def main():
     after = persistent_kernels.counts()
     ran = {k: after[k] - before[k] for k in after}
     layers = 2 * sum(case[2] for case in CASES)  # two dtypes
+    local = 2 * sum(case[2] for case in CASES if case[1] <= 128)  # W_hh in one block
     expected = {"forward": CALLS["forward"] * layers, "backward": CALLS["backward"] * layers,
-                "refused": 0, "fallback": 0}
+                "refused": 0, "fallback": 0, "local_forward": CALLS["forward"] * local,
+                "local_backward": CALLS["backward"] * local}
     print("sanitizer case: persistent kernels ran:", ran, "expected:", expected)
     if ran != expected:
         raise SystemExit("sanitizer case: the persistent kernels did not run every layer")

@@ -146,6 +146,34 @@ def test_persistent_path_runs_and_matches_the_per_step_path(dtype, bidirectional
         assert rel_err(a, b) < tol, f"tensor {i}"
 
 
+@pytest.mark.parametrize("local", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_small_h_runs_the_chosen_form_and_matches_the_per_step_path(local, dtype):
+    """H=64: the local form (a block per batch row holding all of W_hh), or, with it
+    switched off, the grid form; 2 layers, bidirectional, packed."""
+    torch.manual_seed(58)
+    model = gru_cuda.GRU(20, 64, num_layers=2, bidirectional=True, device="cuda", dtype=dtype)
+    x = torch.randn(11, 7, 20, device="cuda", dtype=dtype, requires_grad=True)
+    lengths = [11, 4, 9, 1, 11, 6, 2]
+    with gru_cuda.persistent(False):
+        expected = _packed_fwd_bwd(model, x, lengths)
+    before = persistent_kernels.counts()
+    was_local = persistent_kernels.set_local_form(local)
+    try:
+        with gru_cuda.persistent("require"):
+            got = _packed_fwd_bwd(model, x, lengths)
+    finally:
+        persistent_kernels.set_local_form(was_local)
+    after = persistent_kernels.counts()
+    assert after["forward"] - before["forward"] == 2
+    assert after["backward"] - before["backward"] == 2
+    assert after["local_forward"] - before["local_forward"] == (2 if local else 0)
+    assert after["local_backward"] - before["local_backward"] == (2 if local else 0)
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < tol, f"tensor {i}"
+
+
 def test_persistent_path_refuses_a_layer_the_plan_does_not_take():
     """Even in require mode: such a layer runs per step, counted as refused."""
     torch.manual_seed(57)

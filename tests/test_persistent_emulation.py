@@ -5,10 +5,11 @@ the persistent runner launches them, and this test compares every output with a 
 GRU: the output, h_n, the saved workspace, and the gradients of gx, gh_n and hx. It
 checks the kernels' indexing (both directions, packed batches, blocks owning fewer units,
 H not a multiple of 32, the 8, 16 and 32 chunk forms, the forward's 1, 2 and 4 rows a
-warp, the backward's 2, 4, 8 and 16 unit forms) and their ordering within a block
-and across the grid's barriers as the OS interleaves the threads (a missing barrier may
-still pass by chance); not the GPU's caches or speed. Blocks run 64 threads
-here (256 on a GPU; the kernels read blockDim), which keeps the thread count down."""
+warp, the backward's 2, 4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a
+block) and their ordering within a block and across the grid's barriers as the OS
+interleaves the threads (a missing barrier may still pass by chance); not the GPU's
+caches or speed. The grid form's blocks run 64 threads here (256 on a GPU; the kernels
+read blockDim), which keeps the thread count down; the local form's run as on a GPU."""
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from gru_cuda import _C
+from gru_cuda import _C, persistent_kernels
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
@@ -93,23 +94,34 @@ CASES = [  # T, N, H, D, SMs, lengths (None: padded)
 HALF_CASES = [CASES[1], CASES[2], CASES[5]]
 # The forward's variants taking 2 or 4 batch rows a warp (H <= 256; 2 up to 512).
 ROW_CASES = [(CASES[i], rows) for i in (1, 2, 4) for rows in (2, 4)] + [(CASES[5], 2)]
+# The local form (W_hh in one block: H up to 137 here); few SMs make a block take more
+# rows: 1 (the first two), 2, 4 and 8, and H=128 as on a GPU; H % 4 == 0 (16, 64, 128)
+# reads the state 4 values at a time.
+LOCAL_CASES = [CASES[0], CASES[2], (4, 3, 45, 2, 4, [4, 2, 1]), CASES[4],
+               (4, 9, 37, 2, 2, [4, 4, 3, 3, 2, 2, 2, 1, 1]), (3, 7, 64, 1, 2, None),
+               (3, 5, 128, 2, 6, [3, 3, 2, 1, 1])]
+LOCAL_HALF_CASES = [LOCAL_CASES[2], LOCAL_CASES[6]]
 
 
-PARAMS = ([(*case, torch.float32, 1) for case in CASES]
-          + [(*case, dtype, 1) for case in HALF_CASES for dtype in (torch.bfloat16, torch.float16)]
-          + [(*case, torch.float32, rows) for case, rows in ROW_CASES])
+PARAMS = ([(*case, torch.float32, 1, False) for case in CASES]
+          + [(*case, dtype, 1, False) for case in HALF_CASES
+             for dtype in (torch.bfloat16, torch.float16)]
+          + [(*case, torch.float32, rows, False) for case, rows in ROW_CASES]
+          + [(*case, torch.float32, 1, True) for case in LOCAL_CASES]
+          + [(*case, dtype, 1, True) for case in LOCAL_HALF_CASES
+             for dtype in (torch.bfloat16, torch.float16)])
 
 
 def case_id(p):
-    T, N, H, D, sms, lengths, dtype, rows = p
+    T, N, H, D, sms, lengths, dtype, rows, local = p
     return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
-            f"{str(dtype).split('.')[-1]}-rows{rows}")
+            f"{str(dtype).split('.')[-1]}-{'local' if local else f'rows{rows}'}")
 
 
-@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp", PARAMS,
+@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local", PARAMS,
                          ids=[case_id(p) for p in PARAMS])
 def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path, T, N, H, D, sms,
-                                                            lengths, dtype, rows_per_warp):
+                                                            lengths, dtype, rows_per_warp, local):
     gen = torch.Generator().manual_seed(T * 1000 + H)
     batch_sizes = [N] * T if lengths is None else \
         [sum(1 for length in lengths if length > t) for t in range(T)]
@@ -124,7 +136,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     case = tmp_path / "case.bin"
     with open(case, "wb") as f:
         f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None),
-                          rows_per_warp], np.int64).tobytes())
+                          rows_per_warp, int(local)], np.int64).tobytes())
         f.write(np.array(batch_sizes, np.int64).tobytes())
         for t in (gx, w_hh, b_ih, b_hh, hx, grad_out, grad_hn):
             f.write(t.float().numpy().tobytes())
@@ -154,13 +166,15 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     assert start == got.size
 
     # The instantiations the launcher's choosers picked, against the rule stated here.
-    chunks = 8 if H <= 256 else 16 if H <= 512 else 32
-    units = plan_units(H, N, D, sms)
-    assert run.stdout.split("\n")[:2] == [
-        f"forward chunks {chunks} rows {min(rows_per_warp, 32 // chunks)}",
-        f"backward units {max(2, 1 << (units - 1).bit_length())}"]
-
-
-def plan_units(H, N, D, sms):
-    plan = torch.ops.gru_cuda.persistent_plan(H, N, D, False, sms, 232448)
-    return dict(zip(_C.PERSISTENT_PLAN_FIELDS.split(","), plan))["units_per_block"]
+    plan = persistent_kernels.plan(H, N, D, sm_count=sms, smem_per_block=232448, local=local)
+    assert plan["form"] == ("local" if local else "grid")
+    if local:
+        rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
+        assert plan["rows_per_block"] == rows
+        expected_forms = [f"forward local rows {rows}", f"backward local rows {rows}"]
+    else:
+        chunks = 8 if H <= 256 else 16 if H <= 512 else 32
+        units = plan["units_per_block"]
+        expected_forms = [f"forward chunks {chunks} rows {min(rows_per_warp, 32 // chunks)}",
+                          f"backward units {max(2, 1 << (units - 1).bit_length())}"]
+    assert run.stdout.split("\n")[:2] == expected_forms

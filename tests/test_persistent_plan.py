@@ -18,14 +18,41 @@ A100 = {"sm_count": 108, "smem_per_block": 166912}  # 163 KiB
 @pytest.mark.parametrize("H,N,D", list(itertools.product([1, 7, 128, 256, 512, 1024],
                                                          [1, 8, 32, 64], [1, 2])))
 def test_h100_takes_every_layer_up_to_h1024_and_partitions_it(H, N, D):
-    p = persistent_kernels.plan(H, N, D, **H100)
-    assert p["refusal"] == "none"
+    p = persistent_kernels.plan(H, N, D, **H100, local=False)
+    assert p["refusal"] == "none" and p["form"] == "grid" and p["rows_per_block"] == N
     k, blocks = p["units_per_block"], p["blocks_per_direction"]
     assert (blocks - 1) * k < H <= blocks * k  # every unit owned once, no empty block
     assert p["grid"] == blocks * D <= H100["sm_count"]  # one block per SM: co-resident
     assert 4 * (3 * k * H + N * 3 * k) == p["smem_forward"] <= H100["smem_per_block"]
     assert 4 * k * 3 * H == p["smem_backward"] <= H100["smem_per_block"]
     assert p["threads"] == 256
+
+
+@pytest.mark.parametrize("H,N,D,rows", [
+    (1, 1, 1, 1), (37, 8, 2, 1), (128, 64, 2, 1), (128, 128, 1, 1), (128, 128, 2, 2),
+    (137, 8, 1, 1)])
+def test_h100_runs_small_h_locally(H, N, D, rows):
+    p = persistent_kernels.plan(H, N, D, **H100)
+    assert p["refusal"] == "none" and p["form"] == "local"
+    assert p["rows_per_block"] == rows and p["units_per_block"] == H
+    assert p["blocks_per_direction"] == -(-N // rows) and p["grid"] == D * -(-N // rows)
+    assert p["grid"] <= H100["sm_count"]  # one wave
+    assert p["threads"] == -(-3 * H // 32) * 32  # a thread per gate row
+    w_stride = 3 * H + 1 - 3 * H % 2  # odd: a column's writes hit every bank
+    assert 4 * (H * w_stride + rows * (3 * H + 3 * H + H) + 6 * H) == p["smem_forward"]
+    assert 4 * (3 * H * H + rows * (3 * H + H + 3 * H)) == p["smem_backward"]
+    assert max(p["smem_forward"], p["smem_backward"]) <= H100["smem_per_block"]
+
+
+@pytest.mark.parametrize("H,figures", [(138, H100), (120, A100), (256, H100)])
+def test_w_hh_past_one_block_takes_the_grid_form(H, figures):
+    assert persistent_kernels.plan(H, 8, 1, **figures)["form"] == "grid"
+
+
+def test_local_rows_grow_until_the_grid_fits_and_stop_at_8():
+    rows = [persistent_kernels.plan(64, 128, 2, sm_count=sms, smem_per_block=232448)
+            ["rows_per_block"] for sms in (256, 255, 128, 64, 32, 8)]
+    assert rows == [1, 2, 2, 4, 8, 8]
 
 
 def test_units_shrink_as_the_grid_grows():
@@ -87,18 +114,44 @@ def test_mode_must_be_off_on_or_require():
         torch.ops.gru_cuda.set_persistent_mode(3)
 
 
+def _python_with(code, **environment):
+    """A fresh interpreter running code with these environment variables set."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, **environment}, timeout=120)
+
+
 @pytest.mark.parametrize("value,mode", [("1", True), ("on", True), ("require", "require"),
                                         ("0", False), ("", False)])
 def test_environment_sets_the_starting_mode(value, mode):
-    code = "import gru_cuda; print(repr(gru_cuda.set_persistent(False)))"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                          env={**os.environ, "GRU_CUDA_PERSISTENT": value}, timeout=120)
+    done = _python_with("import gru_cuda; print(repr(gru_cuda.set_persistent(False)))",
+                        GRU_CUDA_PERSISTENT=value)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == repr(mode)
 
 
 def test_plan_fields_come_from_cpp():
-    assert persistent_kernels.PLAN_FIELDS[0] == "refusal"
+    assert persistent_kernels.PLAN_FIELDS[:2] == ("refusal", "form")
+    assert persistent_kernels.FORMS == ("grid", "local")
     assert len(persistent_kernels.PLAN_FIELDS) == len(torch.ops.gru_cuda.persistent_plan(
         256, 8, 1, False, **H100))
+
+
+def test_local_form_switch_is_on_by_default_and_restored():
+    assert persistent_kernels.set_local_form(False) is True
+    assert persistent_kernels.set_local_form(True) is False
+
+
+@pytest.mark.parametrize("value,allowed", [("0", False), ("1", True)])
+def test_environment_sets_the_local_form(value, allowed):
+    done = _python_with("from gru_cuda import persistent_kernels as p; print(p.set_local_form(True))",
+                        GRU_CUDA_PERSISTENT_LOCAL=value)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(allowed)
+
+
+def test_environment_local_form_other_than_0_or_1_is_an_error():
+    done = _python_with("from gru_cuda import persistent_kernels as p; p.set_local_form(True)",
+                        GRU_CUDA_PERSISTENT_LOCAL="yes")
+    assert done.returncode != 0
+    assert "GRU_CUDA_PERSISTENT_LOCAL must be 0 or 1, got 'yes'" in done.stderr

@@ -13,7 +13,9 @@ struct PersistentShape {
   int64_t smem_bytes;
   const int64_t* batch_sizes;  // device, T entries; nullptr when padded (N rows each step)
   const int64_t* offsets;      // device, first row of each step; nullptr when padded
-  int64_t rows_per_warp;       // forward: batch rows a warp's product takes at once
+  int64_t rows_per_warp;       // grid form's forward: batch rows a warp's product takes
+  int64_t rows_per_block;      // local form: batch rows a block takes; 0: the grid form
+  int64_t threads;             // a block's
 };
 
 struct PersistentForwardArgs {

@@ -7,10 +7,34 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The local form for H, N, D, or false where W_hh and the staged rows do not fit a block.
+bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
+                PersistentPlan& plan) {
+  int64_t R = 1;
+  while (R < kLocalMaxRows && ceil_div(N, R) * D > limits.sm_count) R *= 2;
+  const int64_t threads = ceil_div(3 * H, 32) * 32;
+  const int64_t floats = static_cast<int64_t>(sizeof(float));
+  const int64_t smem_forward = local_forward_slots(H, R).total * floats;
+  const int64_t smem_backward = local_backward_slots(H, R).total * floats;
+  if (threads > kLocalMaxThreads ||
+      std::max(smem_forward, smem_backward) > limits.smem_per_block) {
+    return false;
+  }
+  plan.form = PersistentForm::kLocal;
+  plan.rows_per_block = R;
+  plan.units_per_block = H;
+  plan.blocks_per_direction = ceil_div(N, R);
+  plan.grid = plan.blocks_per_direction * D;
+  plan.threads = threads;
+  plan.smem_forward = smem_forward;
+  plan.smem_backward = smem_backward;
+  return true;
+}
+
 }  // namespace
 
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
-                               const DeviceLimits& limits) {
+                               const DeviceLimits& limits, bool allow_local) {
   PersistentPlan plan;
   if (is_double) {
     plan.refusal = PersistentRefusal::kDtype;
@@ -21,7 +45,8 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   } else if (H > kPersistentMaxHidden) {
     plan.refusal = PersistentRefusal::kHiddenTooLarge;
   }
-  if (!plan.eligible()) return plan;
+  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, plan))) return plan;
+  plan.rows_per_block = N;
   // As many blocks as the SMs allow: the fewer units a block owns, the less of W_hh and
   // of each step's work it holds. Then as few blocks as that unit count needs.
   const int64_t k = ceil_div(H, limits.sm_count / D);

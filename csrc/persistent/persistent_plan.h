@@ -11,6 +11,14 @@ constexpr int64_t kPersistentThreads = 256;
 constexpr int64_t kPersistentMaxRows = 128;     // N: rows staged per step in shared memory
 constexpr int64_t kPersistentMaxHidden = 1024;  // H: a lane holds H/32 of a row's state
 constexpr int64_t kPersistentMaxUnits = 16;     // units per block: backward accumulators
+constexpr int64_t kLocalMaxThreads = 512;       // local form: a thread per gate row (3H)
+constexpr int64_t kLocalMaxRows = 8;            // local form: batch rows a block takes
+
+#if defined(__CUDACC__)
+#define GRU_PLAN_HOST_DEVICE __host__ __device__
+#else
+#define GRU_PLAN_HOST_DEVICE
+#endif
 
 // Why a layer is not eligible (0: it is).
 enum class PersistentRefusal : int64_t {
@@ -25,6 +33,33 @@ enum class PersistentRefusal : int64_t {
 constexpr const char* kPersistentRefusalNames =
     "none,dtype,too_many_rows,hidden_too_large,no_shared_memory,empty";
 
+// grid: each block owns some hidden units of every batch row, blocks exchange the state
+// through L2 with a grid barrier per step (cooperative launch). local: each block holds
+// all of W_hh and runs kRows batch rows alone, no barrier between blocks (small H).
+enum class PersistentForm : int64_t { kGrid = 0, kLocal = 1 };
+constexpr const char* kPersistentFormNames = "grid,local";
+
+// The local form's shared memory in float slots, W_hh first (a half type's value uses
+// half a slot). Forward: W_hh^T (H rows of w_stride: 3H made odd, so that a warp writing
+// a column hits 32 banks), gh (R, 3H), the step's gx (R, 3H), the state (R, H), b_ih and
+// b_hh (2, 3H). Backward: W_hh (3H, H), dgh (R, 3H), dh (R, H), the three gate blocks'
+// products dgh W_hh (3, R, H).
+struct LocalForwardSlots {
+  int64_t w_stride, gh, gx, h, bias, total;
+};
+GRU_PLAN_HOST_DEVICE inline LocalForwardSlots local_forward_slots(int64_t H, int64_t R) {
+  const int64_t w_stride = (3 * H) | 1;
+  const int64_t gh = H * w_stride, gx = gh + R * 3 * H, h = gx + R * 3 * H, bias = h + R * H;
+  return {w_stride, gh, gx, h, bias, bias + 2 * 3 * H};
+}
+struct LocalBackwardSlots {
+  int64_t dgh, dh, partial, total;
+};
+GRU_PLAN_HOST_DEVICE inline LocalBackwardSlots local_backward_slots(int64_t H, int64_t R) {
+  const int64_t dgh = 3 * H * H, dh = dgh + R * 3 * H, partial = dh + R * H;
+  return {dgh, dh, partial, partial + 3 * R * H};
+}
+
 struct DeviceLimits {
   int64_t sm_count;
   int64_t smem_per_block;  // the opt-in maximum of dynamic shared memory per block, bytes
@@ -32,21 +67,26 @@ struct DeviceLimits {
 
 struct PersistentPlan {
   PersistentRefusal refusal = PersistentRefusal::kNone;
+  PersistentForm form = PersistentForm::kGrid;
+  int64_t rows_per_block = 0;   // local: batch rows a block takes (R); grid: N
   int64_t blocks_per_direction = 0;
-  int64_t units_per_block = 0;  // k: the last block of a direction may own fewer
-  int64_t grid = 0;             // blocks_per_direction * D, one block per SM
+  int64_t units_per_block = 0;  // k: the last block of a direction may own fewer; local: H
+  int64_t grid = 0;             // blocks_per_direction * D; grid form: one block per SM
   int64_t threads = kPersistentThreads;
-  int64_t smem_forward = 0;     // W_hh rows (3k x H) and the step's gh (N x 3k), floats
-  int64_t smem_backward = 0;    // W_hh columns (k x 3H), floats
+  int64_t smem_forward = 0;     // grid: W_hh rows (3k x H), the step's gh (N x 3k), floats
+  int64_t smem_backward = 0;    // grid: W_hh columns (k x 3H), floats
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
 // The fields in the order the plan op returns them, exported to Python.
 constexpr const char* kPersistentPlanFields =
-    "refusal,blocks_per_direction,units_per_block,grid,threads,smem_forward,smem_backward";
+    "refusal,form,rows_per_block,blocks_per_direction,units_per_block,grid,threads,"
+    "smem_forward,smem_backward";
 
-// One block per SM, all blocks co-resident (a cooperative launch checks this again);
-// W_hh is kept in float in shared memory whatever the layer's dtype.
+// The local form where allowed and W_hh fits one block, with the fewest rows a block (up
+// to kLocalMaxRows) that keep the grid within one block per SM; else the grid form: one block per SM, all
+// co-resident (a cooperative launch checks this again). W_hh is kept in float in shared
+// memory whatever the layer's dtype.
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
-                               const DeviceLimits& limits);
+                               const DeviceLimits& limits, bool allow_local);
 
 }  // namespace gru_cuda

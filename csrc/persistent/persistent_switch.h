@@ -17,11 +17,17 @@ enum class PersistentMode : int64_t { kOff = 0, kOn = 1, kRequire = 2 };
 // Set at first use by GRU_CUDA_PERSISTENT: "1"/"on", "require", else off.
 ModeSwitch<PersistentMode>& persistent_switch();
 
-// Layers run by the persistent kernels; layers the switch offered them that they did not
+// Whether the plan may choose the local form: GRU_CUDA_PERSISTENT_LOCAL=0 at start, or
+// the set_persistent_local op, turns it off (so that the grid form can be tested and
+// timed at small H too).
+std::atomic<bool>& persistent_local_allowed();
+
+// Layers run by the persistent kernels (local_*: of those, by the local form); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
 // whose cooperative launch was refused (fallback: they ran per step).
 struct PersistentCounts {
   std::atomic<int64_t> forward{0}, backward{0}, refused{0}, fallback{0};
+  std::atomic<int64_t> local_forward{0}, local_backward{0};
 };
 PersistentCounts& persistent_counts();
 

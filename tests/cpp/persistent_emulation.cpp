@@ -4,12 +4,14 @@
 // tests/test_persistent_emulation.py:
 //   persistent_emulation CASE_FILE OUT_FILE
 // CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed,
-// rows per warp of the forward product; int64 batch_sizes[T]; then float32 gx (rows,
+// rows per warp of the grid form's forward product, local form allowed; int64
+// batch_sizes[T]; then float32 gx (rows,
 // D*3H), w_hh (D, 3H, H), b_ih (D, 3H), b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H),
 // grad_hn (D, N, H).
 // OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx, then the inference forward's
 // output and h_n. Outputs start as NaN. Prints the instantiations that ran.
 #include "emulation/cuda_emulation.h"
+#include "persistent/cuda/gru_local_kernels.cuh"
 #include "persistent/cuda/gru_persistent_kernels.cuh"
 
 #include <cstdio>
@@ -18,6 +20,8 @@
 using namespace gru_cuda;
 using persistent_kernels::with_backward_kernel;
 using persistent_kernels::with_forward_kernel;
+using persistent_kernels::with_local_backward_kernel;
+using persistent_kernels::with_local_forward_kernel;
 
 namespace {
 
@@ -43,19 +47,59 @@ std::vector<S> poisoned(int64_t n) {
   return std::vector<S>(n, S(std::nanf("")));
 }
 
+// The forward kernel the runner would launch for the plan, run on args; prints its form
+// when `say`.
+template <typename S, bool kSave>
+void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& args, bool say) {
+  if (plan.form == PersistentForm::kLocal) {
+    with_local_forward_kernel<S, kSave>(plan.rows_per_block, [&](auto kernel, int rows) {
+      if (say) std::printf("forward local rows %d\n", rows);
+      emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(args); });
+      return 0;
+    });
+    return;
+  }
+  with_forward_kernel<S, kSave>(args.shape.H, args.shape.rows_per_warp,
+                                [&](auto kernel, int chunks, int rows) {
+    if (say) std::printf("forward chunks %d rows %d\n", chunks, rows);
+    emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(args); });
+    return 0;
+  });
+}
+
+template <typename S>
+void emulate_backward(const PersistentPlan& plan, const PersistentBackwardArgs& args) {
+  if (plan.form == PersistentForm::kLocal) {
+    with_local_backward_kernel<S>(plan.rows_per_block, [&](auto kernel, int rows) {
+      std::printf("backward local rows %d\n", rows);
+      emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); });
+      return 0;
+    });
+    return;
+  }
+  with_backward_kernel<S>(plan.units_per_block, [&](auto kernel, int units) {
+    std::printf("backward units %d\n", units);
+    emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); });
+    return 0;
+  });
+}
+
 template <typename S>
 int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstream& in,
         const char* out_path) {
   const int64_t T = head[0], N = head[1], H = head[2], D = head[3], sms = head[4];
   const bool packed = head[6] != 0;
   const int64_t rows_per_warp = head[7];
+  const bool allow_local = head[8] != 0;
   std::vector<int64_t> steps(batch_sizes);  // batch sizes, then each step's first row
   int64_t rows = 0;
   for (const int64_t n : batch_sizes) {
     steps.push_back(rows);
     rows += n;
   }
-  const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448});
+  const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448}, allow_local);
+  const bool local = plan.form == PersistentForm::kLocal;
+  blockDim.x = local ? static_cast<unsigned>(plan.threads) : 64;
   if (!plan.eligible()) {
     std::fprintf(stderr, "the plan refuses the case: %d\n", static_cast<int>(plan.refusal));
     return 2;
@@ -76,7 +120,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   PersistentForwardArgs fwd{};
   fwd.shape = {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, plan.smem_forward,
                packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr,
-               rows_per_warp};
+               rows_per_warp, local ? plan.rows_per_block : 0, plan.threads};
   fwd.gx = gx.data();
   for (int64_t d = 0; d < D; ++d) {
     fwd.w_hh[d] = w_hh.data() + d * 3 * H * H;
@@ -95,24 +139,17 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   inference.h_buf = inference_h_buf.data();
   inference.out = inference_out.data();
   inference.saved = nullptr;
-  with_forward_kernel<S, false>(H, rows_per_warp, [&](auto kernel, int, int) {
-    emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(inference); });
-    return 0;
-  });
+  emulate_forward<S, false>(plan, inference, false);
 
   fwd.h_buf = h_buf.data();
   fwd.out = out.data();
   fwd.saved = saved.data();
-  with_forward_kernel<S, true>(H, rows_per_warp, [&](auto kernel, int chunks, int rows) {
-    std::printf("forward chunks %d rows %d\n", chunks, rows);
-    emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(fwd); });
-    return 0;
-  });
+  emulate_forward<S, true>(plan, fwd, true);
   const std::vector<S> h_n = h_n_of(h_buf);
 
   auto dgx = poisoned<S>(rows * D * 3 * H);
   auto dgh_n = poisoned<S>(rows * D * H);
-  auto dgh_buf = poisoned<S>(2 * D * N * 3 * H);
+  auto dgh_buf = poisoned<S>(local ? 0 : 2 * D * N * 3 * H);
   PersistentBackwardArgs bwd{};
   bwd.shape = fwd.shape;
   bwd.shape.smem_bytes = plan.smem_backward;
@@ -122,12 +159,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   bwd.dh = dh.data();
   bwd.dgx = dgx.data();
   bwd.dgh_n = dgh_n.data();
-  bwd.dgh_buf = dgh_buf.data();
-  with_backward_kernel<S>(plan.units_per_block, [&](auto kernel, int units) {
-    std::printf("backward units %d\n", units);
-    emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(bwd); });
-    return 0;
-  });
+  bwd.dgh_buf = local ? nullptr : dgh_buf.data();
+  emulate_backward<S>(plan, bwd);
 
   std::ofstream result(out_path, std::ios::binary);
   write_floats(result, out);
@@ -149,7 +182,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::ifstream in(argv[1], std::ios::binary);
-  int64_t head[8];
+  int64_t head[9];
   in.read(reinterpret_cast<char*>(head), sizeof(head));
   std::vector<int64_t> batch_sizes(head[0]);
   in.read(reinterpret_cast<char*>(batch_sizes.data()), head[0] * sizeof(int64_t));

@@ -1,5 +1,7 @@
-// Launches of the persistent layer kernels (gru_persistent_kernels.cuh): the shared
-// memory attribute, a co-residency check, then one cooperative launch.
+// Launches of the persistent layer kernels: the grid form (gru_persistent_kernels.cuh)
+// gets the shared memory attribute, a co-residency check, then one cooperative launch;
+// the local form (gru_local_kernels.cuh) an ordinary launch.
+#include "gru_local_kernels.cuh"
 #include "gru_persistent.h"
 #include "gru_persistent_kernels.cuh"
 
@@ -8,6 +10,22 @@ namespace {
 
 using persistent_kernels::with_backward_kernel;
 using persistent_kernels::with_forward_kernel;
+using persistent_kernels::with_local_backward_kernel;
+using persistent_kernels::with_local_forward_kernel;
+
+// The local form's blocks never wait for each other: any grid runs, in waves if need be.
+template <typename Kernel, typename Args>
+cudaError_t local_launch(Kernel kernel, const Args& args, cudaStream_t stream) {
+  const PersistentShape& s = args.shape;
+  const cudaError_t err = cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(s.smem_bytes));
+  if (err != cudaSuccess) return err;
+  void* params[] = {const_cast<Args*>(&args)};
+  return cudaLaunchKernel(reinterpret_cast<const void*>(kernel),
+                          dim3(static_cast<unsigned int>(s.blocks_per_direction * s.D)),
+                          dim3(static_cast<unsigned int>(s.threads)), params, s.smem_bytes,
+                          stream);
+}
 
 template <typename Kernel, typename Args>
 cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
@@ -35,6 +53,12 @@ cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
 template <typename scalar_t>
 cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                  cudaStream_t stream) {
+  const int64_t local_rows = args.shape.rows_per_block;
+  if (local_rows > 0) {
+    const auto launch = [&](auto kernel, int /*rows*/) { return local_launch(kernel, args, stream); };
+    return args.saved != nullptr ? with_local_forward_kernel<scalar_t, true>(local_rows, launch)
+                                 : with_local_forward_kernel<scalar_t, false>(local_rows, launch);
+  }
   const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
     return cooperative_launch(kernel, args, device, stream);
   };
@@ -43,11 +67,30 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                : with_forward_kernel<scalar_t, false>(H, rows, launch);
 }
 
+template <typename scalar_t>
+cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device,
+                                  cudaStream_t stream) {
+  if (args.shape.rows_per_block > 0) {
+    return with_local_backward_kernel<scalar_t>(
+        args.shape.rows_per_block,
+        [&](auto kernel, int /*rows*/) { return local_launch(kernel, args, stream); });
+  }
+  return with_backward_kernel<scalar_t>(
+      args.shape.units_per_block,
+      [&](auto kernel, int /*units*/) { return cooperative_launch(kernel, args, device, stream); });
+}
+
+// Sizes the kernels were not built for (the plan never gives them).
+bool outside_instantiations(const PersistentShape& s) {
+  if (s.rows_per_block > 0) return s.rows_per_block > kLocalMaxRows || s.threads > kLocalMaxThreads;
+  return s.H > kPersistentMaxHidden || s.units_per_block > kPersistentMaxUnits;
+}
+
 }  // namespace
 
 cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::ScalarType dtype,
                                       int device, cudaStream_t stream) {
-  if (args.shape.H > kPersistentMaxHidden) return cudaErrorInvalidValue;
+  if (outside_instantiations(args.shape)) return cudaErrorInvalidValue;
   switch (dtype) {
     case c10::ScalarType::Float:
       return launch_forward_typed<float>(args, device, stream);
@@ -62,18 +105,14 @@ cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::Sc
 
 cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
                                        c10::ScalarType dtype, int device, cudaStream_t stream) {
-  if (args.shape.units_per_block > kPersistentMaxUnits) return cudaErrorInvalidValue;
-  const auto launch = [&](auto kernel, int /*units*/) {
-    return cooperative_launch(kernel, args, device, stream);
-  };
-  const int64_t units = args.shape.units_per_block;
+  if (outside_instantiations(args.shape)) return cudaErrorInvalidValue;
   switch (dtype) {
     case c10::ScalarType::Float:
-      return with_backward_kernel<float>(units, launch);
+      return launch_backward_typed<float>(args, device, stream);
     case c10::ScalarType::Half:
-      return with_backward_kernel<c10::Half>(units, launch);
+      return launch_backward_typed<c10::Half>(args, device, stream);
     case c10::ScalarType::BFloat16:
-      return with_backward_kernel<c10::BFloat16>(units, launch);
+      return launch_backward_typed<c10::BFloat16>(args, device, stream);
     default:
       return cudaErrorNotSupported;
   }

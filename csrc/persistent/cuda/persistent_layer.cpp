@@ -32,7 +32,7 @@ DeviceLimits device_limits(int device) {
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
-                         device_limits(like.get_device()));
+                         device_limits(like.get_device()), persistent_local_allowed().load());
   const bool usable = plan.eligible() && !capturing(like);
   if (!usable) persistent_counts().refused++;
   return usable;
@@ -64,8 +64,10 @@ int64_t forward_rows_per_warp() {
 PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64_t H,
                          int64_t D, const at::Tensor& steps, int64_t smem_bytes) {
   const int64_t* steps_ptr = steps.defined() ? steps.const_data_ptr<int64_t>() : nullptr;
+  const bool local = plan.form == PersistentForm::kLocal;
   return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes, steps_ptr,
-          steps_ptr != nullptr ? steps_ptr + T : nullptr, forward_rows_per_warp()};
+          steps_ptr != nullptr ? steps_ptr + T : nullptr, forward_rows_per_warp(),
+          local ? plan.rows_per_block : 0, plan.threads};
 }
 
 // Whether the kernel was launched; false (a fallback) only for a grid the device cannot
@@ -114,6 +116,7 @@ bool persistent_layer_forward(const LayerForward& layer) {
   }
   layer.h.copy_(h_buf[layer.T % 2]);
   persistent_counts().forward++;
+  if (plan.form == PersistentForm::kLocal) persistent_counts().local_forward++;
   return true;
 }
 
@@ -124,7 +127,11 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   }
   const at::Tensor steps =
       device_steps(layer.packed, layer.batch_sizes, layer.offsets, layer.grad_output);
-  at::Tensor dgh_buf = at::empty({2, layer.D, layer.N, 3 * layer.H}, layer.dh.options());
+  // The grid form exchanges gh's gradient through this; the local form keeps it on chip.
+  const at::Tensor dgh_buf =
+      plan.form == PersistentForm::kGrid
+          ? at::empty({2, layer.D, layer.N, 3 * layer.H}, layer.dh.options())
+          : at::Tensor();
   PersistentBackwardArgs args{};
   args.shape = shape_of(plan, layer.T, layer.N, layer.H, layer.D, steps, plan.smem_backward);
   args.grad_out = layer.grad_output.const_data_ptr();
@@ -133,7 +140,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   args.dh = layer.dh.mutable_data_ptr();
   args.dgx = layer.dgx.mutable_data_ptr();
   args.dgh_n = layer.dgh_n.mutable_data_ptr();
-  args.dgh_buf = dgh_buf.mutable_data_ptr();
+  args.dgh_buf = dgh_buf.defined() ? dgh_buf.mutable_data_ptr() : nullptr;
   const int device = layer.grad_output.get_device();
   if (!launched(launch_persistent_backward(args, layer.grad_output.scalar_type(), device,
                                            c10::cuda::getCurrentCUDAStream(device)),
@@ -141,6 +148,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
     return false;
   }
   persistent_counts().backward++;
+  if (plan.form == PersistentForm::kLocal) persistent_counts().local_backward++;
   return true;
 }
 

@@ -1,8 +1,8 @@
 // Just enough of CUDA to run a kernel's source on the CPU, one std::thread per CUDA
-// thread: the thread and block indices, __syncthreads and the grid's barrier as
-// std::barrier, a warp's shuffle through a shared slot and two barriers, __ldcg as a
-// plain load (the threads share one coherent memory), and dynamic shared memory from the
-// launch. A kernel must be launched through emulated_launch.
+// thread: the thread and block indices, the vector types used, __syncthreads and the
+// grid's barrier as std::barrier, a warp's shuffle through a shared slot and two
+// barriers, __ldcg as a plain load (the threads share one coherent memory), and dynamic
+// shared memory from the launch. A kernel must be launched through emulated_launch.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +20,13 @@ struct EmulatedDim3 {
 inline thread_local EmulatedDim3 threadIdx, blockIdx;
 // 64 threads a block by default: the kernels read blockDim, and fewer threads run faster.
 inline EmulatedDim3 blockDim{64, 1, 1}, gridDim{1, 1, 1};
+
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
 
 #define __global__
 #define __device__
