@@ -1,15 +1,16 @@
 """The persistent CUDA kernels, run on the CPU: tests/cpp/persistent_emulation.cpp compiles
-their source (csrc/persistent/cuda/gru_persistent_kernels.cuh) against an emulation of
-CUDA's threads, barriers and warp shuffles, runs a layer's forward and backward the way
-the persistent runner launches them, and this test compares every output with a float64
-GRU: the output, h_n, the saved workspace, and the gradients of gx, gh_n and hx. It
-checks the kernels' indexing (both directions, packed batches, blocks owning fewer units,
-H not a multiple of 32, the 8, 16 and 32 chunk forms, the forward's 1, 2 and 4 rows a
-warp, the backward's 2, 4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a
-block) and their ordering within a block and across the grid's barriers as the OS
-interleaves the threads (a missing barrier may still pass by chance); not the GPU's
-caches or speed. The grid form's blocks run 64 threads here (256 on a GPU; the kernels
-read blockDim), which keeps the thread count down; the local form's run as on a GPU."""
+their source (csrc/persistent/cuda/gru_persistent_kernels.cuh, gru_local_kernels.cuh)
+against an emulation of CUDA's threads, barriers and warp shuffles, runs a layer's
+forward and backward the way the persistent runner launches them, and this test compares
+every output with a float64 GRU: the output, h_n, the saved workspace, and the gradients
+of gx, gh_n and hx. It checks the kernels' indexing (both directions, packed batches,
+blocks owning fewer units, H not a multiple of 32, the 8, 16 and 32 chunk forms, the
+forward's 1, 2 and 4 rows a warp, a row's gate rows split among warps, the backward's 2,
+4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block) and their ordering
+within a block and across the grid's barriers as the OS interleaves the threads (a
+missing barrier may still pass by chance); not the GPU's caches or speed. The grid form's
+blocks run 64 threads here (256 on a GPU; the kernels read blockDim), which keeps the
+thread count down; the local form's run as on a GPU."""
 import os
 import shutil
 import subprocess
@@ -89,11 +90,13 @@ CASES = [  # T, N, H, D, SMs, lengths (None: padded)
     (3, 2, 520, 1, 40, None),                     # 32 chunks
     (4, 3, 39, 1, 20, [4, 3, 1]),                 # 2 units a block (1 in the last)
     (4, 3, 60, 2, 18, None),                      # 7 units a block (4 in the last)
+    (5, 1, 45, 2, 8, None),                       # one row: the warps split its gate rows
 ]
 # The half types differ only in their loads, stores and rounding: a few cases suffice.
 HALF_CASES = [CASES[1], CASES[2], CASES[5]]
 # The forward's variants taking 2 or 4 batch rows a warp (H <= 256; 2 up to 512).
-ROW_CASES = [(CASES[i], rows) for i in (1, 2, 4) for rows in (2, 4)] + [(CASES[5], 2)]
+ROW_CASES = ([(CASES[i], rows) for i in (1, 2, 4) for rows in (2, 4)]
+             + [(CASES[5], 2), (CASES[9], 4)])
 # The local form (W_hh in one block: H up to 137 here); few SMs make a block take more
 # rows: 1 (the first two), 2, 4 and 8, and H=128 as on a GPU; H % 4 == 0 (16, 64, 128)
 # reads the state 4 values at a time.

@@ -7,19 +7,23 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The local form for H, N, D, or false where W_hh and the staged rows do not fit a block.
+// The local form for H, N, D, or false where W_hh and one staged row do not fit a block.
+// Rows a block: the fewest that keep the grid to one block per SM, fewer where those do
+// not fit (the blocks then run in waves).
 bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
                 PersistentPlan& plan) {
+  const int64_t threads = ceil_div(3 * H, 32) * 32;
+  if (threads > kLocalMaxThreads) return false;
   int64_t R = 1;
   while (R < kLocalMaxRows && ceil_div(N, R) * D > limits.sm_count) R *= 2;
-  const int64_t threads = ceil_div(3 * H, 32) * 32;
   const int64_t floats = static_cast<int64_t>(sizeof(float));
-  const int64_t smem_forward = local_forward_slots(H, R).total * floats;
-  const int64_t smem_backward = local_backward_slots(H, R).total * floats;
-  if (threads > kLocalMaxThreads ||
-      std::max(smem_forward, smem_backward) > limits.smem_per_block) {
-    return false;
+  int64_t smem_forward = 0, smem_backward = 0;
+  for (; R >= 1; R /= 2) {
+    smem_forward = local_forward_slots(H, R).total * floats;
+    smem_backward = local_backward_slots(H, R).total * floats;
+    if (std::max(smem_forward, smem_backward) <= limits.smem_per_block) break;
   }
+  if (R == 0) return false;
   plan.form = PersistentForm::kLocal;
   plan.rows_per_block = R;
   plan.units_per_block = H;

@@ -42,8 +42,9 @@ constexpr const char* kPersistentFormNames = "grid,local";
 // The local form's shared memory in float slots, W_hh first (a half type's value uses
 // half a slot). Forward: W_hh^T (H rows of w_stride: 3H made odd, so that a warp writing
 // a column hits 32 banks), gh (R, 3H), the step's gx (R, 3H), the state (R, H), b_ih and
-// b_hh (2, 3H). Backward: W_hh (3H, H), dgh (R, 3H), dh (R, H), the three gate blocks'
-// products dgh W_hh (3, R, H).
+// b_hh (2, 3H). Backward: W_hh's three gate blocks (H, H) each, w_block apart (padded so
+// that a warp spanning two blocks still hits 32 banks), dgh (R, 3H), dh (R, H), the
+// three gate blocks' products dgh W_hh (3, R, H).
 struct LocalForwardSlots {
   int64_t w_stride, gh, gx, h, bias, total;
 };
@@ -53,11 +54,13 @@ GRU_PLAN_HOST_DEVICE inline LocalForwardSlots local_forward_slots(int64_t H, int
   return {w_stride, gh, gx, h, bias, bias + 2 * 3 * H};
 }
 struct LocalBackwardSlots {
-  int64_t dgh, dh, partial, total;
+  int64_t w_block, dgh, dh, partial, total;
 };
 GRU_PLAN_HOST_DEVICE inline LocalBackwardSlots local_backward_slots(int64_t H, int64_t R) {
-  const int64_t dgh = 3 * H * H, dh = dgh + R * 3 * H, partial = dh + R * H;
-  return {dgh, dh, partial, partial + 3 * R * H};
+  // Thread g H + u reads g w_block + c H + u: w_block = H (mod 32) keeps that bank t + c H.
+  const int64_t w_block = H * H + ((H - H * H) % 32 + 32) % 32;
+  const int64_t dgh = 3 * w_block, dh = dgh + R * 3 * H, partial = dh + R * H;
+  return {w_block, dgh, dh, partial, partial + 3 * R * H};
 }
 
 struct DeviceLimits {

@@ -134,7 +134,10 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
   }
   scalar_t* h_buf = static_cast<scalar_t*>(args.h_buf);
   const scalar_t* h0 = h_buf + (static_cast<int64_t>(d) * N + block.n0) * H;
-  for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) h_s[e] = h0[e];
+  // Rows past N (the last block) are multiplied too, their products unused: zeros.
+  for (int e = threadIdx.x; e < kRows * H; e += blockDim.x) {
+    h_s[e] = e < block.rows * H ? h0[e] : scalar_t(0);
+  }
   __syncthreads();
 
   const scalar_t* gx = static_cast<const scalar_t*>(args.gx);
@@ -191,13 +194,20 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
   const LocalRows block = local_rows<kRows>(s);
   const int d = block.d;
   const LocalBackwardSlots slots = local_backward_slots(H, kRows);
-  float* w_s = smem;  // (G, H): W_hh as it is, so that a thread's unit is a column
+  float* w_s = smem;  // W_hh's gate blocks, w_block apart: a thread's unit is a column
   scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + slots.dgh);
   scalar_t* dh_s = reinterpret_cast<scalar_t*>(smem + slots.dh);
   float* part_s = smem + slots.partial;  // (3, kRows, H): dgh W_hh by gate block
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int e = threadIdx.x; e < G * H; e += blockDim.x) w_s[e] = static_cast<float>(w[e]);
+  const int w_block = static_cast<int>(slots.w_block);
+  for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
+    const int g = e / (H * H);
+    w_s[g * w_block + e - g * H * H] = static_cast<float>(w[e]);
+  }
+  // dgh rows beyond a step's live ones are multiplied too (their products unused): zeros
+  // rather than whatever shared memory held.
+  for (int e = threadIdx.x; e < kRows * G; e += blockDim.x) dgh_s[e] = scalar_t(0);
   scalar_t* dh = static_cast<scalar_t*>(args.dh) + (static_cast<int64_t>(d) * N + block.n0) * H;
   for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) dh_s[e] = dh[e];
   __syncthreads();
@@ -233,6 +243,16 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
                                   dgx + row * gx_stride + d * G, dgh_s + r * G,
                                   dgh_n + row * out_stride + d * H, u, H);
     }
+    if (i > 0) {  // the next step's inputs, fetched during the product below
+      const StepRows next = step_rows(s, i - 1, d);
+      const int64_t next_row0 = next.first + block.n0;
+      for (int e = threadIdx.x; e < live_rows(next, block) * H; e += blockDim.x) {
+        const int r = e / H;
+        prefetch_backward_inputs(grad_out + (next_row0 + r) * out_stride + d * H,
+                                 saved + (next_row0 + r) * saved_stride + d * kSavedBlocks * H,
+                                 e - r * H, H);
+      }
+    }
     __syncthreads();
 
     // Thread (gate block g, unit u): sum over that block's H rows of dgh[r, g H + c] *
@@ -240,7 +260,7 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
     for (int t = threadIdx.x; t < G; t += blockDim.x) {
       const int g = t / H, u = t - g * H;
       float sums[kRows];
-      local_dots<kRows>(w_s + g * H * H + u, H, dgh_s + g * H, G, H, sums);
+      local_dots<kRows>(w_s + g * w_block + u, H, dgh_s + g * H, G, H, sums);
 #pragma unroll
       for (int r = 0; r < kRows; ++r) part_s[(g * kRows + r) * H + u] = sums[r];
     }

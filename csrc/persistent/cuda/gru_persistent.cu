@@ -82,7 +82,10 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
 
 // Sizes the kernels were not built for (the plan never gives them).
 bool outside_instantiations(const PersistentShape& s) {
-  if (s.rows_per_block > 0) return s.rows_per_block > kLocalMaxRows || s.threads > kLocalMaxThreads;
+  if (s.rows_per_block > 0) {
+    const int64_t r = s.rows_per_block;  // a kernel's layout is its own kRows's
+    return (r != 1 && r != 2 && r != 4 && r != 8) || s.threads > kLocalMaxThreads;
+  }
   return s.H > kPersistentMaxHidden || s.units_per_block > kPersistentMaxUnits;
 }
 

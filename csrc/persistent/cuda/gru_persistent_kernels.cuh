@@ -19,7 +19,7 @@
 #include "../persistent_plan.h"
 
 #ifndef GRU_DYNAMIC_SHARED_FLOATS
-#define GRU_DYNAMIC_SHARED_FLOATS(name) extern __shared__ float name[]
+#define GRU_DYNAMIC_SHARED_FLOATS(name) extern __shared__ __align__(16) float name[]
 #endif
 
 namespace gru_cuda {
@@ -73,6 +73,27 @@ __device__ __forceinline__ float warp_sums(float (&v)[kValues], int lane) {
     total += __shfl_xor_sync(0xffffffffu, total, offset);
   }
   return total;
+}
+
+// Starts bringing p's line into L1. For a later step's inputs, which the kernel only
+// reads: their latency passes while the block waits at a barrier. A no-op off the GPU.
+template <typename T>
+__device__ __forceinline__ void prefetch_l1(const T* p) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#else
+  (void)p;
+#endif
+}
+
+// The backward's per-element inputs of a row (grad_out and the saved blocks) for unit u.
+template <typename T>
+__device__ __forceinline__ void prefetch_backward_inputs(const T* grad_out_row,
+                                                         const T* saved_row, int64_t u,
+                                                         int64_t H) {
+  prefetch_l1(grad_out_row + u);
+#pragma unroll
+  for (int b = 0; b < kSavedBlocks; ++b) prefetch_l1(saved_row + b * H + u);
 }
 
 struct StepRows {
@@ -129,8 +150,14 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     const scalar_t* h_in = h_buf + ((i % 2) * s.D + d) * N * H;
     scalar_t* h_out = h_buf + (((i + 1) % 2) * s.D + d) * N * H;
 
-    // gh for this block's gate rows: a warp per kRows batch rows, their state in registers.
-    for (int64_t n0 = warp * kRows; n0 < rows.live; n0 += warps * kRows) {
+    // gh for this block's gate rows: warps take groups of kRows batch rows, their state in
+    // registers; when there are fewer groups than warps, a group's gate rows are split
+    // among several warps so that none idles (at N=1 all of them share one row).
+    const int groups = static_cast<int>((rows.live + kRows - 1) / kRows);
+    const int per_group = groups >= warps || groups == 0 ? 1 : warps / groups;
+    const int gate_rows = 3 * static_cast<int>(units);
+    for (int group = warp / per_group; group < groups; group += warps / per_group) {
+      const int64_t n0 = static_cast<int64_t>(group) * kRows;
       float h_lane[kRows][kChunks];
 #pragma unroll
       for (int j = 0; j < kRows; ++j) {
@@ -142,24 +169,23 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       }
       const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
       const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < rows.live;
-      for (int g = 0; g < 3; ++g) {
-        for (int iu = 0; iu < units; ++iu) {
-          const float* w_row = w_s + (g * k + iu) * H;
-          float acc[kRows];
+      for (int gate_row = warp % per_group; gate_row < gate_rows; gate_row += per_group) {
+        const int g = gate_row / static_cast<int>(units), iu = gate_row - g * static_cast<int>(units);
+        const float* w_row = w_s + (g * k + iu) * H;
+        float acc[kRows];
 #pragma unroll
-          for (int j = 0; j < kRows; ++j) acc[j] = 0.0f;
+        for (int j = 0; j < kRows; ++j) acc[j] = 0.0f;
 #pragma unroll
-          for (int c = 0; c < kChunks; ++c) {
-            const int col = lane + 32 * c;
-            if (col < H) {
-              const float w_value = w_row[col];
+        for (int c = 0; c < kChunks; ++c) {
+          const int col = lane + 32 * c;
+          if (col < H) {
+            const float w_value = w_row[col];
 #pragma unroll
-              for (int j = 0; j < kRows; ++j) acc[j] = fmaf(h_lane[j][c], w_value, acc[j]);
-            }
+            for (int j = 0; j < kRows; ++j) acc[j] = fmaf(h_lane[j][c], w_value, acc[j]);
           }
-          const float total = warp_sums<kRows>(acc, lane);
-          if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
         }
+        const float total = warp_sums<kRows>(acc, lane);
+        if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
       }
     }
     __syncthreads();
@@ -178,6 +204,16 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     for (int64_t e = threadIdx.x; e < (N - rows.live) * units; e += blockDim.x) {
       const int64_t n = rows.live + e / units, j = u0 + e % units;
       h_out[n * H + j] = h_in[n * H + j];
+    }
+    if (i + 1 < s.T) {  // the next step's gx, for the same thread's elements
+      const StepRows next = step_rows(s, i + 1, d);
+      for (int64_t e = threadIdx.x; e < next.live * units; e += blockDim.x) {
+        const int64_t n = e / units;
+        const scalar_t* gx_row = static_cast<const scalar_t*>(args.gx) +
+                                 (next.first + n) * gx_stride + d * 3 * H + u0 + (e - n * units);
+#pragma unroll
+        for (int g = 0; g < 3; ++g) prefetch_l1(gx_row + g * H);
+      }
     }
     grid.sync();  // every block's h_out is complete before anyone reads it
   }
@@ -220,6 +256,16 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
           static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
           static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H, dgh + n * 3 * H,
           static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, u0 + iu, H);
+    }
+    if (i > 0) {  // the next step's inputs, for the same thread's elements
+      const StepRows next = step_rows(s, i - 1, d);
+      for (int64_t e = threadIdx.x; e < next.live * units; e += blockDim.x) {
+        const int64_t n = e / units, row = next.first + n;
+        prefetch_backward_inputs(
+            static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H,
+            static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
+            u0 + e - n * units, H);
+      }
     }
     grid.sync();  // gh's gradient of every unit is written
 
