@@ -86,9 +86,8 @@ def _shared_libstdcxx():
 
 def _extension(with_cuda):
     # Each folder's CUDA code sits in its cuda/ subfolder, built only with CUDA.
-    sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp")
-                     + glob.glob("csrc/meta/*.cpp") + glob.glob("csrc/persistent/*.cpp")
-                     + glob.glob("csrc/replay/*.cpp"))
+    folders = ["csrc", "csrc/cpu", "csrc/meta", "csrc/persistent", "csrc/replay", "csrc/gemm"]
+    sources = sorted(f for folder in folders for f in glob.glob(f"{folder}/*.cpp"))
     # No trapping/errno semantics (as torch itself builds) lets the gate loops vectorize;
     # results are unchanged (no reassociation).
     cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
@@ -97,11 +96,8 @@ def _extension(with_cuda):
         return CppExtension(
             "gru_cuda._C", sources, extra_compile_args={"cxx": cxx_flags},
             extra_link_args=link_flags)
-    sources += sorted(glob.glob("csrc/cuda/*.cpp") + glob.glob("csrc/cuda/*.cu")
-                      + glob.glob("csrc/persistent/cuda/*.cpp")
-                      + glob.glob("csrc/persistent/cuda/*.cu")
-                      + glob.glob("csrc/replay/cuda/*.cpp")
-                      + glob.glob("csrc/replay/cuda/*.cu"))
+    sources += sorted(f for folder in folders for pattern in ("*.cpp", "*.cu")
+                      for f in glob.glob(f"{folder}/cuda/{pattern}"))
     return CUDAExtension(
         "gru_cuda._C", sources,
         include_dirs=_cublas_include_dirs(),

@@ -16,7 +16,7 @@ import torch._dynamo
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import gru_cuda
-from gru_cuda import graph_replay, persistent_kernels, precision
+from gru_cuda import direct_blas, graph_replay, persistent_kernels, precision
 from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
@@ -24,6 +24,8 @@ BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full
 BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
+DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
+DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
 COMPILED = "compiled reference"
 
 
@@ -202,6 +204,36 @@ def build_replayed(problem):
     return Contender(fused.fn, fused.params, context=replayed)
 
 
+def build_direct(problem, tf32=False):
+    """gru_cuda.GRU on the per-step path (persistent kernels off) with its GEMMs called on
+    cuBLAS directly. float32 follows cuDNN's RNN setting there: full fp32 as the baseline
+    runs, or with tf32 TF32 as nn.GRU TF32 runs. Each pass proves once that its GEMMs ran
+    directly and none was declined."""
+    if problem.device.type != "cuda":
+        raise Unavailable("the direct GEMMs are cuBLAS's")
+    if tf32 and problem.dtype != torch.float32:
+        raise Unavailable("TF32 applies to float32 only")
+    fused = build_fused(problem)
+    proven = set()
+
+    @contextlib.contextmanager
+    def direct(pass_name):
+        before = direct_blas.counts()
+        with gru_cuda.direct_gemm(), gru_cuda.persistent(False), precision.cudnn_rnn_tf32(tf32):
+            yield
+        if pass_name in proven:
+            return
+        after = direct_blas.counts()
+        if after["gemms"] == before["gemms"] or after["declined"] != before["declined"]:
+            raise RuntimeError(f"the GEMMs did not run directly: {after} after {before}")
+        proven.add(pass_name)
+    return Contender(fused.fn, fused.params, context=direct, tolerance=2e-2 if tf32 else None)
+
+
+def build_direct_tf32(problem):
+    return build_direct(problem, tf32=True)
+
+
 def build_nn(problem):
     gru = problem.source
     return Contender(gru, list(gru.parameters()))
@@ -268,6 +300,7 @@ def build_compiled(problem):
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
     return {"fused": build_fused, PERSISTENT: build_persistent, REPLAYED: build_replayed,
+            DIRECT: build_direct, DIRECT_TF32: build_direct_tf32,
             BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,
             BASELINE_GRAPHED: build_nn_graphed, "reference": build_reference,
             COMPILED: build_compiled}

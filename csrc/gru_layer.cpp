@@ -68,13 +68,24 @@ at::Tensor stacked_w_ih(const LayerWeights& w) {
   return w.w_ih.size() == 1 ? w.w_ih[0] : at::cat(w.w_ih);
 }
 
-// out = a @ w^T: the device's small matmul where it takes the case, else ATen's on w_t,
-// w's transposed view (made once by a caller that calls every step: 0.45 us a call).
+// out = a @ b, or out += a @ b: the device's GEMM where it takes it, else ATen's.
+void layer_mm(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, bool accumulate,
+              const StepKernels& kernels) {
+  if (kernels.matmul != nullptr && kernels.matmul(out, a, b, accumulate)) return;
+  at::Tensor out_ = out;
+  if (accumulate) {
+    out_.addmm_(a, b);
+  } else {
+    at::mm_out(out_, a, b);
+  }
+}
+
+// out = a @ w^T: the device's small matmul where it takes the case, else layer_mm on
+// w_t, w's transposed view (made once by a caller that calls every step: 0.45 us a call).
 void matmul_wt(const at::Tensor& out, const at::Tensor& a, const at::Tensor& w,
                const at::Tensor& w_t, const StepKernels& kernels) {
   if (kernels.small_matmul == nullptr || !kernels.small_matmul(a, w, out)) {
-    at::Tensor out_ = out;
-    at::mm_out(out_, a, w_t);
+    layer_mm(out, a, w_t, false, kernels);
   }
 }
 
@@ -90,7 +101,7 @@ at::Tensor input_projection(const at::Tensor& x, const LayerWeights& w, const La
       matmul_wt(gx.narrow(1, d * G, G), x, w.w_ih[d], w.w_ih[d].t(), kernels);
     }
   } else {
-    at::mm_out(gx, x, stacked_w_ih(w).t());
+    layer_mm(gx, x, stacked_w_ih(w).t(), false, kernels);
   }
   return gx;
 }
@@ -224,7 +235,7 @@ void backward_steps(const LayerShape& s, const LayerWeights& w, const StepBases&
   const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
   BackwardStep step = make_step<DirectionBackward>(s, dh.scalar_type(), device_bases);
   at::Tensor dh_d[2], dgh_d[2];
-  const auto gemm = [&](int64_t d) { dh_d[d].addmm_(dgh_d[d], w.w_hh[d]); };  // + dgh @ W_hh
+  const auto gemm = [&](int64_t d) { layer_mm(dh_d[d], dgh_d[d], w.w_hh[d], true, kernels); };
   for (int64_t i = s.T - 1; i >= 0; --i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const StepRows at_step = step_rows(s, i, d);
@@ -257,7 +268,7 @@ void run_step_loop(const StepLoop& loop, const StepKernels& kernels) {
 // gradient is dgx's in the r and z blocks and dgh_n in the n block.
 std::vector<at::Tensor> weight_grads(const LayerShape& s, bool has_biases, const at::Tensor& x,
                                      const at::Tensor& saved, const at::Tensor& dgx,
-                                     const at::Tensor& dgh_n) {
+                                     const at::Tensor& dgh_n, const StepKernels& kernels) {
   const int64_t G = 3 * s.H;
   const at::Tensor h_prev_all = saved.view({s.rows, s.D, kSavedBlocks, s.H});
   std::vector<at::Tensor> grads;
@@ -265,12 +276,13 @@ std::vector<at::Tensor> weight_grads(const LayerShape& s, bool has_biases, const
     const at::Tensor dgx_d = dgx.narrow(1, d * G, G);
     const at::Tensor dgh_n_d = dgh_n.narrow(1, d * s.H, s.H);
     const at::Tensor h_prev = h_prev_all.select(1, d).select(1, kSavedHPrev);
-    grads.push_back(at::mm(dgx_d.t(), x));
+    at::Tensor grad_w_ih = at::empty({G, s.I}, dgx.options());
+    layer_mm(grad_w_ih, dgx_d.t(), x, false, kernels);
+    grads.push_back(grad_w_ih);
     at::Tensor grad_w_hh = at::empty({G, s.H}, dgx.options());
-    at::Tensor grad_w_hh_rz = grad_w_hh.narrow(0, 0, 2 * s.H);
-    at::Tensor grad_w_hh_n = grad_w_hh.narrow(0, 2 * s.H, s.H);
-    at::mm_out(grad_w_hh_rz, dgx_d.narrow(1, 0, 2 * s.H).t(), h_prev);
-    at::mm_out(grad_w_hh_n, dgh_n_d.t(), h_prev);
+    layer_mm(grad_w_hh.narrow(0, 0, 2 * s.H), dgx_d.narrow(1, 0, 2 * s.H).t(), h_prev, false,
+             kernels);
+    layer_mm(grad_w_hh.narrow(0, 2 * s.H, s.H), dgh_n_d.t(), h_prev, false, kernels);
     grads.push_back(grad_w_hh);
     if (has_biases) {
       at::Tensor grad_b_ih = dgx_d.sum(0);
@@ -354,17 +366,18 @@ LayerGrads gru_layer_backward(
   if (output_mask[0]) {
     at::Tensor g = at::empty_like(input_);  // input's layout, as autograd expects
     if (g.is_contiguous()) {
-      at::Tensor g2 = g.view({s.rows, s.I});
-      at::mm_out(g2, dgx, stacked_w_ih(w));
+      layer_mm(g.view({s.rows, s.I}), dgx, stacked_w_ih(w), false, kernels);
     } else {
-      g.copy_(at::mm(dgx, stacked_w_ih(w)).view(input_.sizes()));
+      at::Tensor g2 = at::empty({s.rows, s.I}, options);
+      layer_mm(g2, dgx, stacked_w_ih(w), false, kernels);
+      g.copy_(g2.view(input_.sizes()));
     }
     grad_input = g;
   }
   std::vector<at::Tensor> grad_weights;
   if (output_mask[2]) {
     const at::Tensor x = input_.contiguous().view({s.rows, s.I});
-    grad_weights = weight_grads(s, has_biases, x, saved, dgx, dgh_n);
+    grad_weights = weight_grads(s, has_biases, x, saved, dgx, dgh_n, kernels);
   }
   return {grad_input, output_mask[1] ? std::optional<at::Tensor>(dh) : std::nullopt,
           grad_weights};

@@ -77,6 +77,8 @@ struct StepLoop {
 // Optionally, a matmul for few rows (out = a @ w^T) that beats ATen's there; it returns
 // false to decline, and the driver calls at::mm. Optionally, a replay runner for the
 // per-step loop: true when it ran the loop (replayed or captured and replayed).
+// Optionally, the layer's GEMMs (out = a @ b, + out when accumulate) without ATen's ops;
+// false to decline.
 struct StepKernels {
   void (*forward_step)(const ForwardStep& step, DirectionGemm gemm);
   void (*backward_step)(const BackwardStep& step, DirectionGemm gemm);
@@ -84,6 +86,8 @@ struct StepKernels {
   bool (*layer_backward)(const LayerBackward& layer) = nullptr;
   bool (*small_matmul)(const at::Tensor& a, const at::Tensor& w, const at::Tensor& out) = nullptr;
   bool (*replay_steps)(const StepLoop& loop) = nullptr;
+  bool (*matmul)(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
+                 bool accumulate) = nullptr;
 };
 
 extern const StepKernels cpu_step_kernels;

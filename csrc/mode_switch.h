@@ -1,6 +1,6 @@
 // A process-wide switch of three modes (0 off, 1 on, 2 a named third) that an environment
 // variable sets at first use and an op changes later: the persistent kernels' and graph
-// replay's.
+// replay's. And the on/off settings' reading of their variables.
 #pragma once
 
 #include <c10/util/Exception.h>
@@ -11,6 +11,16 @@
 #include <cstring>
 
 namespace gru_cuda {
+
+// An on/off setting read from an environment variable: "0" or "1", `unset` when it is not
+// set; any other value is an error.
+inline bool flag_from_env(const char* variable, bool unset) {
+  const char* value = std::getenv(variable);
+  if (value == nullptr) return unset;
+  TORCH_CHECK(std::strcmp(value, "0") == 0 || std::strcmp(value, "1") == 0, "gru_cuda: ",
+              variable, " must be 0 or 1, got '", value, "'");
+  return value[0] == '1';
+}
 
 template <typename Mode>
 class ModeSwitch {

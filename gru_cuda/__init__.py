@@ -31,6 +31,7 @@ if _torch_mismatch():  # it loaded, but may misbehave: say so once
 
 from . import _ops, reference  # noqa: E402,F401
 from .modules import GRU, GRUCell  # noqa: E402
+from .direct_blas import direct_gemm, set_direct_gemm  # noqa: E402
 from .graph_replay import replay, set_replay  # noqa: E402
 from .persistent_kernels import persistent, set_persistent  # noqa: E402
 
@@ -40,5 +41,5 @@ def has_cuda_kernels() -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key("gru_cuda::gru_layer", "CUDA")
 
 
-__all__ = ["GRU", "GRUCell", "has_cuda_kernels", "persistent", "reference", "replay",
-           "set_persistent", "set_replay"]
+__all__ = ["GRU", "GRUCell", "direct_gemm", "has_cuda_kernels", "persistent", "reference",
+           "replay", "set_direct_gemm", "set_persistent", "set_replay"]

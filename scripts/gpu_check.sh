@@ -6,7 +6,7 @@
 # the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
 # benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
 # variants (the persistent forward's rows a warp; the local form against the grid form
-# at H=128; float64 eager against replayed), one
+# at H=128; the direct cuBLAS GEMMs against ATen's; float64 eager against replayed), one
 # step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
 # OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
 # all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
@@ -66,7 +66,7 @@ for tool in memcheck racecheck synccheck; do sanitize $tool & done
 # The library's tests, on CUDA too (the NER example's need its own packages; CI runs them).
 XDIST=$(python -c "import xdist" 2>/dev/null && echo "-n 6")
 # The persistent kernels' CPU emulation is left to CI: it checks nothing the GPU adds.
-step tests 150 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
+step tests 145 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
   --ignore tests/test_persistent_emulation.py \
   --durations=10
 wait
@@ -79,7 +79,7 @@ if [ -n "${GPU_CHECK_NO_BENCH:-}" ]; then  # a rerun after fixes: the checks alo
   printf '%s\n' "${STEPS[@]}"; grep -E '^(FAILED|ERROR)|passed|failed' "$OUT/tests.log" | tail -n 30
   exit 0
 fi
-step profile 50 profile.log python benchmarks/profile_launches.py
+step profile 45 profile.log python benchmarks/profile_launches.py
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
 step benchmark 140 benchmark.log python benchmarks/bench_gru.py --device cuda \
@@ -87,10 +87,11 @@ step benchmark 140 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
 # the sizes where rows per warp matter; the local form against the grid form where both
-# can run (H=128); then float64, which only the per-step path takes, eager against
+# can run (H=128); the per-step path's GEMMs on cuBLAS directly against ATen's, in full
+# fp32 and TF32; then float64, which only the per-step path takes, eager against
 # replayed.
 export OUT
-step variants 80 variants.log bash -c 'for rows in 1 2 4; do
+step variants 100 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
@@ -100,13 +101,16 @@ for local in 1 0; do
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-local-$local" \
     --sizes "100,1,128,128;100,8,128,128;100,64,128,128;100,128,128,128" || exit 1
 done
+python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats 5 --warmup 2 \
+  --contenders "fused,direct GEMMs,direct GEMMs TF32,nn.GRU,nn.GRU TF32" --out "$OUT/direct-gemm" \
+  --sizes "100,8,512,512;100,64,256,256;100,256,512,512;100,8,1536,1536" || exit 1
 python benchmarks/bench_gru.py --device cuda --dtypes float64 --contenders fused,replayed,nn.GRU \
   --sizes "100,8,512,512;100,64,256,256" --repeats 5 --warmup 2 --out "$OUT/replay-float64"'
 # One step at a time (decoding loops): GRUCell and GRU T=1 against nn on the GPU.
-step single-step 35 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
+step single-step 30 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
   --out "$OUT/single-step"
 # How the CPU path scales with cores: this machine has many, the others two.
-step cpu-threads 45 cpu-threads.log bash -c 'for threads in 1 4 16; do
+step cpu-threads 40 cpu-threads.log bash -c 'for threads in 1 4 16; do
   python benchmarks/bench_gru.py --device cpu --threads $threads --contenders fused,nn.GRU \
     --sizes "100,64,256,256;100,1,256,256;100,64,256,256,packed;60,32,128,128,L2,bidir,packed" \
     --repeats 3 --warmup 1 --out "$OUT/cpu-threads-$threads" || exit 1
@@ -143,6 +147,12 @@ done'
     echo "  $local: $(grep -E '\| persistent \|' "$OUT/persistent-local-$local/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
+  echo "per-step path, direct GEMMs against ATen's (ms; fwd, fwd+bwd per size and dtype):"
+  for name in fused "direct GEMMs" "direct GEMMs TF32"; do
+    echo "  $name: $(grep -E "\| $name \|" "$OUT/direct-gemm/results.md" 2>/dev/null \
+      | awk -F'|' '{printf "%s ", $10}')"
+  done
+  echo "direct GEMMs under the sanitizers: $(grep -h 'direct GEMMs:' "$OUT"/*check.log | head -n 1)"
   echo "float64, replayed against eager (ms; fwd, fwd+bwd): $(grep -E '\| (fused|replayed) \|' \
     "$OUT/replay-float64/results.md" 2>/dev/null | awk -F'|' '{printf "%s %s; ", $9, $10}')"
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"

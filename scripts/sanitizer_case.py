@@ -1,6 +1,7 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
 per-step and the persistent kernels (in require mode, counted), the per-step loops
-replayed from graphs (captured at every first call, counted), float32 and bfloat16, one
+replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
+on cuBLAS directly (counted), float32 and bfloat16, one
 and two directions, padded and packed, training and inference; the persistent kernels'
 local form (H=37) and the grid form's large ones (H=512 bidirectional, H=1024: 16 and 32
 chunks, shared memory past 48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
@@ -8,7 +9,7 @@ loop ran eagerly under replay."""
 import torch
 
 import gru_cuda
-from gru_cuda import graph_replay, persistent_kernels
+from gru_cuda import direct_blas, graph_replay, persistent_kernels
 
 # (input size, hidden size, layers, bidirectional, batch, steps)
 CASES = [(13, 37, 2, True, 5, 9), (16, 512, 1, True, 3, 4), (16, 1024, 1, False, 2, 3)]
@@ -62,6 +63,16 @@ def main():
           loops, "captured or replayed")
     if ran["misses"] != ran["captures"] or ran["hits"] + ran["captures"] != loops:
         raise SystemExit("sanitizer case: a loop ran eagerly under replay")
+
+    before = direct_blas.counts()
+    with gru_cuda.direct_gemm():
+        run_all()
+    torch.cuda.synchronize()
+    after = direct_blas.counts()
+    ran = {k: after[k] - before[k] for k in after}
+    print("sanitizer case: direct GEMMs:", ran, "expected: some, none declined")
+    if ran["gemms"] == 0 or ran["declined"] != 0:
+        raise SystemExit("sanitizer case: the GEMMs did not all run on cuBLAS directly")
 
 
 if __name__ == "__main__":

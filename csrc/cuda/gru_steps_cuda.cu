@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include "../gemm/cuda/direct_gemm_cuda.h"
 #include "../persistent/cuda/persistent_layer.h"
 #include "../replay/cuda/step_replay.h"
 #include "gru_steps_cuda.h"
@@ -65,6 +66,7 @@ const StepKernels cuda_step_kernels = {forward_step_cuda,
                                        persistent_layer_forward,
                                        persistent_layer_backward,
                                        /*small_matmul=*/nullptr,
-                                       replay_steps_cuda};
+                                       replay_steps_cuda,
+                                       direct_matmul_cuda};
 
 }  // namespace gru_cuda

@@ -1,10 +1,5 @@
 #include "persistent_switch.h"
 
-#include <c10/util/Exception.h>
-
-#include <cstdlib>
-#include <string>
-
 namespace gru_cuda {
 
 ModeSwitch<PersistentMode>& persistent_switch() {
@@ -13,13 +8,7 @@ ModeSwitch<PersistentMode>& persistent_switch() {
 }
 
 std::atomic<bool>& persistent_local_allowed() {
-  static std::atomic<bool> allowed([] {
-    const char* value = std::getenv("GRU_CUDA_PERSISTENT_LOCAL");
-    const std::string text = value != nullptr ? value : "1";
-    TORCH_CHECK(text == "0" || text == "1",
-                "gru_cuda: GRU_CUDA_PERSISTENT_LOCAL must be 0 or 1, got '", text, "'");
-    return text == "1";
-  }());
+  static std::atomic<bool> allowed(flag_from_env("GRU_CUDA_PERSISTENT_LOCAL", true));
   return allowed;
 }
 

@@ -16,6 +16,8 @@
 #include <memory>
 
 #include "../../cuda/stream_capture.h"
+#include "../../gemm/cuda/direct_gemm_cuda.h"
+#include "../../gemm/direct_gemm_switch.h"
 #include "../replay_switch.h"
 #include "step_replay.h"
 #include "store_bases.h"
@@ -64,9 +66,14 @@ bool precision_key(at::ScalarType dtype, ReplayKey& key) {
   const at::Context& context = at::globalContext();
   key.push_back(static_cast<int64_t>(context.allowFP16ReductionCuBLAS()));
   key.push_back(static_cast<int64_t>(context.allowBF16ReductionCuBLAS()));
+  // The direct GEMMs are captured as they were called: whether they ran, and float32's
+  // TF32 setting for them.
+  const bool direct = direct_gemm_enabled().load();
+  key.push_back(static_cast<int64_t>(direct));
   if (dtype != at::kFloat) return true;
   try {
     key.push_back(static_cast<int64_t>(context.float32MatmulPrecision()));
+    if (direct) key.push_back(static_cast<int64_t>(rnn_allows_tf32()));
   } catch (const c10::Error&) {
     return false;
   }
