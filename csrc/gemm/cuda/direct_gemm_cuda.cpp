@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <climits>
 #include <string>
+#include <type_traits>
 
 #include "../direct_gemm_switch.h"
 
@@ -30,20 +31,60 @@ struct CublasEntryPoints {
 
 // cuBLAS as torch loaded it (libtorch_cuda links it): the extension needs no link to a
 // cuBLAS the toolkit may not ship (the nvidia wheels carry no unversioned library).
-const CublasEntryPoints& cublas() {
-  static const CublasEntryPoints entry_points = [] {
+// nullptr, with one warning, where it cannot be found: the GEMMs then stay ATen's.
+const CublasEntryPoints* cublas() {
+  static const CublasEntryPoints* entry_points = []() -> const CublasEntryPoints* {
     const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
     void* library = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD);
     if (library == nullptr) library = dlopen(name.c_str(), RTLD_NOW);
-    TORCH_CHECK(library != nullptr, "gru_cuda: the direct GEMMs need ", name, ": ", dlerror());
-    const CublasEntryPoints found{
-        reinterpret_cast<GemmEx>(dlsym(library, "cublasGemmEx")),
-        reinterpret_cast<SetMathMode>(dlsym(library, "cublasSetMathMode"))};
-    TORCH_CHECK(found.gemm_ex != nullptr && found.set_math_mode != nullptr,
-                "gru_cuda: ", name, " lacks cublasGemmEx or cublasSetMathMode");
-    return found;
+    static CublasEntryPoints found{};
+    if (library != nullptr) {
+      found = {reinterpret_cast<GemmEx>(dlsym(library, "cublasGemmEx")),
+               reinterpret_cast<SetMathMode>(dlsym(library, "cublasSetMathMode"))};
+    }
+    if (found.gemm_ex == nullptr || found.set_math_mode == nullptr) {
+      TORCH_WARN("gru_cuda: no cublasGemmEx in ", name, "; the direct GEMMs fall back to ATen");
+      return nullptr;
+    }
+    return &found;
   }();
   return entry_points;
+}
+
+// PyTorch's setting for reduced-precision reductions in half-type GEMMs: a bool in older
+// torch, an option whose first value allows them in newer.
+template <typename Option>
+bool reduced_precision_allowed(Option option) {
+  if constexpr (std::is_same_v<Option, bool>) {
+    return option;
+  } else {
+    return option == Option{};
+  }
+}
+
+// The handle's math mode for dtype, as ATen's own GEMMs would set it; float32's
+// precision is the compute type's alone (a TF32 math mode would override full fp32).
+cublasMath_t math_mode_for(at::ScalarType dtype) {
+  const at::Context& context = at::globalContext();
+  const bool reduced = dtype == at::kHalf ? reduced_precision_allowed(
+                                                context.allowFP16ReductionCuBLAS())
+                       : dtype == at::kBFloat16
+                           ? reduced_precision_allowed(context.allowBF16ReductionCuBLAS())
+                           : true;
+  return reduced ? CUBLAS_DEFAULT_MATH
+                 : static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                             CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION);
+}
+
+// torch before 2.10 asks for one op's TF32 setting by name, or (older) for cuDNN's only.
+template <typename Context>
+auto rnn_tf32_by_name(const Context& context, int)
+    -> decltype(context.allowTF32CuDNN(std::string("rnn"))) {
+  return context.allowTF32CuDNN(std::string("rnn"));
+}
+template <typename Context>
+bool rnn_tf32_by_name(const Context& context, long) {
+  return context.allowTF32CuDNN();
 }
 
 // A matrix as cuBLAS reads it: its first element, its leading dimension, and whether it
@@ -103,16 +144,18 @@ bool cublas_types(at::ScalarType dtype, cudaDataType& data, cublasComputeType_t&
 }  // namespace
 
 bool rnn_allows_tf32() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 10)
   return at::globalContext().allowTF32CuDNN(at::Float32Op::RNN);
 #else
-  return at::globalContext().allowTF32CuDNN();
+  return rnn_tf32_by_name(at::globalContext(), 0);
 #endif
 }
 
 bool direct_matmul_cuda(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
                         bool accumulate) {
   if (!direct_gemm_enabled().load()) return false;
+  const CublasEntryPoints* api = cublas();
+  if (api == nullptr) return declined();
   const at::ScalarType dtype = out.scalar_type();
   if (a.scalar_type() != dtype || b.scalar_type() != dtype || out.dim() != 2 ||
       a.dim() != 2 || b.dim() != 2) {
@@ -138,12 +181,10 @@ bool direct_matmul_cuda(const at::Tensor& out, const at::Tensor& a, const at::Te
 
   // Row-major C = A B is column-major C^T = B^T A^T: B first. A matrix stored by rows
   // reads, column-major, as its transpose already; one stored by columns needs op T.
-  const CublasEntryPoints& api = cublas();
   cublasHandle_t handle = at::cuda::getCurrentCUDABlasHandle();  // on the current stream
-  // float32's precision is the compute type's alone, not PyTorch's matmul setting.
-  TORCH_CHECK(api.set_math_mode(handle, CUBLAS_DEFAULT_MATH) == CUBLAS_STATUS_SUCCESS,
+  TORCH_CHECK(api->set_math_mode(handle, math_mode_for(dtype)) == CUBLAS_STATUS_SUCCESS,
               "gru_cuda: cublasSetMathMode failed");
-  const cublasStatus_t status = api.gemm_ex(
+  const cublasStatus_t status = api->gemm_ex(
       handle, ob.by_columns ? CUBLAS_OP_T : CUBLAS_OP_N, oa.by_columns ? CUBLAS_OP_T : CUBLAS_OP_N,
       static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), alpha, ob.data, data_type,
       static_cast<int>(ob.ld), oa.data, data_type, static_cast<int>(oa.ld), beta,

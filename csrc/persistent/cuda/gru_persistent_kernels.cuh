@@ -101,14 +101,17 @@ struct StepRows {
 };
 
 // This block's direction and hidden units [u0, u0 + units) (k each but in the last block).
+// The kernels index within a step in 32 bits (a 64-bit divide costs tens of instructions):
+// rows * units, H * 3H and N * 3H all stay far below 2^31; offsets of whole rows stay 64-bit.
 struct BlockUnits {
-  int64_t d, u0, units;
+  int d, u0, units;
 };
 
 __device__ __forceinline__ BlockUnits block_units(const PersistentShape& s) {
-  const int64_t d = blockIdx.x / s.blocks_per_direction;
-  const int64_t u0 = (blockIdx.x % s.blocks_per_direction) * s.units_per_block;
-  return {d, u0, min(s.units_per_block, s.H - u0)};
+  const int per_direction = static_cast<int>(s.blocks_per_direction);
+  const int k = static_cast<int>(s.units_per_block), H = static_cast<int>(s.H);
+  const int d = blockIdx.x / per_direction, u0 = (blockIdx.x % per_direction) * k;
+  return {d, u0, k < H - u0 ? k : H - u0};
 }
 
 __device__ __forceinline__ StepRows step_rows(const PersistentShape& s, int64_t i, int64_t d) {
@@ -126,14 +129,15 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
   const PersistentShape& s = args.shape;
-  const int64_t H = s.H, N = s.N, k = s.units_per_block;
+  const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
+  const int k = static_cast<int>(s.units_per_block);
   const auto [d, u0, units] = block_units(s);
   float* w_s = smem;              // (3k, H): the row of gate g, unit u0 + i at g * k + i
   float* gh_s = smem + 3 * k * H;  // (N, 3k): h W_hh^T of those rows, same order
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int64_t e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
-    const int64_t r = e / H, c = e - r * H, g = r / units, i = r - g * units;
+  for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
+    const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
     w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
   }
   __syncthreads();
@@ -153,24 +157,25 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     // gh for this block's gate rows: warps take groups of kRows batch rows, their state in
     // registers; when there are fewer groups than warps, a group's gate rows are split
     // among several warps so that none idles (at N=1 all of them share one row).
-    const int groups = static_cast<int>((rows.live + kRows - 1) / kRows);
+    const int live = static_cast<int>(rows.live);
+    const int groups = (live + kRows - 1) / kRows;
     const int per_group = groups >= warps || groups == 0 ? 1 : warps / groups;
-    const int gate_rows = 3 * static_cast<int>(units);
+    const int gate_rows = 3 * units;
     for (int group = warp / per_group; group < groups; group += warps / per_group) {
-      const int64_t n0 = static_cast<int64_t>(group) * kRows;
+      const int n0 = group * kRows;
       float h_lane[kRows][kChunks];
 #pragma unroll
       for (int j = 0; j < kRows; ++j) {
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
           const int col = lane + 32 * c;
-          h_lane[j][c] = col < H && n0 + j < rows.live ? load_cg(h_in + (n0 + j) * H + col) : 0.0f;
+          h_lane[j][c] = col < H && n0 + j < live ? load_cg(h_in + (n0 + j) * H + col) : 0.0f;
         }
       }
       const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
-      const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < rows.live;
+      const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < live;
       for (int gate_row = warp % per_group; gate_row < gate_rows; gate_row += per_group) {
-        const int g = gate_row / static_cast<int>(units), iu = gate_row - g * static_cast<int>(units);
+        const int g = gate_row / units, iu = gate_row - g * units;
         const float* w_row = w_s + (g * k + iu) * H;
         float acc[kRows];
 #pragma unroll
@@ -190,8 +195,9 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     }
     __syncthreads();
 
-    for (int64_t e = threadIdx.x; e < rows.live * units; e += blockDim.x) {
-      const int64_t n = e / units, iu = e - n * units, row = rows.first + n;
+    for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
+      const int n = e / units, iu = e - n * units;
+      const int64_t row = rows.first + n;
       gru_forward_element<acc_t, kSave>(
           static_cast<const scalar_t*>(args.gx) + row * gx_stride + d * 3 * H,
           gh_s + n * 3 * k + iu, k, b_ih, b_hh, h_in + n * H, h_out + n * H,
@@ -201,14 +207,14 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
           u0 + iu, H);
     }
     // Rows that have ended (packed input) keep their state in the other buffer too.
-    for (int64_t e = threadIdx.x; e < (N - rows.live) * units; e += blockDim.x) {
-      const int64_t n = rows.live + e / units, j = u0 + e % units;
+    for (int e = threadIdx.x; e < (N - live) * units; e += blockDim.x) {
+      const int n = live + e / units, j = u0 + e % units;
       h_out[n * H + j] = h_in[n * H + j];
     }
     if (i + 1 < s.T) {  // the next step's gx, for the same thread's elements
       const StepRows next = step_rows(s, i + 1, d);
-      for (int64_t e = threadIdx.x; e < next.live * units; e += blockDim.x) {
-        const int64_t n = e / units;
+      for (int e = threadIdx.x; e < static_cast<int>(next.live) * units; e += blockDim.x) {
+        const int n = e / units;
         const scalar_t* gx_row = static_cast<const scalar_t*>(args.gx) +
                                  (next.first + n) * gx_stride + d * 3 * H + u0 + (e - n * units);
 #pragma unroll
@@ -227,13 +233,13 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
   const PersistentShape& s = args.shape;
-  const int64_t H = s.H, N = s.N;
+  const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
   const auto [d, u0, units] = block_units(s);
   float* w_s = smem;  // (k, 3H): column u0 + i of W_hh as row i
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int64_t e = threadIdx.x; e < units * 3 * H; e += blockDim.x) {
-    const int64_t i = e / (3 * H), r = e - i * 3 * H;
+  for (int e = threadIdx.x; e < units * 3 * H; e += blockDim.x) {
+    const int i = e / (3 * H), r = e - i * 3 * H;
     w_s[i * 3 * H + r] = static_cast<float>(w[r * H + u0 + i]);
   }
   __syncthreads();
@@ -249,8 +255,10 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
     // The element step of this block's units: dgx, dgh_n, gh's gradient for the
     // exchange, and the part of dh that skips W_hh.
-    for (int64_t e = threadIdx.x; e < rows.live * units; e += blockDim.x) {
-      const int64_t n = e / units, iu = e - n * units, row = rows.first + n;
+    const int live = static_cast<int>(rows.live);
+    for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
+      const int n = e / units, iu = e - n * units;
+      const int64_t row = rows.first + n;
       gru_backward_element<acc_t>(
           static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H, dh + n * H,
           static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
@@ -259,8 +267,9 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     }
     if (i > 0) {  // the next step's inputs, for the same thread's elements
       const StepRows next = step_rows(s, i - 1, d);
-      for (int64_t e = threadIdx.x; e < next.live * units; e += blockDim.x) {
-        const int64_t n = e / units, row = next.first + n;
+      for (int e = threadIdx.x; e < static_cast<int>(next.live) * units; e += blockDim.x) {
+        const int n = e / units;
+        const int64_t row = next.first + n;
         prefetch_backward_inputs(
             static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H,
             static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
@@ -274,13 +283,13 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     // once, one accumulator per unit (w_s holds only the units' rows: the guard keeps
     // reads inside it), the units' sums in one shuffle butterfly.
     constexpr int kLoads = 4;
-    const int64_t G = 3 * H;
-    for (int64_t n = warp; n < rows.live; n += warps) {
+    const int G = 3 * H;
+    for (int n = warp; n < live; n += warps) {
       const scalar_t* dgh_row = dgh + n * G;
       float acc[kUnits];
 #pragma unroll
       for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
-      for (int64_t r0 = lane; r0 < G; r0 += 32 * kLoads) {
+      for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
         float g[kLoads];
 #pragma unroll
         for (int b = 0; b < kLoads; ++b) {
@@ -288,7 +297,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
         }
 #pragma unroll
         for (int b = 0; b < kLoads; ++b) {
-          const int64_t r = r0 + 32 * b;
+          const int r = r0 + 32 * b;
           if (r >= G) break;
 #pragma unroll
           for (int iu = 0; iu < kUnits; ++iu) {
