@@ -39,8 +39,9 @@ SCALING_CONTENDERS = ("fused", BASELINE)
 
 def default_grid(device):
     """On a GPU: T=100, N in {1, 8, 64} by I=H in {128, 256, 512, 1024} (small batch is
-    where a GRU is latency-bound), and the sizes only the per-step path takes (the
-    persistent kernels stop at N=128, H=1024): N=256, and H in {1536, 2048}. On the CPU the
+    where a GRU is latency-bound), and the sizes the per-step path takes (the persistent
+    kernels' grid form stops at N=128, H=1024; their local form takes N=256 at H=128):
+    N=256, and H in {1536, 2048}. On the CPU the
     headline size first, then N and H varied around it, small enough that the grid,
     reference loop included, stays near 10 minutes on a small CPU."""
     if device == "cuda":

@@ -174,14 +174,32 @@ def test_small_h_runs_the_chosen_form_and_matches_the_per_step_path(local, dtype
         assert rel_err(a, b) < tol, f"tensor {i}"
 
 
+def test_local_form_takes_more_rows_than_the_grid_form():
+    """N=300 at H=32: past the grid form's 128 rows, in the local form's blocks of rows."""
+    torch.manual_seed(59)
+    model = gru_cuda.GRU(8, 32, bidirectional=True, device="cuda")
+    x = torch.randn(6, 300, 8, device="cuda", requires_grad=True)
+    hx = torch.randn(2, 300, 32, device="cuda", requires_grad=True)
+    with gru_cuda.persistent(False):
+        expected = fwd_bwd(model, x, hx)
+    before = persistent_kernels.counts()
+    with gru_cuda.persistent("require"):
+        got = fwd_bwd(model, x, hx)
+    after = persistent_kernels.counts()
+    assert after["local_forward"] - before["local_forward"] == 1
+    assert after["local_backward"] - before["local_backward"] == 1
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < 1e-5, f"tensor {i}"
+
+
 def test_persistent_path_refuses_a_layer_the_plan_does_not_take():
     """Even in require mode: such a layer runs per step, counted as refused."""
     torch.manual_seed(57)
-    ours = gru_cuda.GRU(8, 16, device="cuda")
-    theirs = nn.GRU(8, 16, device="cuda")
+    ours = gru_cuda.GRU(8, 200, device="cuda")  # W_hh too large for the local form
+    theirs = nn.GRU(8, 200, device="cuda")
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(5, 200, 8, device="cuda", requires_grad=True)  # N > 128 rows
-    hx = torch.randn(1, 200, 16, device="cuda", requires_grad=True)
+    hx = torch.randn(1, 200, 200, device="cuda", requires_grad=True)
     before = persistent_kernels.counts()
     with gru_cuda.persistent("require"):
         got = fwd_bwd(ours, x, hx)

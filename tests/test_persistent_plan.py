@@ -45,6 +45,16 @@ def test_h100_runs_small_h_locally(H, N, D, rows):
     assert max(p["smem_forward"], p["smem_backward"]) <= H100["smem_per_block"]
 
 
+@pytest.mark.parametrize("N,D,local", [(256, 1, True), (1000, 2, True), (2112, 2, True),
+                                       (2113, 2, False), (4300, 1, False)])
+def test_local_form_takes_any_batch_within_four_waves(N, D, local):
+    p = persistent_kernels.plan(128, N, D, **H100)  # 8 rows a block: 4 waves hold 4224 rows
+    assert p["form"] == ("local" if local else "grid")
+    assert p["refusal"] == ("none" if local else "too_many_rows")
+    if local:
+        assert p["grid"] <= 4 * H100["sm_count"] and p["blocks_per_direction"] * p["rows_per_block"] >= N
+
+
 def test_local_rows_shrink_to_fit_shared_memory_and_run_in_waves():
     p = persistent_kernels.plan(137, 128, 2, **H100)  # 2 rows a block would not fit
     assert p["form"] == "local" and p["rows_per_block"] == 1 and p["grid"] == 256

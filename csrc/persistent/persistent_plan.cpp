@@ -7,9 +7,10 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The local form for H, N, D, or false where W_hh and one staged row do not fit a block.
-// Rows a block: the fewest that keep the grid to one block per SM, fewer where those do
-// not fit (the blocks then run in waves).
+// The local form for H, N, D, or false where W_hh and one staged row do not fit a block,
+// or the blocks would need more than kLocalMaxWaves waves. Rows a block: the fewest that
+// keep the grid to one block per SM, fewer where those do not fit (the blocks then run in
+// waves). Any N: batch rows never meet.
 bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
                 PersistentPlan& plan) {
   const int64_t threads = ceil_div(3 * H, 32) * 32;
@@ -23,7 +24,8 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
     smem_backward = local_backward_slots(H, R).total * floats;
     if (std::max(smem_forward, smem_backward) <= limits.smem_per_block) break;
   }
-  if (R == 0) return false;
+  // Past a few waves of blocks the per-step path's large GEMMs do better.
+  if (R == 0 || ceil_div(N, R) * D > kLocalMaxWaves * limits.sm_count) return false;
   plan.form = PersistentForm::kLocal;
   plan.rows_per_block = R;
   plan.units_per_block = H;
@@ -44,12 +46,14 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
     plan.refusal = PersistentRefusal::kDtype;
   } else if (H <= 0 || N <= 0 || D <= 0 || limits.sm_count < D) {
     plan.refusal = PersistentRefusal::kEmpty;
-  } else if (N > kPersistentMaxRows) {
+  }
+  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, plan))) return plan;
+  if (N > kPersistentMaxRows) {
     plan.refusal = PersistentRefusal::kTooManyRows;
   } else if (H > kPersistentMaxHidden) {
     plan.refusal = PersistentRefusal::kHiddenTooLarge;
   }
-  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, plan))) return plan;
+  if (!plan.eligible()) return plan;
   plan.rows_per_block = N;
   // As many blocks as the SMs allow: the fewer units a block owns, the less of W_hh and
   // of each step's work it holds. Then as few blocks as that unit count needs.

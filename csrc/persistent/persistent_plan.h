@@ -13,6 +13,7 @@ constexpr int64_t kPersistentMaxHidden = 1024;  // H: a lane holds H/32 of a row
 constexpr int64_t kPersistentMaxUnits = 16;     // units per block: backward accumulators
 constexpr int64_t kLocalMaxThreads = 512;       // local form: a thread per gate row (3H)
 constexpr int64_t kLocalMaxRows = 8;            // local form: batch rows a block takes
+constexpr int64_t kLocalMaxWaves = 4;           // local form: blocks per SM, one at a time
 
 #if defined(__CUDACC__)
 #define GRU_PLAN_HOST_DEVICE __host__ __device__
@@ -24,7 +25,7 @@ constexpr int64_t kLocalMaxRows = 8;            // local form: batch rows a bloc
 enum class PersistentRefusal : int64_t {
   kNone = 0,
   kDtype,           // float64: stays on the per-step path
-  kTooManyRows,     // N > kPersistentMaxRows
+  kTooManyRows,     // N > kPersistentMaxRows (grid form), or beyond the local form's waves
   kHiddenTooLarge,  // H > kPersistentMaxHidden
   kNoSharedMemory,  // W_hh's slices do not fit the blocks' shared memory
   kEmpty,           // no rows, no units, or fewer SMs than directions
