@@ -177,19 +177,24 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       for (int gate_row = warp % per_group; gate_row < gate_rows; gate_row += per_group) {
         const int g = gate_row / units, iu = gate_row - g * units;
         const float* w_row = w_s + (g * k + iu) * H;
-        float acc[kRows];
+        // Two chains (even and odd chunks) halve the dependent FMAs a sum waits on.
+        float acc[2][kRows];
 #pragma unroll
-        for (int j = 0; j < kRows; ++j) acc[j] = 0.0f;
+        for (int j = 0; j < kRows; ++j) acc[0][j] = acc[1][j] = 0.0f;
 #pragma unroll
         for (int c = 0; c < kChunks; ++c) {
           const int col = lane + 32 * c;
           if (col < H) {
             const float w_value = w_row[col];
 #pragma unroll
-            for (int j = 0; j < kRows; ++j) acc[j] = fmaf(h_lane[j][c], w_value, acc[j]);
+            for (int j = 0; j < kRows; ++j) {
+              acc[c % 2][j] = fmaf(h_lane[j][c], w_value, acc[c % 2][j]);
+            }
           }
         }
-        const float total = warp_sums<kRows>(acc, lane);
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) acc[0][j] += acc[1][j];
+        const float total = warp_sums<kRows>(acc[0], lane);
         if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
       }
     }
