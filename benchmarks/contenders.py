@@ -159,8 +159,10 @@ def build_persistent(problem):
     if plan["refusal"] != "none":
         raise Unavailable(f"not eligible for the persistent kernels: {plan['refusal']}")
     passes = ("forward", "backward")
-    if plan["form"] == "local":  # and in the form the plan chose
+    if plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
+    else:
+        passes += (f"grid_forward_rows_{plan['rows_per_warp']}",)
     fused = build_fused(problem)
     proven = set()
 

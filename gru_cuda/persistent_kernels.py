@@ -47,6 +47,19 @@ def set_local_form(allowed):
     return torch.ops.gru_cuda.set_persistent_local(bool(allowed))
 
 
+def set_warp_rows(rows):
+    """The batch rows a warp's forward product takes in the grid form: 1, 2 or 4 (fewer
+    where H's form holds fewer: 2 up to H=512, 1 above); returns the previous setting."""
+    return torch.ops.gru_cuda.set_persistent_warp_rows(rows)
+
+
+def warp_rows():
+    """The grid form's rows a warp now (GRU_CUDA_PERSISTENT_ROWS, else 1)."""
+    rows = set_warp_rows(1)
+    set_warp_rows(rows)
+    return rows
+
+
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
     allowed = set_local_form(True)
@@ -56,17 +69,20 @@ def local_form_allowed():
 
 def counts():
     """Since the process started: layers run persistent (forward, backward; local_forward
-    and local_backward: of those, by the local form), layers the switch offered them that
+    and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
+    forwards whose warps took R rows), layers the switch offered them that
     they did not take (refused: the plan's reasons or graph capture), and layers whose
     launch the device refused (fallback: run per step)."""
-    names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward")
+    names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
+             "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4")
     return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
-         smem_per_block=None, device=None, local=True):
+         smem_per_block=None, device=None, local=True, rows_per_warp=None):
     """The launch plan for a layer: the current CUDA device's figures unless given; the
-    local form only where `local` allows it."""
+    local form only where `local` allows it; the grid form's rows a warp as wanted
+    (the current setting unless given)."""
     if sm_count is None or smem_per_block is None:
         props = torch.cuda.get_device_properties(device)
         sm_count = props.multi_processor_count if sm_count is None else sm_count
@@ -74,7 +90,7 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
             smem_per_block = props.shared_memory_per_block_optin
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
-                                                local)
+                                                local, rows_per_warp or warp_rows())
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
     result["form"] = FORMS[result["form"]]

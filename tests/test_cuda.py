@@ -146,6 +146,23 @@ def test_persistent_path_runs_and_matches_the_per_step_path(dtype, bidirectional
         assert rel_err(a, b) < tol, f"tensor {i}"
 
 
+def _persistent_against_per_step(model, run, setter=None, value=None):
+    """run(model) on the per-step path, then on the persistent path in require mode (with
+    setter(value) for the duration, if given): both results and the counts' changes."""
+    with gru_cuda.persistent(False):
+        expected = run(model)
+    before = persistent_kernels.counts()
+    previous = setter(value) if setter else None
+    try:
+        with gru_cuda.persistent("require"):
+            got = run(model)
+    finally:
+        if setter:
+            setter(previous)
+    after = persistent_kernels.counts()
+    return got, expected, {k: after[k] - before[k] for k in after}
+
+
 @pytest.mark.parametrize("local", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_small_h_runs_the_chosen_form_and_matches_the_per_step_path(local, dtype):
@@ -155,20 +172,10 @@ def test_small_h_runs_the_chosen_form_and_matches_the_per_step_path(local, dtype
     model = gru_cuda.GRU(20, 64, num_layers=2, bidirectional=True, device="cuda", dtype=dtype)
     x = torch.randn(11, 7, 20, device="cuda", dtype=dtype, requires_grad=True)
     lengths = [11, 4, 9, 1, 11, 6, 2]
-    with gru_cuda.persistent(False):
-        expected = _packed_fwd_bwd(model, x, lengths)
-    before = persistent_kernels.counts()
-    was_local = persistent_kernels.set_local_form(local)
-    try:
-        with gru_cuda.persistent("require"):
-            got = _packed_fwd_bwd(model, x, lengths)
-    finally:
-        persistent_kernels.set_local_form(was_local)
-    after = persistent_kernels.counts()
-    assert after["forward"] - before["forward"] == 2
-    assert after["backward"] - before["backward"] == 2
-    assert after["local_forward"] - before["local_forward"] == (2 if local else 0)
-    assert after["local_backward"] - before["local_backward"] == (2 if local else 0)
+    got, expected, ran = _persistent_against_per_step(
+        model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_local_form, local)
+    assert ran["forward"] == ran["backward"] == 2
+    assert ran["local_forward"] == ran["local_backward"] == (2 if local else 0)
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < tol, f"tensor {i}"
@@ -180,14 +187,23 @@ def test_local_form_takes_more_rows_than_the_grid_form():
     model = gru_cuda.GRU(8, 32, bidirectional=True, device="cuda")
     x = torch.randn(6, 300, 8, device="cuda", requires_grad=True)
     hx = torch.randn(2, 300, 32, device="cuda", requires_grad=True)
-    with gru_cuda.persistent(False):
-        expected = fwd_bwd(model, x, hx)
-    before = persistent_kernels.counts()
-    with gru_cuda.persistent("require"):
-        got = fwd_bwd(model, x, hx)
-    after = persistent_kernels.counts()
-    assert after["local_forward"] - before["local_forward"] == 1
-    assert after["local_backward"] - before["local_backward"] == 1
+    got, expected, ran = _persistent_against_per_step(model, lambda m: fwd_bwd(m, x, hx))
+    assert ran["local_forward"] == ran["local_backward"] == 1
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < 1e-5, f"tensor {i}"
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4])
+def test_grid_form_forward_variants_run_and_match_the_per_step_path(rows):
+    """The grid form's forward taking 1, 2 or 4 batch rows a warp (H=256), counted by the
+    rows that ran; packed, two directions, odd N."""
+    torch.manual_seed(60)
+    model = gru_cuda.GRU(16, 256, bidirectional=True, device="cuda")
+    x = torch.randn(7, 5, 16, device="cuda", requires_grad=True)
+    lengths = [7, 2, 5, 7, 1]
+    got, expected, ran = _persistent_against_per_step(
+        model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_warp_rows, rows)
+    assert ran[f"grid_forward_rows_{rows}"] == ran["forward"] == 1
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < 1e-5, f"tensor {i}"
 

@@ -169,7 +169,8 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     assert start == got.size
 
     # The instantiations the launcher's choosers picked, against the rule stated here.
-    plan = persistent_kernels.plan(H, N, D, sm_count=sms, smem_per_block=232448, local=local)
+    plan = persistent_kernels.plan(H, N, D, sm_count=sms, smem_per_block=232448, local=local,
+                                   rows_per_warp=rows_per_warp)
     assert plan["form"] == ("local" if local else "grid")
     if local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
@@ -178,6 +179,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     else:
         chunks = 8 if H <= 256 else 16 if H <= 512 else 32
         units = plan["units_per_block"]
-        expected_forms = [f"forward chunks {chunks} rows {min(rows_per_warp, 32 // chunks)}",
+        assert plan["rows_per_warp"] == min(rows_per_warp, 32 // chunks)
+        expected_forms = [f"forward chunks {chunks} rows {plan['rows_per_warp']}",
                           f"backward units {max(2, 1 << (units - 1).bit_length())}"]
     assert run.stdout.split("\n")[:2] == expected_forms

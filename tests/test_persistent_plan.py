@@ -153,6 +153,37 @@ def test_plan_fields_come_from_cpp():
         256, 8, 1, False, **H100))
 
 
+@pytest.mark.parametrize("H,wanted,rows", [(256, 4, 4), (256, 2, 2), (512, 4, 2), (512, 1, 1),
+                                           (1024, 4, 1)])
+def test_grid_form_rows_a_warp_as_many_as_the_chunk_form_holds(H, wanted, rows):
+    p = persistent_kernels.plan(H, 64, 1, **H100, rows_per_warp=wanted)
+    assert p["form"] == "grid" and p["rows_per_warp"] == rows
+
+
+def test_local_form_has_no_rows_a_warp():
+    assert persistent_kernels.plan(128, 64, 1, **H100, rows_per_warp=4)["rows_per_warp"] == 0
+
+
+def test_rows_a_warp_setting_is_1_by_default_and_checked():
+    assert persistent_kernels.warp_rows() == 1
+    assert persistent_kernels.set_warp_rows(4) == 1
+    assert persistent_kernels.plan(256, 8, 1, **H100)["rows_per_warp"] == 4  # follows it
+    assert persistent_kernels.set_warp_rows(1) == 4
+    with pytest.raises(RuntimeError, match="must be 1, 2 or 4, got 3"):
+        persistent_kernels.set_warp_rows(3)
+
+
+@pytest.mark.parametrize("value,ok", [("2", True), ("3", False)])
+def test_environment_sets_the_rows_a_warp(value, ok):
+    done = _python_with("from gru_cuda import persistent_kernels as p; print(p.warp_rows())",
+                        GRU_CUDA_PERSISTENT_ROWS=value)
+    assert (done.returncode == 0) == ok, done.stderr
+    if ok:
+        assert done.stdout.strip().splitlines()[-1] == value
+    else:
+        assert "GRU_CUDA_PERSISTENT_ROWS must be 1, 2 or 4, got '3'" in done.stderr
+
+
 def test_local_form_switch_is_on_by_default_and_restored():
     assert persistent_kernels.set_local_form(False) is True
     assert persistent_kernels.set_local_form(True) is False

@@ -1,6 +1,7 @@
 // The persistent path's ops: its launch plan for given sizes and device figures (so that
 // CPU tests check it), the switch, and how often the kernels ran. Host code only: they
 // exist in CPU-only builds too.
+#include <c10/util/Exception.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -14,33 +15,43 @@ namespace {
 // The plan's fields in the order of kPersistentPlanFields.
 std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
                                         int64_t sm_count, int64_t smem_per_block,
-                                        bool allow_local) {
-  const PersistentPlan p =
-      plan_persistent(H, N, D, is_double, {sm_count, smem_per_block}, allow_local);
+                                        bool allow_local, int64_t rows_per_warp) {
+  const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block},
+                                           allow_local, rows_per_warp);
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
-          p.smem_backward};
+          p.smem_backward, p.rows_per_warp};
 }
 
 int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchange(mode); }
 
 bool set_persistent_local_op(bool allowed) { return persistent_local_allowed().exchange(allowed); }
 
+int64_t set_persistent_warp_rows_op(int64_t rows) {
+  TORCH_CHECK(rows == 1 || rows == 2 || rows == 4,
+              "gru_cuda: the persistent forward's rows a warp must be 1, 2 or 4, got ", rows);
+  return persistent_warp_rows().exchange(rows);
+}
+
 // [forward runs, backward runs, refused, fallbacks, local forward runs, local backward
-// runs] since the process started.
+// runs, grid forward runs taking 1, 2 and 4 rows a warp] since the process started.
 std::vector<int64_t> persistent_counts_op() {
   const PersistentCounts& c = persistent_counts();
-  return {c.forward.load(),  c.backward.load(),      c.refused.load(),
-          c.fallback.load(), c.local_forward.load(), c.local_backward.load()};
+  return {c.forward.load(),          c.backward.load(),         c.refused.load(),
+          c.fallback.load(),         c.local_forward.load(),    c.local_backward.load(),
+          c.grid_forward_rows[0].load(), c.grid_forward_rows[1].load(),
+          c.grid_forward_rows[2].load()};
 }
 
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
-        "int smem_per_block, bool allow_local=True) -> int[]", &persistent_plan_op);
+        "int smem_per_block, bool allow_local=True, int rows_per_warp=1) -> int[]",
+        &persistent_plan_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);
+  m.def("set_persistent_warp_rows(int rows) -> int", &set_persistent_warp_rows_op);
   m.def("persistent_counts() -> int[]", &persistent_counts_op);
 }
 

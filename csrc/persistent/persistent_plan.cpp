@@ -40,7 +40,8 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 }  // namespace
 
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
-                               const DeviceLimits& limits, bool allow_local) {
+                               const DeviceLimits& limits, bool allow_local,
+                               int64_t warp_rows) {
   PersistentPlan plan;
   if (is_double) {
     plan.refusal = PersistentRefusal::kDtype;
@@ -55,6 +56,7 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   }
   if (!plan.eligible()) return plan;
   plan.rows_per_block = N;
+  plan.rows_per_warp = forward_warp_rows(H, warp_rows);
   // As many blocks as the SMs allow: the fewer units a block owns, the less of W_hh and
   // of each step's work it holds. Then as few blocks as that unit count needs.
   const int64_t k = ceil_div(H, limits.sm_count / D);

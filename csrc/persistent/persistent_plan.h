@@ -79,18 +79,29 @@ struct PersistentPlan {
   int64_t threads = kPersistentThreads;
   int64_t smem_forward = 0;     // grid: W_hh rows (3k x H), the step's gh (N x 3k), floats
   int64_t smem_backward = 0;    // grid: W_hh columns (k x 3H), floats
+  int64_t rows_per_warp = 0;    // grid: batch rows a warp's forward product takes (1, 2, 4)
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
 // The fields in the order the plan op returns them, exported to Python.
 constexpr const char* kPersistentPlanFields =
     "refusal,form,rows_per_block,blocks_per_direction,units_per_block,grid,threads,"
-    "smem_forward,smem_backward";
+    "smem_forward,smem_backward,rows_per_warp";
+
+// The grid form's forward: a lane holds forward_chunks(H) values of a row's state, and a
+// warp takes as many of the wanted 1, 2 or 4 rows as 32 values a lane allow.
+inline int64_t forward_chunks(int64_t H) { return H <= 256 ? 8 : H <= 512 ? 16 : 32; }
+inline int64_t forward_warp_rows(int64_t H, int64_t wanted) {
+  const int64_t most = 32 / forward_chunks(H);
+  return wanted < most ? wanted : most;
+}
 
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
 // to kLocalMaxRows) that keep the grid within one block per SM; else the grid form: one block per SM, all
 // co-resident (a cooperative launch checks this again). W_hh is kept in float in shared
 // memory whatever the layer's dtype.
+// warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4).
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
-                               const DeviceLimits& limits, bool allow_local);
+                               const DeviceLimits& limits, bool allow_local,
+                               int64_t warp_rows = 1);
 
 }  // namespace gru_cuda

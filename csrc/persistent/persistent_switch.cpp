@@ -1,5 +1,8 @@
 #include "persistent_switch.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace gru_cuda {
 
 ModeSwitch<PersistentMode>& persistent_switch() {
@@ -10,6 +13,18 @@ ModeSwitch<PersistentMode>& persistent_switch() {
 std::atomic<bool>& persistent_local_allowed() {
   static std::atomic<bool> allowed(flag_from_env("GRU_CUDA_PERSISTENT_LOCAL", true));
   return allowed;
+}
+
+std::atomic<int64_t>& persistent_warp_rows() {
+  static std::atomic<int64_t> rows([] {
+    const char* value = std::getenv("GRU_CUDA_PERSISTENT_ROWS");
+    if (value == nullptr) return int64_t{1};
+    const std::string text(value);
+    TORCH_CHECK(text == "1" || text == "2" || text == "4",
+                "gru_cuda: GRU_CUDA_PERSISTENT_ROWS must be 1, 2 or 4, got '", text, "'");
+    return static_cast<int64_t>(std::stoi(text));
+  }());
+  return rows;
 }
 
 PersistentCounts& persistent_counts() {

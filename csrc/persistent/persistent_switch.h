@@ -22,12 +22,19 @@ ModeSwitch<PersistentMode>& persistent_switch();
 // timed at small H too).
 std::atomic<bool>& persistent_local_allowed();
 
-// Layers run by the persistent kernels (local_*: of those, by the local form); layers the switch offered them that they did not
+// The rows a warp's forward product takes in the grid form, 1 until a GPU run has
+// measured the variants: GRU_CUDA_PERSISTENT_ROWS=2 or 4 at start (the benchmark's), or
+// the set_persistent_warp_rows op.
+std::atomic<int64_t>& persistent_warp_rows();
+
+// Layers run by the persistent kernels (local_*: of those, by the local form; the grid
+// form's forwards by the rows a warp took); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
 // whose cooperative launch was refused (fallback: they ran per step).
 struct PersistentCounts {
   std::atomic<int64_t> forward{0}, backward{0}, refused{0}, fallback{0};
   std::atomic<int64_t> local_forward{0}, local_backward{0};
+  std::atomic<int64_t> grid_forward_rows[3] = {0, 0, 0};  // taking 1, 2, 4 rows a warp
 };
 PersistentCounts& persistent_counts();
 

@@ -97,7 +97,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
     steps.push_back(rows);
     rows += n;
   }
-  const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448}, allow_local);
+  const PersistentPlan plan =
+      plan_persistent(H, N, D, false, {sms, 232448}, allow_local, rows_per_warp);
   const bool local = plan.form == PersistentForm::kLocal;
   blockDim.x = local ? static_cast<unsigned>(plan.threads) : 64;
   if (!plan.eligible()) {
@@ -120,7 +121,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   PersistentForwardArgs fwd{};
   fwd.shape = {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, plan.smem_forward,
                packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr,
-               rows_per_warp, local ? plan.rows_per_block : 0, plan.threads};
+               plan.rows_per_warp, local ? plan.rows_per_block : 0, plan.threads};
   fwd.gx = gx.data();
   for (int64_t d = 0; d < D; ++d) {
     fwd.w_hh[d] = w_hh.data() + d * 3 * H * H;

@@ -321,20 +321,22 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   }
 }
 
-// fn(kernel, kChunks, kRows) with the forward kernel built for H and rows_per_warp (1, 2
-// or 4; reduced to what H's chunk form was built with: kRows * kChunks <= 32).
+// fn(kernel, kChunks, kRows) with the forward kernel built for H's chunk form and the
+// rows a warp takes, as the plan says them (forward_chunks, forward_warp_rows).
 template <typename scalar_t, bool kSave, typename Fn>
 auto with_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
-  if (H <= 256) {
-    if (rows_per_warp >= 4) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 4>, 8, 4);
-    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 2>, 8, 2);
-    return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1>, 8, 1);
+  const int64_t rows = forward_warp_rows(H, rows_per_warp);
+  switch (forward_chunks(H)) {
+    case 8:
+      if (rows == 4) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 4>, 8, 4);
+      if (rows == 2) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 2>, 8, 2);
+      return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1>, 8, 1);
+    case 16:
+      if (rows == 2) return fn(persistent_forward_kernel<scalar_t, kSave, 16, 2>, 16, 2);
+      return fn(persistent_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
+    default:
+      return fn(persistent_forward_kernel<scalar_t, kSave, 32, 1>, 32, 1);
   }
-  if (H <= 512) {
-    if (rows_per_warp >= 2) return fn(persistent_forward_kernel<scalar_t, kSave, 16, 2>, 16, 2);
-    return fn(persistent_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
-  }
-  return fn(persistent_forward_kernel<scalar_t, kSave, 32, 1>, 32, 1);
 }
 
 // fn(kernel, kUnits) with the backward kernel built for units_per_block (<= 16, the

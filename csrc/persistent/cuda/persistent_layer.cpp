@@ -7,9 +7,6 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <cstdlib>
-#include <string>
-
 #include "../../cuda/stream_capture.h"
 #include "../persistent_plan.h"
 #include "../persistent_switch.h"
@@ -32,7 +29,8 @@ DeviceLimits device_limits(int device) {
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
-                         device_limits(like.get_device()), persistent_local_allowed().load());
+                         device_limits(like.get_device()), persistent_local_allowed().load(),
+                         persistent_warp_rows().load());
   const bool usable = plan.eligible() && !capturing(like);
   if (!usable) persistent_counts().refused++;
   return usable;
@@ -47,26 +45,12 @@ at::Tensor device_steps(bool packed, const std::vector<int64_t>& batch_sizes,
   return at::tensor(both, at::kLong).pin_memory().to(like.device(), /*non_blocking=*/true);
 }
 
-// Batch rows a warp of the forward product takes at once: 1 until a GPU run has measured
-// the variants; GRU_CUDA_PERSISTENT_ROWS=2 or 4 selects another (the benchmark's runs).
-int64_t forward_rows_per_warp() {
-  static const int64_t rows = [] {
-    const char* value = std::getenv("GRU_CUDA_PERSISTENT_ROWS");
-    if (value == nullptr) return int64_t{1};
-    const std::string text(value);
-    TORCH_CHECK(text == "1" || text == "2" || text == "4",
-                "gru_cuda: GRU_CUDA_PERSISTENT_ROWS must be 1, 2 or 4, got '", text, "'");
-    return static_cast<int64_t>(std::stoi(text));
-  }();
-  return rows;
-}
-
 PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64_t H,
                          int64_t D, const at::Tensor& steps, int64_t smem_bytes) {
   const int64_t* steps_ptr = steps.defined() ? steps.const_data_ptr<int64_t>() : nullptr;
   const bool local = plan.form == PersistentForm::kLocal;
   return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes, steps_ptr,
-          steps_ptr != nullptr ? steps_ptr + T : nullptr, forward_rows_per_warp(),
+          steps_ptr != nullptr ? steps_ptr + T : nullptr, plan.rows_per_warp,
           local ? plan.rows_per_block : 0, plan.threads};
 }
 
@@ -116,7 +100,11 @@ bool persistent_layer_forward(const LayerForward& layer) {
   }
   layer.h.copy_(h_buf[layer.T % 2]);
   persistent_counts().forward++;
-  if (plan.form == PersistentForm::kLocal) persistent_counts().local_forward++;
+  if (plan.form == PersistentForm::kLocal) {
+    persistent_counts().local_forward++;
+  } else {
+    persistent_counts().grid_forward_rows[plan.rows_per_warp == 4 ? 2 : plan.rows_per_warp - 1]++;
+  }
   return true;
 }
 
