@@ -25,8 +25,8 @@ import torch  # noqa: E402
 
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
-    BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, DIRECT, DIRECT_TF32, PERSISTENT, REPLAYED,
-    Size, Unavailable, default_registry, make_problem, output_data)
+    BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, DIRECT, DIRECT_TF32, PERSISTENT,
+    PERSISTENT_MMA, REPLAYED, Size, Unavailable, default_registry, make_problem, output_data)
 from gru_cuda import precision  # noqa: E402
 
 PASSES = ("fwd", "fwd+bwd")
@@ -158,7 +158,8 @@ def _contender_names(args):
         return list(QUICK_CONTENDERS)
     if args.scaling:
         return list(SCALING_CONTENDERS)
-    cuda_only = (BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT, REPLAYED, DIRECT, DIRECT_TF32)
+    cuda_only = (BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT, PERSISTENT_MMA, REPLAYED, DIRECT,
+                 DIRECT_TF32)
     return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
             and not (n in cuda_only and args.device != "cuda")]
 
@@ -181,7 +182,8 @@ def plan(args):
         for dtype in args.dtypes:
             names = [n for n in args.contenders
                      if (n != COMPILED or (not args.no_compile and (i == 0 or args.compile_all)))
-                     and (n not in (BASELINE_TF32, DIRECT_TF32) or dtype == "float32")]
+                     and (n not in (BASELINE_TF32, DIRECT_TF32) or dtype == "float32")
+                     and (n != PERSISTENT_MMA or dtype in ("float16", "bfloat16"))]
             groups.append((size, dtype, names))
     return groups
 

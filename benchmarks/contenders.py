@@ -23,6 +23,7 @@ BASELINE = "nn.GRU"
 BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
 BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
+PERSISTENT_MMA = "persistent mma"  # the same, the grid forward on tensor cores (half types)
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
@@ -146,21 +147,26 @@ def build_fused(problem):
     return Contender(gru, list(gru.parameters()))
 
 
-def build_persistent(problem):
+def build_persistent(problem, mma=False):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
     where the plan would not take the layer (a silent fallback to the per-step path would
-    be timed under the wrong name)."""
+    be timed under the wrong name). With mma, the grid form's forward on tensor cores
+    (float16 and bfloat16), unavailable where the plan would not use them."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
     plan = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype,
-                                   local=persistent_kernels.local_form_allowed())
+                                   local=persistent_kernels.local_form_allowed(), mma=mma)
     if plan["refusal"] != "none":
         raise Unavailable(f"not eligible for the persistent kernels: {plan['refusal']}")
+    if mma and not plan["mma"]:
+        raise Unavailable("no tensor cores here (float32, the local form, or H % 16 != 0)")
     passes = ("forward", "backward")
     if plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
+    elif plan["mma"]:
+        passes += ("grid_forward_mma",)
     else:
         passes += (f"grid_forward_rows_{plan['rows_per_warp']}",)
     fused = build_fused(problem)
@@ -169,8 +175,12 @@ def build_persistent(problem):
     @contextlib.contextmanager
     def required(pass_name):
         before = persistent_kernels.counts()
-        with gru_cuda.persistent("require"):
-            yield
+        was_mma = persistent_kernels.set_mma(mma)
+        try:
+            with gru_cuda.persistent("require"):
+                yield
+        finally:
+            persistent_kernels.set_mma(was_mma)
         if pass_name not in proven:  # the first (parity) call of each pass: did they run?
             after = persistent_kernels.counts()
             ran = {k: (after[k] - before[k]) // s.layers for k in passes}
@@ -178,6 +188,10 @@ def build_persistent(problem):
                 raise RuntimeError(f"the persistent kernels did not run: {after} after {before}")
             proven.add(pass_name)
     return Contender(fused.fn, fused.params, context=required)
+
+
+def build_persistent_mma(problem):
+    return build_persistent(problem, mma=True)
 
 
 def build_replayed(problem):
@@ -301,7 +315,8 @@ def build_compiled(problem):
 
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
-    return {"fused": build_fused, PERSISTENT: build_persistent, REPLAYED: build_replayed,
+    return {"fused": build_fused, PERSISTENT: build_persistent,
+            PERSISTENT_MMA: build_persistent_mma, REPLAYED: build_replayed,
             DIRECT: build_direct, DIRECT_TF32: build_direct_tf32,
             BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,
             BASELINE_GRAPHED: build_nn_graphed, "reference": build_reference,

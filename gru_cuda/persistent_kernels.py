@@ -60,6 +60,20 @@ def warp_rows():
     return rows
 
 
+def set_mma(allowed):
+    """Let the grid form's forward multiply on tensor cores for float16 and bfloat16 layers
+    with H % 16 == 0 (True), or keep FFMA (False, the default until a GPU run has checked
+    it; GRU_CUDA_PERSISTENT_MMA=1 at start); returns the previous setting."""
+    return torch.ops.gru_cuda.set_persistent_mma(bool(allowed))
+
+
+def mma_allowed():
+    """Whether the grid form's forward may use tensor cores now."""
+    allowed = set_mma(False)
+    set_mma(allowed)
+    return allowed
+
+
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
     allowed = set_local_form(True)
@@ -70,19 +84,21 @@ def local_form_allowed():
 def counts():
     """Since the process started: layers run persistent (forward, backward; local_forward
     and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
-    forwards whose warps took R rows), layers the switch offered them that
+    forwards whose warps took R rows; grid_forward_mma: those on tensor cores), layers the
+    switch offered them that
     they did not take (refused: the plan's reasons or graph capture), and layers whose
     launch the device refused (fallback: run per step)."""
     names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
-             "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4")
+             "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4",
+             "grid_forward_mma")
     return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
-         smem_per_block=None, device=None, local=True, rows_per_warp=None):
+         smem_per_block=None, device=None, local=True, rows_per_warp=None, mma=None):
     """The launch plan for a layer: the current CUDA device's figures unless given; the
-    local form only where `local` allows it; the grid form's rows a warp as wanted
-    (the current setting unless given)."""
+    local form only where `local` allows it; the grid form's rows a warp and its tensor
+    cores as wanted (the current settings unless given)."""
     if sm_count is None or smem_per_block is None:
         props = torch.cuda.get_device_properties(device)
         sm_count = props.multi_processor_count if sm_count is None else sm_count
@@ -90,7 +106,9 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
             smem_per_block = props.shared_memory_per_block_optin
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
-                                                local, rows_per_warp or warp_rows())
+                                                local, rows_per_warp or warp_rows(),
+                                                dtype in (torch.float16, torch.bfloat16)
+                                                and (mma_allowed() if mma is None else mma))
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
     result["form"] = FORMS[result["form"]]

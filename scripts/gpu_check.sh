@@ -6,7 +6,8 @@
 # the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
 # benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
 # variants (the persistent forward's rows a warp; the local form against the grid form
-# at H=128; the direct cuBLAS GEMMs against ATen's; float64 eager against replayed), one
+# at H=128; tensor cores against FFMA; the direct cuBLAS GEMMs against ATen's; float64
+# eager against replayed), one
 # step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
 # OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
 # all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
@@ -79,23 +80,27 @@ if [ -n "${GPU_CHECK_NO_BENCH:-}" ]; then  # a rerun after fixes: the checks alo
   printf '%s\n' "${STEPS[@]}"; grep -E '^(FAILED|ERROR)|passed|failed' "$OUT/tests.log" | tail -n 30
   exit 0
 fi
-step profile 45 profile.log python benchmarks/profile_launches.py
+step profile 40 profile.log python benchmarks/profile_launches.py
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
-step benchmark 140 benchmark.log python benchmarks/bench_gru.py --device cuda \
+step benchmark 135 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
 # the sizes where rows per warp matter; the local form against the grid form where both
-# can run (H=128); the per-step path's GEMMs on cuBLAS directly against ATen's, in full
+# can run (H=128); the grid forward on tensor cores against FFMA (bfloat16); the
+# per-step path's GEMMs on cuBLAS directly against ATen's, in full
 # fp32 and TF32; then float64, which only the per-step path takes, eager against
 # replayed.
 export OUT
-step variants 100 variants.log bash -c 'for rows in 1 2 4; do
+step variants 110 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
 done
+python benchmarks/bench_gru.py --device cuda --dtypes bfloat16 --repeats 5 --warmup 2 \
+  --contenders "persistent,persistent mma,nn.GRU" --out "$OUT/persistent-mma" \
+  --sizes "100,8,256,256;100,64,256,256;100,8,1024,1024;100,64,1024,1024" || exit 1
 for local in 1 0; do
   GRU_CUDA_PERSISTENT_LOCAL=$local python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-local-$local" \
@@ -145,6 +150,11 @@ done'
   echo "persistent at H=128, local form / grid form (ms: N=1/8/64/128; fwd, fwd+bwd):"
   for local in 1 0; do
     echo "  $local: $(grep -E '\| persistent \|' "$OUT/persistent-local-$local/results.md" 2>/dev/null \
+      | awk -F'|' '{printf "%s ", $10}')"
+  done
+  echo "persistent bfloat16 forward, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; fwd, fwd+bwd):"
+  for name in persistent "persistent mma"; do
+    echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-mma/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
   echo "per-step path, direct GEMMs against ATen's (ms; fwd, fwd+bwd per size and dtype):"

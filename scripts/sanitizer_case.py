@@ -1,7 +1,7 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
-on cuBLAS directly (counted), float32 and bfloat16, one
+on cuBLAS directly (counted), the grid form's forward on tensor cores (counted), float32 and bfloat16, one
 and two directions, padded and packed, training and inference; the persistent kernels'
 local form (H=37) and the grid form's large ones (H=512 bidirectional, H=1024: 16 and 32
 chunks, shared memory past 48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
@@ -50,6 +50,19 @@ def main():
     print("sanitizer case: persistent kernels ran:", ran, "expected:", expected)
     if ran != expected:
         raise SystemExit("sanitizer case: the persistent kernels did not run every layer")
+
+    before = persistent_kernels.counts()
+    was_mma = persistent_kernels.set_mma(True)
+    with gru_cuda.persistent("require"):
+        run_all()
+    persistent_kernels.set_mma(was_mma)
+    torch.cuda.synchronize()
+    ran = persistent_kernels.counts()["grid_forward_mma"] - before["grid_forward_mma"]
+    mma_layers = sum(case[2] for case in CASES if case[1] > 128 and case[1] % 16 == 0)  # bf16
+    print("sanitizer case: forwards on tensor cores:", ran, "expected:",
+          CALLS["forward"] * mma_layers)
+    if ran != CALLS["forward"] * mma_layers:
+        raise SystemExit("sanitizer case: the tensor-core forward did not run every layer")
 
     before = graph_replay.counts()
     with gru_cuda.replay("always"):

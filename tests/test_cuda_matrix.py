@@ -3,7 +3,8 @@
 N in {1, 8, 64, 128}, one and two directions, padded and packed, float32, float16,
 bfloat16 and float64; forward and every gradient, on the per-step and the persistent path.
 On the persistent path a layer the plan takes must run there (require mode, counts), in
-the form the plan chose (H=128 local on a Hopper card, the rest the grid form)."""
+the form the plan chose (H=128 local on a Hopper card, the rest the grid form); for the
+half types also with the grid form's forward on tensor cores."""
 import itertools
 
 import pytest
@@ -55,9 +56,12 @@ def _fwd_bwd(model, x, hx, lengths, grad_seed):
     return [data, h_n, *grads]
 
 
-@pytest.mark.parametrize("path", ["per-step", "persistent"])
+@pytest.mark.parametrize("path", ["per-step", "persistent", "persistent+mma"])
 @pytest.mark.parametrize("H,N,D,packed,dtype", _cases())
 def test_matches_nn_gru(H, N, D, packed, dtype, path):
+    if path == "persistent+mma" and dtype not in (torch.float16, torch.bfloat16):
+        pytest.skip("tensor cores are for the half types")
+    mma = path == "persistent+mma"
     seed = H * 1000 + N * 10 + D * 2 + packed
     torch.manual_seed(seed)
     theirs = nn.GRU(INPUT, H, bidirectional=D == 2, device="cuda")
@@ -76,15 +80,20 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     hx_t = hx.detach().to(truth_dtype).requires_grad_()
     expected = _fwd_bwd(theirs, x_t, hx_t, lengths, seed)
 
-    plan = persistent_kernels.plan(H, N, D, dtype)
-    runs = 1 if path == "persistent" and plan["refusal"] == "none" else 0
+    plan = persistent_kernels.plan(H, N, D, dtype, mma=mma)
+    runs = 1 if path != "per-step" and plan["refusal"] == "none" else 0
     local_runs = runs if plan["form"] == "local" else 0
     before = persistent_kernels.counts()
     _poison_allocator()
-    with cuda_path(path):
-        got = _fwd_bwd(ours, x, hx, lengths, seed)
+    was_mma = persistent_kernels.set_mma(mma)
+    try:
+        with cuda_path(path.split("+")[0]):
+            got = _fwd_bwd(ours, x, hx, lengths, seed)
+    finally:
+        persistent_kernels.set_mma(was_mma)
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
+    assert after["grid_forward_mma"] - before["grid_forward_mma"] == (runs if plan["mma"] else 0)
     assert after["forward"] - before["forward"] == runs
     assert after["backward"] - before["backward"] == runs
     assert after["local_forward"] - before["local_forward"] == local_runs

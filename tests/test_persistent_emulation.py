@@ -6,7 +6,8 @@ every output with a float64 GRU: the output, h_n, the saved workspace, and the g
 of gx, gh_n and hx. It checks the kernels' indexing (both directions, packed batches,
 blocks owning fewer units, H not a multiple of 32, the 8, 16 and 32 chunk forms, the
 forward's 1, 2 and 4 rows a warp, a row's gate rows split among warps, the backward's 2,
-4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block) and their ordering
+4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block; the forward on
+tensor cores, through an emulation of mma.sync's fragments) and their ordering
 within a block and across the grid's barriers as the OS interleaves the threads (a
 missing barrier may still pass by chance); not the GPU's caches or speed. The grid form's
 blocks run 64 threads here (256 on a GPU; the kernels read blockDim), which keeps the
@@ -104,27 +105,33 @@ LOCAL_CASES = [CASES[0], CASES[2], (4, 3, 45, 2, 4, [4, 2, 1]), CASES[4],
                (4, 9, 37, 2, 2, [4, 4, 3, 3, 2, 2, 2, 1, 1]), (3, 7, 64, 1, 2, None),
                (3, 5, 128, 2, 6, [3, 3, 2, 1, 1])]
 LOCAL_HALF_CASES = [LOCAL_CASES[2], LOCAL_CASES[6]]
+# The grid form's forward on tensor cores (half types, H % 16 == 0): 1 to 2 tiles of gate
+# rows (some rows padding), 1 to 2 tiles of batch rows.
+MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 4]),
+             (3, 2, 256, 1, 40, [3, 1])]
+HALF_TYPES = (torch.bfloat16, torch.float16)
 
-
-PARAMS = ([(*case, torch.float32, 1, False) for case in CASES]
-          + [(*case, dtype, 1, False) for case in HALF_CASES
-             for dtype in (torch.bfloat16, torch.float16)]
-          + [(*case, torch.float32, rows, False) for case, rows in ROW_CASES]
-          + [(*case, torch.float32, 1, True) for case in LOCAL_CASES]
-          + [(*case, dtype, 1, True) for case in LOCAL_HALF_CASES
-             for dtype in (torch.bfloat16, torch.float16)])
+# (case, dtype, rows a warp, local form allowed, tensor cores allowed)
+PARAMS = ([(*case, torch.float32, 1, False, False) for case in CASES]
+          + [(*case, dtype, 1, False, False) for case in HALF_CASES for dtype in HALF_TYPES]
+          + [(*case, torch.float32, rows, False, False) for case, rows in ROW_CASES]
+          + [(*case, torch.float32, 1, True, False) for case in LOCAL_CASES]
+          + [(*case, dtype, 1, True, False) for case in LOCAL_HALF_CASES for dtype in HALF_TYPES]
+          + [(*case, dtype, 1, False, True) for case in MMA_CASES for dtype in HALF_TYPES])
 
 
 def case_id(p):
-    T, N, H, D, sms, lengths, dtype, rows, local = p
+    T, N, H, D, sms, lengths, dtype, rows, local, mma = p
+    form = "local" if local else "mma" if mma else f"rows{rows}"
     return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
-            f"{str(dtype).split('.')[-1]}-{'local' if local else f'rows{rows}'}")
+            f"{str(dtype).split('.')[-1]}-{form}")
 
 
-@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local", PARAMS,
+@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local,mma", PARAMS,
                          ids=[case_id(p) for p in PARAMS])
 def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path, T, N, H, D, sms,
-                                                            lengths, dtype, rows_per_warp, local):
+                                                            lengths, dtype, rows_per_warp, local,
+                                                            mma):
     gen = torch.Generator().manual_seed(T * 1000 + H)
     batch_sizes = [N] * T if lengths is None else \
         [sum(1 for length in lengths if length > t) for t in range(T)]
@@ -139,7 +146,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     case = tmp_path / "case.bin"
     with open(case, "wb") as f:
         f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None),
-                          rows_per_warp, int(local)], np.int64).tobytes())
+                          rows_per_warp, int(local), int(mma)], np.int64).tobytes())
         f.write(np.array(batch_sizes, np.int64).tobytes())
         for t in (gx, w_hh, b_ih, b_hh, hx, grad_out, grad_hn):
             f.write(t.float().numpy().tobytes())
@@ -169,8 +176,8 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     assert start == got.size
 
     # The instantiations the launcher's choosers picked, against the rule stated here.
-    plan = persistent_kernels.plan(H, N, D, sm_count=sms, smem_per_block=232448, local=local,
-                                   rows_per_warp=rows_per_warp)
+    plan = persistent_kernels.plan(H, N, D, dtype, sm_count=sms, smem_per_block=232448,
+                                   local=local, rows_per_warp=rows_per_warp, mma=mma)
     assert plan["form"] == ("local" if local else "grid")
     if local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
@@ -179,7 +186,9 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     else:
         chunks = 8 if H <= 256 else 16 if H <= 512 else 32
         units = plan["units_per_block"]
-        assert plan["rows_per_warp"] == min(rows_per_warp, 32 // chunks)
-        expected_forms = [f"forward chunks {chunks} rows {plan['rows_per_warp']}",
+        assert plan["mma"] == int(mma)
+        assert plan["rows_per_warp"] == (0 if mma else min(rows_per_warp, 32 // chunks))
+        forward = "forward mma" if mma else f"forward chunks {chunks} rows {plan['rows_per_warp']}"
+        expected_forms = [forward,
                           f"backward units {max(2, 1 << (units - 1).bit_length())}"]
     assert run.stdout.split("\n")[:2] == expected_forms

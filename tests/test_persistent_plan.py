@@ -160,6 +160,28 @@ def test_grid_form_rows_a_warp_as_many_as_the_chunk_form_holds(H, wanted, rows):
     assert p["form"] == "grid" and p["rows_per_warp"] == rows
 
 
+@pytest.mark.parametrize("H,dtype,mma", [(256, torch.bfloat16, 1), (1024, torch.float16, 1),
+                                         (200, torch.bfloat16, 0), (256, torch.float32, 0)])
+def test_grid_form_tensor_cores_for_half_types_with_h_a_multiple_of_16(H, dtype, mma):
+    N = 64
+    p = persistent_kernels.plan(H, N, 1, dtype, **H100, mma=True)
+    assert p["form"] == "grid" and p["mma"] == mma
+    k = p["units_per_block"]
+    tile_rows = -(-3 * k // 16) * 16  # W_hh's rows padded to 16-row tiles, H + 8 apart
+    weights = -(-(tile_rows * (H + 8) // 2) // 4) * 4 if mma else 3 * k * H
+    assert p["smem_forward"] == 4 * (weights + N * 3 * k)
+    assert p["rows_per_warp"] == (0 if mma else 1)
+
+
+def test_tensor_cores_are_off_by_default_and_not_for_the_local_form():
+    assert persistent_kernels.mma_allowed() is False
+    assert persistent_kernels.plan(256, 8, 1, torch.bfloat16, **H100)["mma"] == 0
+    assert persistent_kernels.plan(128, 8, 1, torch.bfloat16, **H100, mma=True)["mma"] == 0
+    assert persistent_kernels.set_mma(True) is False
+    assert persistent_kernels.plan(256, 8, 1, torch.bfloat16, **H100)["mma"] == 1
+    assert persistent_kernels.set_mma(False) is True
+
+
 def test_local_form_has_no_rows_a_warp():
     assert persistent_kernels.plan(128, 64, 1, **H100, rows_per_warp=4)["rows_per_warp"] == 0
 

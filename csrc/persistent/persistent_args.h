@@ -15,6 +15,7 @@ struct PersistentShape {
   const int64_t* offsets;      // device, first row of each step; nullptr when padded
   int64_t rows_per_warp;       // grid form's forward: batch rows a warp's product takes
   int64_t rows_per_block;      // local form: batch rows a block takes; 0: the grid form
+  int64_t mma;                 // grid form's forward: 1 on tensor cores
   int64_t threads;             // a block's
 };
 

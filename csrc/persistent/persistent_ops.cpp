@@ -15,17 +15,20 @@ namespace {
 // The plan's fields in the order of kPersistentPlanFields.
 std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
                                         int64_t sm_count, int64_t smem_per_block,
-                                        bool allow_local, int64_t rows_per_warp) {
+                                        bool allow_local, int64_t rows_per_warp,
+                                        bool half_mma) {
   const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block},
-                                           allow_local, rows_per_warp);
+                                           allow_local, rows_per_warp, half_mma);
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
-          p.smem_backward, p.rows_per_warp};
+          p.smem_backward, p.rows_per_warp, p.mma};
 }
 
 int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchange(mode); }
 
 bool set_persistent_local_op(bool allowed) { return persistent_local_allowed().exchange(allowed); }
+
+bool set_persistent_mma_op(bool allowed) { return persistent_mma_allowed().exchange(allowed); }
 
 int64_t set_persistent_warp_rows_op(int64_t rows) {
   TORCH_CHECK(rows == 1 || rows == 2 || rows == 4,
@@ -34,24 +37,27 @@ int64_t set_persistent_warp_rows_op(int64_t rows) {
 }
 
 // [forward runs, backward runs, refused, fallbacks, local forward runs, local backward
-// runs, grid forward runs taking 1, 2 and 4 rows a warp] since the process started.
+// runs, grid forward runs taking 1, 2 and 4 rows a warp, and on tensor cores] since the
+// process started.
 std::vector<int64_t> persistent_counts_op() {
   const PersistentCounts& c = persistent_counts();
   return {c.forward.load(),          c.backward.load(),         c.refused.load(),
           c.fallback.load(),         c.local_forward.load(),    c.local_backward.load(),
           c.grid_forward_rows[0].load(), c.grid_forward_rows[1].load(),
-          c.grid_forward_rows[2].load()};
+          c.grid_forward_rows[2].load(), c.grid_forward_mma.load()};
 }
 
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
-        "int smem_per_block, bool allow_local=True, int rows_per_warp=1) -> int[]",
+        "int smem_per_block, bool allow_local=True, int rows_per_warp=1, "
+        "bool half_mma=False) -> int[]",
         &persistent_plan_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);
   m.def("set_persistent_warp_rows(int rows) -> int", &set_persistent_warp_rows_op);
+  m.def("set_persistent_mma(bool allowed) -> bool", &set_persistent_mma_op);
   m.def("persistent_counts() -> int[]", &persistent_counts_op);
 }
 

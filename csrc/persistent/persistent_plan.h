@@ -80,12 +80,13 @@ struct PersistentPlan {
   int64_t smem_forward = 0;     // grid: W_hh rows (3k x H), the step's gh (N x 3k), floats
   int64_t smem_backward = 0;    // grid: W_hh columns (k x 3H), floats
   int64_t rows_per_warp = 0;    // grid: batch rows a warp's forward product takes (1, 2, 4)
+  int64_t mma = 0;              // grid: 1 when the forward product runs on tensor cores
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
 // The fields in the order the plan op returns them, exported to Python.
 constexpr const char* kPersistentPlanFields =
     "refusal,form,rows_per_block,blocks_per_direction,units_per_block,grid,threads,"
-    "smem_forward,smem_backward,rows_per_warp";
+    "smem_forward,smem_backward,rows_per_warp,mma";
 
 // The grid form's forward: a lane holds forward_chunks(H) values of a row's state, and a
 // warp takes as many of the wanted 1, 2 or 4 rows as 32 values a lane allow.
@@ -95,13 +96,22 @@ inline int64_t forward_warp_rows(int64_t H, int64_t wanted) {
   return wanted < most ? wanted : most;
 }
 
+// The grid form's forward on tensor cores (float16 and bfloat16, H % 16 == 0): W_hh's 3k
+// rows padded to 16-row tiles, each row H + 8 values of the 16-bit type (the 8 put a
+// tile's rows on different banks), in float slots, a multiple of 4 (gh follows, aligned).
+GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H) {
+  const int64_t rows = (3 * k + 15) / 16 * 16;
+  return (rows * (H + 8) / 2 + 3) / 4 * 4;
+}
+
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
 // to kLocalMaxRows) that keep the grid within one block per SM; else the grid form: one block per SM, all
 // co-resident (a cooperative launch checks this again). W_hh is kept in float in shared
 // memory whatever the layer's dtype.
-// warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4).
+// warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
+// half_mma: the layer is float16 or bfloat16 and tensor cores are allowed for it.
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
-                               int64_t warp_rows = 1);
+                               int64_t warp_rows = 1, bool half_mma = false);
 
 }  // namespace gru_cuda

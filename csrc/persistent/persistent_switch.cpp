@@ -27,6 +27,11 @@ std::atomic<int64_t>& persistent_warp_rows() {
   return rows;
 }
 
+std::atomic<bool>& persistent_mma_allowed() {
+  static std::atomic<bool> allowed(flag_from_env("GRU_CUDA_PERSISTENT_MMA", false));
+  return allowed;
+}
+
 PersistentCounts& persistent_counts() {
   static PersistentCounts counts;
   return counts;

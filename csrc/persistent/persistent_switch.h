@@ -27,6 +27,11 @@ std::atomic<bool>& persistent_local_allowed();
 // the set_persistent_warp_rows op.
 std::atomic<int64_t>& persistent_warp_rows();
 
+// Whether the grid form's forward may multiply on tensor cores (float16 and bfloat16):
+// off until a GPU run has checked it; GRU_CUDA_PERSISTENT_MMA=1 at start, or the
+// set_persistent_mma op.
+std::atomic<bool>& persistent_mma_allowed();
+
 // Layers run by the persistent kernels (local_*: of those, by the local form; the grid
 // form's forwards by the rows a warp took); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
@@ -35,6 +40,7 @@ struct PersistentCounts {
   std::atomic<int64_t> forward{0}, backward{0}, refused{0}, fallback{0};
   std::atomic<int64_t> local_forward{0}, local_backward{0};
   std::atomic<int64_t> grid_forward_rows[3] = {0, 0, 0};  // taking 1, 2, 4 rows a warp
+  std::atomic<int64_t> grid_forward_mma{0};                // on tensor cores
 };
 PersistentCounts& persistent_counts();
 

@@ -63,8 +63,9 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
     return cooperative_launch(kernel, args, device, stream);
   };
   const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
-  return args.saved != nullptr ? with_forward_kernel<scalar_t, true>(H, rows, launch)
-                               : with_forward_kernel<scalar_t, false>(H, rows, launch);
+  const bool mma = args.shape.mma != 0;
+  return args.saved != nullptr ? with_forward_kernel<scalar_t, true>(H, rows, mma, launch)
+                               : with_forward_kernel<scalar_t, false>(H, rows, mma, launch);
 }
 
 template <typename scalar_t>

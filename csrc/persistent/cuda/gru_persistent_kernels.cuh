@@ -17,6 +17,7 @@
 #include "../../gru_cell.h"
 #include "../persistent_args.h"
 #include "../persistent_plan.h"
+#include "mma_m16n8k16.cuh"
 
 #ifndef GRU_DYNAMIC_SHARED_FLOATS
 #define GRU_DYNAMIC_SHARED_FLOATS(name) extern __shared__ __align__(16) float name[]
@@ -120,10 +121,103 @@ __device__ __forceinline__ StepRows step_rows(const PersistentShape& s, int64_t 
           s.offsets != nullptr ? s.offsets[t] : t * s.N};
 }
 
+// Two 16-bit values as one register, the lower first; `p` 4-byte aligned.
+template <typename T>
+__device__ __forceinline__ uint32_t load_pair(const T* p) {
+  return *reinterpret_cast<const uint32_t*>(p);
+}
+template <typename T>
+__device__ __forceinline__ uint32_t load_pair_cg(const T* p) {
+  return __ldcg(reinterpret_cast<const unsigned int*>(p));
+}
+
+// The forward product on tensor cores: gh_s[n * 3k + m] = W_m . h_n for the live rows n
+// and the block's gate rows m = g k + i, as 16x8 tiles (gate rows x batch rows), a warp
+// a tile at a time over H in steps of 16. w_m: the rows padded to whole tiles (zeros), each
+// `w_row` values apart. h_n comes from L2, as in the FFMA product.
+template <typename scalar_t>
+__device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, float* gh_s,
+                                            const scalar_t* h_in, int H, int k, int units,
+                                            int live, int lane, int warp, int warps) {
+  const int m_tiles = (3 * k + 15) / 16, n_tiles = (live + 7) / 8;
+  const int g = lane / 4, t = lane % 4;
+  for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
+    const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
+    const scalar_t* a_top = w_m + (m0 + g) * w_row + 2 * t;  // rows g and g + 8
+    const scalar_t* a_bottom = a_top + 8 * w_row;
+    const bool b_live = n0 + g < live;
+    const scalar_t* b_col = h_in + (n0 + g) * H + 2 * t;  // batch row n0 + g
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int k0 = 0; k0 < H; k0 += 16) {
+      const uint32_t a[4] = {load_pair(a_top + k0), load_pair(a_bottom + k0),
+                             load_pair(a_top + k0 + 8), load_pair(a_bottom + k0 + 8)};
+      const uint32_t b[2] = {b_live ? load_pair_cg(b_col + k0) : 0u,
+                             b_live ? load_pair_cg(b_col + k0 + 8) : 0u};
+      mma_m16n8k16<scalar_t>(acc, a, b, acc);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int m = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
+      if (n < live && m < 3 * k && m % k < units) gh_s[n * 3 * k + m] = acc[i];
+    }
+  }
+}
+
+// The forward product on FFMA: gh_s[n * 3k + m] = W_m . h_n for the live rows n and the
+// block's gate rows m = g k + i. Warps take groups of kRows batch rows, their state in
+// registers; when there are fewer groups than warps, a group's gate rows are split among
+// several warps so that none idles (at N=1 all of them share one row).
+template <int kChunks, int kRows, typename scalar_t>
+__device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, const scalar_t* h_in,
+                                             int H, int k, int units, int live, int lane,
+                                             int warp, int warps) {
+  const int groups = (live + kRows - 1) / kRows;
+  const int per_group = groups >= warps || groups == 0 ? 1 : warps / groups;
+  const int gate_rows = 3 * units;
+  for (int group = warp / per_group; group < groups; group += warps / per_group) {
+    const int n0 = group * kRows;
+    float h_lane[kRows][kChunks];
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) {
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) {
+        const int col = lane + 32 * c;
+        h_lane[j][c] = col < H && n0 + j < live ? load_cg(h_in + (n0 + j) * H + col) : 0.0f;
+      }
+    }
+    const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
+    const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < live;
+    for (int gate_row = warp % per_group; gate_row < gate_rows; gate_row += per_group) {
+      const int g = gate_row / units, iu = gate_row - g * units;
+      const float* w_row = w_s + (g * k + iu) * H;
+      // Two chains (even and odd chunks) halve the dependent FMAs a sum waits on.
+      float acc[2][kRows];
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) acc[0][j] = acc[1][j] = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kChunks; ++c) {
+        const int col = lane + 32 * c;
+        if (col < H) {
+          const float w_value = w_row[col];
+#pragma unroll
+          for (int j = 0; j < kRows; ++j) {
+            acc[c % 2][j] = fmaf(h_lane[j][c], w_value, acc[c % 2][j]);
+          }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) acc[0][j] += acc[1][j];
+      const float total = warp_sums<kRows>(acc[0], lane);
+      if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
+    }
+  }
+}
+
 // kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks). kRows: the
 // batch rows a warp takes at once, so that each W_hh value read from shared memory serves
-// kRows rows (kRows * kChunks values of state in registers).
-template <typename scalar_t, bool kSave, int kChunks, int kRows>
+// kRows rows (kRows * kChunks values of state in registers). kMma: the product on tensor
+// cores instead (float16 and bfloat16, H % 16 == 0; kChunks and kRows unused).
+template <typename scalar_t, bool kSave, int kChunks, int kRows, bool kMma = false>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     persistent_forward_kernel(const PersistentForwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -132,13 +226,26 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
   const int k = static_cast<int>(s.units_per_block);
   const auto [d, u0, units] = block_units(s);
-  float* w_s = smem;              // (3k, H): the row of gate g, unit u0 + i at g * k + i
-  float* gh_s = smem + 3 * k * H;  // (N, 3k): h W_hh^T of those rows, same order
+  // (3k, H): the row of gate g, unit u0 + i at g * k + i; in float, or for kMma in the
+  // layer's type, rows H + 8 apart and padded with zero rows to whole tiles.
+  float* w_s = smem;
+  scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
+  const int w_row = H + 8;
+  // (N, 3k): h W_hh^T of those rows, same order
+  float* gh_s = smem + (kMma ? mma_weight_floats(k, H) : 3 * k * H);
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
-    const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
-    w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
+  if constexpr (kMma) {
+    const int rows = (3 * k + 15) / 16 * 16;
+    for (int e = threadIdx.x; e < rows * w_row; e += blockDim.x) {
+      const int r = e / w_row, c = e - r * w_row, g = r / k, i = r - g * k;
+      w_m[e] = g < 3 && i < units && c < H ? w[(g * H + u0 + i) * H + c] : scalar_t(0);
+    }
+  } else {
+    for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
+      const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
+      w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
+    }
   }
   __syncthreads();
 
@@ -154,49 +261,12 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     const scalar_t* h_in = h_buf + ((i % 2) * s.D + d) * N * H;
     scalar_t* h_out = h_buf + (((i + 1) % 2) * s.D + d) * N * H;
 
-    // gh for this block's gate rows: warps take groups of kRows batch rows, their state in
-    // registers; when there are fewer groups than warps, a group's gate rows are split
-    // among several warps so that none idles (at N=1 all of them share one row).
+    // gh for this block's gate rows.
     const int live = static_cast<int>(rows.live);
-    const int groups = (live + kRows - 1) / kRows;
-    const int per_group = groups >= warps || groups == 0 ? 1 : warps / groups;
-    const int gate_rows = 3 * units;
-    for (int group = warp / per_group; group < groups; group += warps / per_group) {
-      const int n0 = group * kRows;
-      float h_lane[kRows][kChunks];
-#pragma unroll
-      for (int j = 0; j < kRows; ++j) {
-#pragma unroll
-        for (int c = 0; c < kChunks; ++c) {
-          const int col = lane + 32 * c;
-          h_lane[j][c] = col < H && n0 + j < live ? load_cg(h_in + (n0 + j) * H + col) : 0.0f;
-        }
-      }
-      const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
-      const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < live;
-      for (int gate_row = warp % per_group; gate_row < gate_rows; gate_row += per_group) {
-        const int g = gate_row / units, iu = gate_row - g * units;
-        const float* w_row = w_s + (g * k + iu) * H;
-        // Two chains (even and odd chunks) halve the dependent FMAs a sum waits on.
-        float acc[2][kRows];
-#pragma unroll
-        for (int j = 0; j < kRows; ++j) acc[0][j] = acc[1][j] = 0.0f;
-#pragma unroll
-        for (int c = 0; c < kChunks; ++c) {
-          const int col = lane + 32 * c;
-          if (col < H) {
-            const float w_value = w_row[col];
-#pragma unroll
-            for (int j = 0; j < kRows; ++j) {
-              acc[c % 2][j] = fmaf(h_lane[j][c], w_value, acc[c % 2][j]);
-            }
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < kRows; ++j) acc[0][j] += acc[1][j];
-        const float total = warp_sums<kRows>(acc[0], lane);
-        if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
-      }
+    if constexpr (kMma) {
+      mma_product(w_m, w_row, gh_s, h_in, H, k, units, live, lane, warp, warps);
+    } else {
+      ffma_product<kChunks, kRows>(w_s, gh_s, h_in, H, k, units, live, lane, warp, warps);
     }
     __syncthreads();
 
@@ -322,9 +392,13 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 }
 
 // fn(kernel, kChunks, kRows) with the forward kernel built for H's chunk form and the
-// rows a warp takes, as the plan says them (forward_chunks, forward_warp_rows).
+// rows a warp takes, as the plan says them (forward_chunks, forward_warp_rows); or, with
+// mma (float16 and bfloat16 only), the tensor-core one as fn(kernel, 0, 0).
 template <typename scalar_t, bool kSave, typename Fn>
-auto with_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
+auto with_forward_kernel(int64_t H, int64_t rows_per_warp, bool mma, const Fn& fn) {
+  if constexpr (sizeof(scalar_t) == 2) {
+    if (mma) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1, true>, 0, 0);
+  }
   const int64_t rows = forward_warp_rows(H, rows_per_warp);
   switch (forward_chunks(H)) {
     case 8:

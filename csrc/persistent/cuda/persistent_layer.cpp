@@ -28,9 +28,10 @@ DeviceLimits device_limits(int device) {
 // launch there would invalidate the capture instead of falling back.
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
+  const bool half = like.scalar_type() == at::kHalf || like.scalar_type() == at::kBFloat16;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()), persistent_local_allowed().load(),
-                         persistent_warp_rows().load());
+                         persistent_warp_rows().load(), half && persistent_mma_allowed().load());
   const bool usable = plan.eligible() && !capturing(like);
   if (!usable) persistent_counts().refused++;
   return usable;
@@ -51,7 +52,7 @@ PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64
   const bool local = plan.form == PersistentForm::kLocal;
   return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes, steps_ptr,
           steps_ptr != nullptr ? steps_ptr + T : nullptr, plan.rows_per_warp,
-          local ? plan.rows_per_block : 0, plan.threads};
+          local ? plan.rows_per_block : 0, plan.mma, plan.threads};
 }
 
 // Whether the kernel was launched; false (a fallback) only for a grid the device cannot
@@ -102,6 +103,8 @@ bool persistent_layer_forward(const LayerForward& layer) {
   persistent_counts().forward++;
   if (plan.form == PersistentForm::kLocal) {
     persistent_counts().local_forward++;
+  } else if (plan.mma != 0) {
+    persistent_counts().grid_forward_mma++;
   } else {
     persistent_counts().grid_forward_rows[plan.rows_per_warp == 4 ? 2 : plan.rows_per_warp - 1]++;
   }

@@ -1,7 +1,7 @@
 // Just enough of CUDA to run a kernel's source on the CPU, one std::thread per CUDA
 // thread: the thread and block indices, the vector types used, __syncthreads and the
-// grid's barrier as std::barrier, a warp's shuffle through a shared slot and two
-// barriers, __ldcg as a plain load (the threads share one coherent memory), and dynamic
+// grid's barrier as std::barrier, a warp's shuffle and tensor-core product through
+// shared slots and two barriers, __ldcg as a plain load (the threads share one coherent memory), and dynamic
 // shared memory from the launch. A kernel must be launched through emulated_launch.
 #pragma once
 
@@ -34,10 +34,18 @@ struct alignas(8) uint2 {
 #define __forceinline__ inline
 #define __launch_bounds__(threads, blocks)
 
+#define GRU_CUDA_EMULATION 1
+
+struct EmulatedMmaFragments {
+  uint32_t a[4], b[2];
+  float c[4];
+};
+
 struct EmulatedGrid {
   std::unique_ptr<std::barrier<>> grid;
   std::vector<std::unique_ptr<std::barrier<>>> blocks, warps;
   std::vector<float> lanes;                 // a slot per thread, for shuffles
+  std::vector<EmulatedMmaFragments> mma;    // a slot per thread, for tensor-core products
   std::vector<std::vector<float>> shared;  // dynamic shared memory per block
 };
 inline EmulatedGrid* emulated_grid = nullptr;
@@ -63,6 +71,46 @@ inline T __ldcg(const T* p) {
   return *p;
 }
 
+// mma.sync m16n8k16 with 16-bit T (c10::BFloat16 or c10::Half) and float accumulation, as
+// PTX lays out the fragments (see csrc/persistent/cuda/mma_m16n8k16.cuh): the warp's
+// fragments meet in shared slots, each lane rebuilds A and B and sums its own 4 values.
+template <typename T>
+inline float emulated_half(uint32_t pair, int upper) {
+  return static_cast<float>(
+      T(static_cast<uint16_t>(upper != 0 ? pair >> 16 : pair & 0xffffu), T::from_bits()));
+}
+
+template <typename T>
+inline void emulated_mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                  const float (&c)[4]) {
+  const int warp = emulated_warp(), lane = static_cast<int>(threadIdx.x % 32);
+  EmulatedMmaFragments* slots = emulated_grid->mma.data() + warp * 32;
+  slots[lane] = {{a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {c[0], c[1], c[2], c[3]}};
+  emulated_grid->warps[warp]->arrive_and_wait();
+  float A[16][16], B[16][8];
+  for (int l = 0; l < 32; ++l) {
+    const int g = l / 4, t = l % 4;
+    for (int h = 0; h < 2; ++h) {
+      A[g][2 * t + h] = emulated_half<T>(slots[l].a[0], h);
+      A[g + 8][2 * t + h] = emulated_half<T>(slots[l].a[1], h);
+      A[g][2 * t + 8 + h] = emulated_half<T>(slots[l].a[2], h);
+      A[g + 8][2 * t + 8 + h] = emulated_half<T>(slots[l].a[3], h);
+      B[2 * t + h][g] = emulated_half<T>(slots[l].b[0], h);
+      B[2 * t + 8 + h][g] = emulated_half<T>(slots[l].b[1], h);
+    }
+  }
+  const int g = lane / 4, t = lane % 4;
+  const int row[4] = {g, g, g + 8, g + 8}, col[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+  float out[4];
+  for (int i = 0; i < 4; ++i) {
+    float sum = slots[lane].c[i];
+    for (int k = 0; k < 16; ++k) sum += A[row[i]][k] * B[k][col[i]];
+    out[i] = sum;
+  }
+  emulated_grid->warps[warp]->arrive_and_wait();  // before anyone writes its slot again
+  for (int i = 0; i < 4; ++i) d[i] = out[i];
+}
+
 #define GRU_DYNAMIC_SHARED_FLOATS(name) \
   float* name = emulated_grid->shared[blockIdx.x].data()
 
@@ -83,6 +131,7 @@ inline void emulated_launch(int64_t grid, int64_t shared_bytes,
     state.warps.push_back(std::make_unique<std::barrier<>>(32));
   }
   state.lanes.assign(threads, 0.0f);
+  state.mma.resize(threads);
   emulated_grid = &state;
   gridDim.x = static_cast<unsigned>(grid);
   std::vector<std::thread> pool;
