@@ -20,7 +20,7 @@ GRU_CUDA_PERSISTENT_LOCAL=0 or set_local_form(False) keeps to the grid form.
 """
 import torch
 
-from . import _C
+from . import _C, precision
 from ._switches import mode_within, set_mode
 
 REFUSALS = tuple(_C.PERSISTENT_REFUSALS.split(","))  # the plan's reasons, "none" first
@@ -61,9 +61,10 @@ def warp_rows():
 
 
 def set_mma(allowed):
-    """Let the grid form's forward multiply on tensor cores for float16 and bfloat16 layers
-    with H % 16 == 0 (True), or keep FFMA (False, the default until a GPU run has checked
-    it; GRU_CUDA_PERSISTENT_MMA=1 at start); returns the previous setting."""
+    """Let the grid form's forward multiply on tensor cores where H % 16 == 0 (True): for
+    float16 and bfloat16, and for float32 in TF32 where cuDNN's RNN setting allows TF32 (as
+    nn.GRU then computes). Or keep FFMA (False, the default until a GPU run has checked
+    it; GRU_CUDA_PERSISTENT_MMA=1 at start). Returns the previous setting."""
     return torch.ops.gru_cuda.set_persistent_mma(bool(allowed))
 
 
@@ -94,6 +95,16 @@ def counts():
     return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 
+def _mma_bytes(dtype, mma):
+    """The element size the plan's tensor cores would take, as the CUDA runner decides it:
+    the half types, and float32 as TF32 where cuDNN's RNNs may use TF32; else 0."""
+    if not (mma_allowed() if mma is None else mma):
+        return 0
+    if dtype in (torch.float16, torch.bfloat16):
+        return 2
+    return 4 if dtype == torch.float32 and precision.cudnn_rnn_allows_tf32() else 0
+
+
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
          smem_per_block=None, device=None, local=True, rows_per_warp=None, mma=None):
     """The launch plan for a layer: the current CUDA device's figures unless given; the
@@ -107,8 +118,7 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
                                                 local, rows_per_warp or warp_rows(),
-                                                dtype in (torch.float16, torch.bfloat16)
-                                                and (mma_allowed() if mma is None else mma))
+                                                _mma_bytes(dtype, mma))
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
     result["form"] = FORMS[result["form"]]

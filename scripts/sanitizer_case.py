@@ -1,7 +1,8 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
-on cuBLAS directly (counted), the grid form's forward on tensor cores (counted), float32 and bfloat16, one
+on cuBLAS directly (counted), the grid form's forward on tensor cores (half types and
+TF32, counted), float32 and bfloat16, one
 and two directions, padded and packed, training and inference; the persistent kernels'
 local form (H=37) and the grid form's large ones (H=512 bidirectional, H=1024: 16 and 32
 chunks, shared memory past 48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
@@ -9,7 +10,7 @@ loop ran eagerly under replay."""
 import torch
 
 import gru_cuda
-from gru_cuda import direct_blas, graph_replay, persistent_kernels
+from gru_cuda import direct_blas, graph_replay, persistent_kernels, precision
 
 # (input size, hidden size, layers, bidirectional, batch, steps)
 CASES = [(13, 37, 2, True, 5, 9), (16, 512, 1, True, 3, 4), (16, 1024, 1, False, 2, 3)]
@@ -53,12 +54,13 @@ def main():
 
     before = persistent_kernels.counts()
     was_mma = persistent_kernels.set_mma(True)
-    with gru_cuda.persistent("require"):
+    with gru_cuda.persistent("require"), precision.cudnn_rnn_tf32(True):  # float32 too
         run_all()
     persistent_kernels.set_mma(was_mma)
     torch.cuda.synchronize()
     ran = persistent_kernels.counts()["grid_forward_mma"] - before["grid_forward_mma"]
-    mma_layers = sum(case[2] for case in CASES if case[1] > 128 and case[1] % 16 == 0)  # bf16
+    # The grid form's layers (H past the local form), both dtypes.
+    mma_layers = 2 * sum(case[2] for case in CASES if case[1] > 137 and case[1] % 16 == 0)
     print("sanitizer case: forwards on tensor cores:", ran, "expected:",
           CALLS["forward"] * mma_layers)
     if ran != CALLS["forward"] * mma_layers:

@@ -7,7 +7,7 @@ from torch import nn
 
 import gru_cuda
 from conftest import cuda_path, fwd_bwd, rel_err
-from gru_cuda import persistent_kernels
+from gru_cuda import persistent_kernels, precision
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -206,6 +206,24 @@ def test_grid_form_forward_variants_run_and_match_the_per_step_path(rows):
     assert ran[f"grid_forward_rows_{rows}"] == ran["forward"] == 1
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < 1e-5, f"tensor {i}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 8,
+                    reason="tensor cores for these types need an Ampere or newer GPU")
+@pytest.mark.parametrize("tf32", [True, False])
+def test_float32_tensor_cores_follow_cudnns_rnn_setting(tf32):
+    """float32 at H=256 with tensor cores allowed: the grid forward in TF32 where cuDNN's
+    RNNs may use TF32 (then within TF32's error of the per-step path), FFMA where not."""
+    torch.manual_seed(61)
+    model = gru_cuda.GRU(16, 256, bidirectional=True, device="cuda")
+    x = torch.randn(7, 5, 16, device="cuda", requires_grad=True)
+    lengths = [7, 2, 5, 7, 1]
+    with precision.cudnn_rnn_tf32(tf32):
+        got, expected, ran = _persistent_against_per_step(
+            model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_mma, True)
+    assert ran["forward"] == 1 and ran["grid_forward_mma"] == (1 if tf32 else 0)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < (1e-2 if tf32 else 1e-5), f"tensor {i}"
 
 
 def test_persistent_path_refuses_a_layer_the_plan_does_not_take():

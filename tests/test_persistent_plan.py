@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import gru_cuda
-from gru_cuda import persistent_kernels
+from gru_cuda import persistent_kernels, precision
 
 H100 = {"sm_count": 132, "smem_per_block": 232448}  # 227 KiB opt-in per block
 A100 = {"sm_count": 108, "smem_per_block": 166912}  # 163 KiB
@@ -160,15 +160,19 @@ def test_grid_form_rows_a_warp_as_many_as_the_chunk_form_holds(H, wanted, rows):
     assert p["form"] == "grid" and p["rows_per_warp"] == rows
 
 
-@pytest.mark.parametrize("H,dtype,mma", [(256, torch.bfloat16, 1), (1024, torch.float16, 1),
-                                         (200, torch.bfloat16, 0), (256, torch.float32, 0)])
-def test_grid_form_tensor_cores_for_half_types_with_h_a_multiple_of_16(H, dtype, mma):
+@pytest.mark.parametrize("H,dtype,tf32,mma", [
+    (256, torch.bfloat16, False, 1), (1024, torch.float16, False, 1), (200, torch.bfloat16, False, 0),
+    (256, torch.float32, True, 1), (256, torch.float32, False, 0), (200, torch.float32, True, 0)])
+def test_grid_form_tensor_cores_where_h_is_a_multiple_of_16(H, dtype, tf32, mma):
+    """The half types, and float32 only where cuDNN's RNNs may use TF32 (as TF32)."""
     N = 64
-    p = persistent_kernels.plan(H, N, 1, dtype, **H100, mma=True)
+    with precision.cudnn_rnn_tf32(tf32):
+        p = persistent_kernels.plan(H, N, 1, dtype, **H100, mma=True)
     assert p["form"] == "grid" and p["mma"] == mma
-    k = p["units_per_block"]
-    tile_rows = -(-3 * k // 16) * 16  # W_hh's rows padded to 16-row tiles, H + 8 apart
-    weights = -(-(tile_rows * (H + 8) // 2) // 4) * 4 if mma else 3 * k * H
+    k, size = p["units_per_block"], dtype.itemsize
+    tile_rows = -(-3 * k // 16) * 16  # W_hh's rows padded to 16-row tiles, padded apart
+    row = H + (8 if size == 2 else 4)
+    weights = -(-(tile_rows * row * size // 4) // 4) * 4 if mma else 3 * k * H
     assert p["smem_forward"] == 4 * (weights + N * 3 * k)
     assert p["rows_per_warp"] == (0 if mma else 1)
 

@@ -16,9 +16,9 @@ namespace {
 std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
                                         int64_t sm_count, int64_t smem_per_block,
                                         bool allow_local, int64_t rows_per_warp,
-                                        bool half_mma) {
+                                        int64_t mma_bytes) {
   const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block},
-                                           allow_local, rows_per_warp, half_mma);
+                                           allow_local, rows_per_warp, mma_bytes);
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
           p.smem_backward, p.rows_per_warp, p.mma};
@@ -52,7 +52,7 @@ std::vector<int64_t> persistent_counts_op() {
 TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
         "int smem_per_block, bool allow_local=True, int rows_per_warp=1, "
-        "bool half_mma=False) -> int[]",
+        "int mma_bytes=0) -> int[]",
         &persistent_plan_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);

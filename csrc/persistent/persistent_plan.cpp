@@ -41,7 +41,7 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
-                               int64_t warp_rows, bool half_mma) {
+                               int64_t warp_rows, int64_t mma_bytes) {
   PersistentPlan plan;
   if (is_double) {
     plan.refusal = PersistentRefusal::kDtype;
@@ -56,7 +56,7 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   }
   if (!plan.eligible()) return plan;
   plan.rows_per_block = N;
-  plan.mma = half_mma && H % 16 == 0 ? 1 : 0;
+  plan.mma = mma_bytes != 0 && H % 16 == 0 ? 1 : 0;
   plan.rows_per_warp = plan.mma != 0 ? 0 : forward_warp_rows(H, warp_rows);
   // As many blocks as the SMs allow: the fewer units a block owns, the less of W_hh and
   // of each step's work it holds. Then as few blocks as that unit count needs.
@@ -65,7 +65,7 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   plan.blocks_per_direction = ceil_div(H, k);
   plan.grid = plan.blocks_per_direction * D;
   const int64_t floats = static_cast<int64_t>(sizeof(float));
-  const int64_t weights = plan.mma != 0 ? mma_weight_floats(k, H) : 3 * k * H;
+  const int64_t weights = plan.mma != 0 ? mma_weight_floats(k, H, mma_bytes) : 3 * k * H;
   plan.smem_forward = (weights + N * 3 * k) * floats;
   plan.smem_backward = k * 3 * H * floats;
   if (k > kPersistentMaxUnits ||

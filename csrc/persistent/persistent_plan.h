@@ -96,12 +96,16 @@ inline int64_t forward_warp_rows(int64_t H, int64_t wanted) {
   return wanted < most ? wanted : most;
 }
 
-// The grid form's forward on tensor cores (float16 and bfloat16, H % 16 == 0): W_hh's 3k
-// rows padded to 16-row tiles, each row H + 8 values of the 16-bit type (the 8 put a
-// tile's rows on different banks), in float slots, a multiple of 4 (gh follows, aligned).
-GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H) {
+// The grid form's forward on tensor cores (H % 16 == 0; float16 and bfloat16, or float32
+// as TF32): W_hh's 3k rows padded to 16-row tiles, each row mma_row(H, bytes) values of
+// the layer's type (the padding puts a tile's rows on different banks), in float slots, a
+// multiple of 4 (gh follows, aligned).
+GRU_PLAN_HOST_DEVICE inline int64_t mma_row(int64_t H, int64_t bytes) {
+  return H + (bytes == 2 ? 8 : 4);
+}
+GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H, int64_t bytes) {
   const int64_t rows = (3 * k + 15) / 16 * 16;
-  return (rows * (H + 8) / 2 + 3) / 4 * 4;
+  return (rows * mma_row(H, bytes) * bytes / 4 + 3) / 4 * 4;
 }
 
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
@@ -109,9 +113,10 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H) {
 // co-resident (a cooperative launch checks this again). W_hh is kept in float in shared
 // memory whatever the layer's dtype.
 // warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
-// half_mma: the layer is float16 or bfloat16 and tensor cores are allowed for it.
+// mma_bytes: the element size of a layer whose forward may use tensor cores (2: float16
+// or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not.
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
-                               int64_t warp_rows = 1, bool half_mma = false);
+                               int64_t warp_rows = 1, int64_t mma_bytes = 0);
 
 }  // namespace gru_cuda

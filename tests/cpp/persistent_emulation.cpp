@@ -5,7 +5,7 @@
 //   persistent_emulation CASE_FILE OUT_FILE
 // CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed,
 // rows per warp of the grid form's forward product, local form allowed, tensor cores
-// allowed; int64 batch_sizes[T]; then float32 gx (rows,
+// allowed (float32: as TF32); int64 batch_sizes[T]; then float32 gx (rows,
 // D*3H), w_hh (D, 3H, H), b_ih (D, 3H), b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H),
 // grad_hn (D, N, H).
 // OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx, then the inference forward's
@@ -99,7 +99,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
     rows += n;
   }
   const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448}, allow_local,
-                                              rows_per_warp, allow_mma && sizeof(S) == 2);
+                                              rows_per_warp, allow_mma ? sizeof(S) : 0);
   const bool local = plan.form == PersistentForm::kLocal;
   blockDim.x = local ? static_cast<unsigned>(plan.threads) : 64;
   if (!plan.eligible()) {

@@ -133,27 +133,42 @@ __device__ __forceinline__ uint32_t load_pair_cg(const T* p) {
 
 // The forward product on tensor cores: gh_s[n * 3k + m] = W_m . h_n for the live rows n
 // and the block's gate rows m = g k + i, as 16x8 tiles (gate rows x batch rows), a warp
-// a tile at a time over H in steps of 16. w_m: the rows padded to whole tiles (zeros), each
-// `w_row` values apart. h_n comes from L2, as in the FFMA product.
+// a tile at a time over H (16 at a time for the half types, 8 for TF32). w_m: the rows
+// padded to whole tiles (zeros), each `w_row` values apart; float32 ones already rounded
+// to TF32. h_n comes from L2, as in the FFMA product.
 template <typename scalar_t>
 __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, float* gh_s,
                                             const scalar_t* h_in, int H, int k, int units,
                                             int live, int lane, int warp, int warps) {
+  constexpr bool kTf32 = sizeof(scalar_t) == 4;
   const int m_tiles = (3 * k + 15) / 16, n_tiles = (live + 7) / 8;
   const int g = lane / 4, t = lane % 4;
   for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
     const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
-    const scalar_t* a_top = w_m + (m0 + g) * w_row + 2 * t;  // rows g and g + 8
+    // A's rows g and g + 8 of the tile, B's column (batch row) g, at this lane's K offset.
+    const int k_lane = kTf32 ? t : 2 * t;
+    const scalar_t* a_top = w_m + (m0 + g) * w_row + k_lane;
     const scalar_t* a_bottom = a_top + 8 * w_row;
     const bool b_live = n0 + g < live;
-    const scalar_t* b_col = h_in + (n0 + g) * H + 2 * t;  // batch row n0 + g
+    const scalar_t* b_col = h_in + (n0 + g) * H + k_lane;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int k0 = 0; k0 < H; k0 += 16) {
-      const uint32_t a[4] = {load_pair(a_top + k0), load_pair(a_bottom + k0),
-                             load_pair(a_top + k0 + 8), load_pair(a_bottom + k0 + 8)};
-      const uint32_t b[2] = {b_live ? load_pair_cg(b_col + k0) : 0u,
-                             b_live ? load_pair_cg(b_col + k0 + 8) : 0u};
-      mma_m16n8k16<scalar_t>(acc, a, b, acc);
+    if constexpr (kTf32) {
+      const auto bits = [](const scalar_t* p) { return *reinterpret_cast<const uint32_t*>(p); };
+      for (int k0 = 0; k0 < H; k0 += 8) {
+        const uint32_t a[4] = {bits(a_top + k0), bits(a_bottom + k0), bits(a_top + k0 + 4),
+                               bits(a_bottom + k0 + 4)};
+        const uint32_t b[2] = {b_live ? to_tf32(load_cg(b_col + k0)) : 0u,
+                               b_live ? to_tf32(load_cg(b_col + k0 + 4)) : 0u};
+        mma_m16n8k8_tf32(acc, a, b, acc);
+      }
+    } else {
+      for (int k0 = 0; k0 < H; k0 += 16) {
+        const uint32_t a[4] = {load_pair(a_top + k0), load_pair(a_bottom + k0),
+                               load_pair(a_top + k0 + 8), load_pair(a_bottom + k0 + 8)};
+        const uint32_t b[2] = {b_live ? load_pair_cg(b_col + k0) : 0u,
+                               b_live ? load_pair_cg(b_col + k0 + 8) : 0u};
+        mma_m16n8k16<scalar_t>(acc, a, b, acc);
+      }
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -216,7 +231,7 @@ __device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, cons
 // kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks). kRows: the
 // batch rows a warp takes at once, so that each W_hh value read from shared memory serves
 // kRows rows (kRows * kChunks values of state in registers). kMma: the product on tensor
-// cores instead (float16 and bfloat16, H % 16 == 0; kChunks and kRows unused).
+// cores instead (H % 16 == 0; float32 as TF32; kChunks and kRows unused).
 template <typename scalar_t, bool kSave, int kChunks, int kRows, bool kMma = false>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     persistent_forward_kernel(const PersistentForwardArgs args) {
@@ -227,19 +242,26 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   const int k = static_cast<int>(s.units_per_block);
   const auto [d, u0, units] = block_units(s);
   // (3k, H): the row of gate g, unit u0 + i at g * k + i; in float, or for kMma in the
-  // layer's type, rows H + 8 apart and padded with zero rows to whole tiles.
+  // layer's type (float32 rounded to TF32), rows w_row apart, zero rows to whole tiles.
   float* w_s = smem;
   scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
-  const int w_row = H + 8;
+  constexpr int64_t kBytes = sizeof(scalar_t);
+  const int w_row = static_cast<int>(mma_row(H, kBytes));
   // (N, 3k): h W_hh^T of those rows, same order
-  float* gh_s = smem + (kMma ? mma_weight_floats(k, H) : 3 * k * H);
+  float* gh_s = smem + (kMma ? mma_weight_floats(k, H, kBytes) : 3 * k * H);
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   if constexpr (kMma) {
     const int rows = (3 * k + 15) / 16 * 16;
     for (int e = threadIdx.x; e < rows * w_row; e += blockDim.x) {
       const int r = e / w_row, c = e - r * w_row, g = r / k, i = r - g * k;
-      w_m[e] = g < 3 && i < units && c < H ? w[(g * H + u0 + i) * H + c] : scalar_t(0);
+      const scalar_t value = g < 3 && i < units && c < H ? w[(g * H + u0 + i) * H + c] : scalar_t(0);
+      if constexpr (kBytes == 4) {
+        const uint32_t tf32 = to_tf32(value);
+        std::memcpy(&w_m[e], &tf32, sizeof(tf32));
+      } else {
+        w_m[e] = value;
+      }
     }
   } else {
     for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
@@ -393,12 +415,10 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
 // fn(kernel, kChunks, kRows) with the forward kernel built for H's chunk form and the
 // rows a warp takes, as the plan says them (forward_chunks, forward_warp_rows); or, with
-// mma (float16 and bfloat16 only), the tensor-core one as fn(kernel, 0, 0).
+// mma, the tensor-core one as fn(kernel, 0, 0).
 template <typename scalar_t, bool kSave, typename Fn>
 auto with_forward_kernel(int64_t H, int64_t rows_per_warp, bool mma, const Fn& fn) {
-  if constexpr (sizeof(scalar_t) == 2) {
-    if (mma) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1, true>, 0, 0);
-  }
+  if (mma) return fn(persistent_forward_kernel<scalar_t, kSave, 8, 1, true>, 0, 0);
   const int64_t rows = forward_warp_rows(H, rows_per_warp);
   switch (forward_chunks(H)) {
     case 8:

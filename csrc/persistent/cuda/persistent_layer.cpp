@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "../../cuda/stream_capture.h"
+#include "../../gemm/cuda/direct_gemm_cuda.h"
 #include "../persistent_plan.h"
 #include "../persistent_switch.h"
 #include "gru_persistent.h"
@@ -24,14 +25,21 @@ DeviceLimits device_limits(int device) {
   return {sms, smem};
 }
 
+// The element size of a layer whose forward may use tensor cores, else 0: float32 only as
+// TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there).
+int64_t mma_bytes(at::ScalarType dtype) {
+  if (!persistent_mma_allowed().load()) return 0;
+  if (dtype == at::kHalf || dtype == at::kBFloat16) return 2;
+  return dtype == at::kFloat && rnn_allows_tf32() ? 4 : 0;
+}
+
 // The plan, or a refusal (counted). Not under CUDA graph capture: a refused cooperative
 // launch there would invalidate the capture instead of falling back.
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
-  const bool half = like.scalar_type() == at::kHalf || like.scalar_type() == at::kBFloat16;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()), persistent_local_allowed().load(),
-                         persistent_warp_rows().load(), half && persistent_mma_allowed().load());
+                         persistent_warp_rows().load(), mma_bytes(like.scalar_type()));
   const bool usable = plan.eligible() && !capturing(like);
   if (!usable) persistent_counts().refused++;
   return usable;

@@ -9,6 +9,7 @@
 #include <barrier>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -71,50 +72,87 @@ inline T __ldcg(const T* p) {
   return *p;
 }
 
-// mma.sync m16n8k16 with 16-bit T (c10::BFloat16 or c10::Half) and float accumulation, as
-// PTX lays out the fragments (see csrc/persistent/cuda/mma_m16n8k16.cuh): the warp's
-// fragments meet in shared slots, each lane rebuilds A and B and sums its own 4 values.
-template <typename T>
-inline float emulated_half(uint32_t pair, int upper) {
-  return static_cast<float>(
-      T(static_cast<uint16_t>(upper != 0 ? pair >> 16 : pair & 0xffffu), T::from_bits()));
-}
-
-template <typename T>
-inline void emulated_mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
-                                  const float (&c)[4]) {
+// mma.sync, m16n8kK, as PTX lays out the fragments (csrc/persistent/cuda/mma_m16n8k16.cuh):
+// the warp's fragments meet in shared slots, rebuild(slots, A, B) makes A (16 x K) and
+// B (K x 8) from them, and each lane sums its own 4 values of D.
+template <int kK, typename Rebuild>
+inline void emulated_mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
+                         const float (&c)[4], const Rebuild& rebuild) {
   const int warp = emulated_warp(), lane = static_cast<int>(threadIdx.x % 32);
   EmulatedMmaFragments* slots = emulated_grid->mma.data() + warp * 32;
   slots[lane] = {{a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {c[0], c[1], c[2], c[3]}};
   emulated_grid->warps[warp]->arrive_and_wait();
-  float A[16][16], B[16][8];
-  for (int l = 0; l < 32; ++l) {
-    const int g = l / 4, t = l % 4;
-    for (int h = 0; h < 2; ++h) {
-      A[g][2 * t + h] = emulated_half<T>(slots[l].a[0], h);
-      A[g + 8][2 * t + h] = emulated_half<T>(slots[l].a[1], h);
-      A[g][2 * t + 8 + h] = emulated_half<T>(slots[l].a[2], h);
-      A[g + 8][2 * t + 8 + h] = emulated_half<T>(slots[l].a[3], h);
-      B[2 * t + h][g] = emulated_half<T>(slots[l].b[0], h);
-      B[2 * t + 8 + h][g] = emulated_half<T>(slots[l].b[1], h);
-    }
-  }
+  float A[16][kK], B[kK][8];
+  rebuild(slots, A, B);
   const int g = lane / 4, t = lane % 4;
   const int row[4] = {g, g, g + 8, g + 8}, col[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
   float out[4];
   for (int i = 0; i < 4; ++i) {
     float sum = slots[lane].c[i];
-    for (int k = 0; k < 16; ++k) sum += A[row[i]][k] * B[k][col[i]];
+    for (int k = 0; k < kK; ++k) sum += A[row[i]][k] * B[k][col[i]];
     out[i] = sum;
   }
   emulated_grid->warps[warp]->arrive_and_wait();  // before anyone writes its slot again
   for (int i = 0; i < 4; ++i) d[i] = out[i];
 }
 
+// One of a register's two 16-bit values (the lower first) as T, in float.
+template <typename T>
+inline float emulated_half(uint32_t pair, int upper) {
+  return static_cast<float>(
+      T(static_cast<uint16_t>(upper != 0 ? pair >> 16 : pair & 0xffffu), T::from_bits()));
+}
+
+// m16n8k16 with T c10::BFloat16 or c10::Half.
+template <typename T>
+inline void emulated_mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                  const float (&c)[4]) {
+  emulated_mma<16>(d, a, b, c, [](const EmulatedMmaFragments* slots, auto& A, auto& B) {
+    for (int l = 0; l < 32; ++l) {
+      const int g = l / 4, t = l % 4;
+      for (int h = 0; h < 2; ++h) {
+        A[g][2 * t + h] = emulated_half<T>(slots[l].a[0], h);
+        A[g + 8][2 * t + h] = emulated_half<T>(slots[l].a[1], h);
+        A[g][2 * t + 8 + h] = emulated_half<T>(slots[l].a[2], h);
+        A[g + 8][2 * t + 8 + h] = emulated_half<T>(slots[l].a[3], h);
+        B[2 * t + h][g] = emulated_half<T>(slots[l].b[0], h);
+        B[2 * t + 8 + h][g] = emulated_half<T>(slots[l].b[1], h);
+      }
+    }
+  });
+}
+
+// cvt.rna.tf32.f32: the 13 low mantissa bits rounded off, to nearest, ties away from 0.
+inline uint32_t emulated_to_tf32(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  if ((bits & 0x7f800000u) != 0x7f800000u) bits += 0x1000u;  // not inf or NaN
+  return bits & 0xffffe000u;
+}
+
+// m16n8k8 with TF32 inputs (registers holding float bits).
+inline void emulated_mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4],
+                                      const uint32_t (&b)[2], const float (&c)[4]) {
+  const auto value = [](uint32_t bits) {
+    float x;
+    std::memcpy(&x, &bits, sizeof(x));
+    return x;
+  };
+  emulated_mma<8>(d, a, b, c, [&](const EmulatedMmaFragments* slots, auto& A, auto& B) {
+    for (int l = 0; l < 32; ++l) {
+      const int g = l / 4, t = l % 4;
+      A[g][t] = value(slots[l].a[0]);
+      A[g + 8][t] = value(slots[l].a[1]);
+      A[g][t + 4] = value(slots[l].a[2]);
+      A[g + 8][t + 4] = value(slots[l].a[3]);
+      B[t][g] = value(slots[l].b[0]);
+      B[t + 4][g] = value(slots[l].b[1]);
+    }
+  });
+}
+
 #define GRU_DYNAMIC_SHARED_FLOATS(name) \
   float* name = emulated_grid->shared[blockIdx.x].data()
-
-using std::min;
 
 // Runs kernel() on grid x blockDim.x threads with shared_bytes of shared memory per
 // block, filled with NaN so that a read of what no thread wrote shows.
