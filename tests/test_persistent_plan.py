@@ -177,6 +177,12 @@ def test_grid_form_tensor_cores_where_h_is_a_multiple_of_16(H, dtype, tf32, mma)
     assert p["rows_per_warp"] == (0 if mma else 1)
 
 
+def test_tensor_cores_give_way_to_ffma_where_their_padding_does_not_fit():
+    with precision.cudnn_rnn_tf32(True):
+        p = persistent_kernels.plan(768, 128, 2, torch.float32, **A100, mma=True)
+    assert p["refusal"] == "none" and p["mma"] == 0 and p["rows_per_warp"] == 1
+
+
 def test_tensor_cores_are_off_by_default_and_not_for_the_local_form():
     assert persistent_kernels.mma_allowed() is False
     assert persistent_kernels.plan(256, 8, 1, torch.bfloat16, **H100)["mma"] == 0

@@ -56,8 +56,6 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   }
   if (!plan.eligible()) return plan;
   plan.rows_per_block = N;
-  plan.mma = mma_bytes != 0 && H % 16 == 0 ? 1 : 0;
-  plan.rows_per_warp = plan.mma != 0 ? 0 : forward_warp_rows(H, warp_rows);
   // As many blocks as the SMs allow: the fewer units a block owns, the less of W_hh and
   // of each step's work it holds. Then as few blocks as that unit count needs.
   const int64_t k = ceil_div(H, limits.sm_count / D);
@@ -65,8 +63,13 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   plan.blocks_per_direction = ceil_div(H, k);
   plan.grid = plan.blocks_per_direction * D;
   const int64_t floats = static_cast<int64_t>(sizeof(float));
-  const int64_t weights = plan.mma != 0 ? mma_weight_floats(k, H, mma_bytes) : 3 * k * H;
-  plan.smem_forward = (weights + N * 3 * k) * floats;
+  const auto forward_bytes = [&](bool mma) {
+    return ((mma ? mma_weight_floats(k, H, mma_bytes) : 3 * k * H) + N * 3 * k) * floats;
+  };
+  // Tensor cores where allowed and their tiles' padding fits, else FFMA.
+  plan.mma = mma_bytes != 0 && H % 16 == 0 && forward_bytes(true) <= limits.smem_per_block;
+  plan.rows_per_warp = plan.mma != 0 ? 0 : forward_warp_rows(H, warp_rows);
+  plan.smem_forward = forward_bytes(plan.mma != 0);
   plan.smem_backward = k * 3 * H * floats;
   if (k > kPersistentMaxUnits ||
       std::max(plan.smem_forward, plan.smem_backward) > limits.smem_per_block) {

@@ -21,7 +21,7 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
                                              const uint32_t (&b)[2], const float (&c)[4]) {
   static_assert(std::is_same_v<T, c10::BFloat16> || std::is_same_v<T, c10::Half>,
                 "tensor cores take float16 or bfloat16 here");
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if constexpr (std::is_same_v<T, c10::BFloat16>) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
@@ -37,6 +37,8 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
           "f"(c[1]), "f"(c[2]), "f"(c[3]));
   }
+#elif defined(__CUDA_ARCH__)
+  __trap();  // built for a GPU before sm_80: the plan's tensor cores cannot run there
 #elif defined(GRU_CUDA_EMULATION)
   emulated_mma_m16n8k16<T>(d, a, b, c);
 #endif
@@ -44,10 +46,13 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 
 // float32 rounded to TF32 (10 mantissa bits, to nearest, ties away), as a register.
 __device__ __forceinline__ uint32_t to_tf32(float x) {
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint32_t r;
   asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
+#elif defined(__CUDA_ARCH__)
+  __trap();
+  return 0;
 #elif defined(GRU_CUDA_EMULATION)
   return emulated_to_tf32(x);
 #else
@@ -61,13 +66,15 @@ __device__ __forceinline__ uint32_t to_tf32(float x) {
 //   b[0] = B[t][g]   b[1] = B[t+4][g]   c, d as for m16n8k16.
 __device__ __forceinline__ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4],
                                                  const uint32_t (&b)[2], const float (&c)[4]) {
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%10,%11,%12,%13};\n"
       : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
         "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#elif defined(__CUDA_ARCH__)
+  __trap();
 #elif defined(GRU_CUDA_EMULATION)
   emulated_mma_m16n8k8_tf32(d, a, b, c);
 #endif

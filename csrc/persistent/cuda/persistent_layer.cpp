@@ -26,9 +26,12 @@ DeviceLimits device_limits(int device) {
 }
 
 // The element size of a layer whose forward may use tensor cores, else 0: float32 only as
-// TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there).
-int64_t mma_bytes(at::ScalarType dtype) {
+// TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there); sm_80 on.
+int64_t mma_bytes(at::ScalarType dtype, int device) {
   if (!persistent_mma_allowed().load()) return 0;
+  int major = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (major < 8) return 0;
   if (dtype == at::kHalf || dtype == at::kBFloat16) return 2;
   return dtype == at::kFloat && rnn_allows_tf32() ? 4 : 0;
 }
@@ -39,7 +42,8 @@ bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, Persisten
   if (persistent_switch().get() == PersistentMode::kOff) return false;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()), persistent_local_allowed().load(),
-                         persistent_warp_rows().load(), mma_bytes(like.scalar_type()));
+                         persistent_warp_rows().load(),
+                         mma_bytes(like.scalar_type(), like.get_device()));
   const bool usable = plan.eligible() && !capturing(like);
   if (!usable) persistent_counts().refused++;
   return usable;
