@@ -166,7 +166,7 @@ def build_persistent(problem, mma=False):
     if plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
     elif plan["mma"]:
-        passes += ("grid_forward_mma",)
+        passes += ("grid_forward_mma", "grid_backward_mma")
     else:
         passes += (f"grid_forward_rows_{plan['rows_per_warp']}",)
     fused = build_fused(problem)

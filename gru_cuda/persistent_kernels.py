@@ -85,13 +85,14 @@ def local_form_allowed():
 def counts():
     """Since the process started: layers run persistent (forward, backward; local_forward
     and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
-    forwards whose warps took R rows; grid_forward_mma: those on tensor cores), layers the
+    forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
+    passes on tensor cores), layers the
     switch offered them that
     they did not take (refused: the plan's reasons or graph capture), and layers whose
     launch the device refused (fallback: run per step)."""
     names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
              "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4",
-             "grid_forward_mma")
+             "grid_forward_mma", "grid_backward_mma")
     return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 

@@ -152,7 +152,7 @@ done'
     echo "  $local: $(grep -E '\| persistent \|' "$OUT/persistent-local-$local/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
-  echo "persistent bfloat16 forward, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; fwd, fwd+bwd):"
+  echo "persistent bfloat16, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; fwd, fwd+bwd):"
   for name in persistent "persistent mma"; do
     echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-mma/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"

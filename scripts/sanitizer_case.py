@@ -1,12 +1,12 @@
 """A small forward+backward over every kernel path for compute-sanitizer to watch: the
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
-on cuBLAS directly (counted), the grid form's forward on tensor cores (half types and
-TF32, counted), float32 and bfloat16, one
-and two directions, padded and packed, training and inference; the persistent kernels'
-local form (H=37) and the grid form's large ones (H=512 bidirectional, H=1024: 16 and 32
-chunks, shared memory past 48 KB). Exits non-zero if the persistent kernels did not run every eligible layer or a
-loop ran eagerly under replay."""
+on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
+counted); float32 and bfloat16, one and two directions, padded and packed, training and
+inference; the persistent kernels' local form (H=37) and the grid form's large ones
+(H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits
+non-zero if a path did not run every layer it should, or a loop ran eagerly under
+replay."""
 import torch
 
 import gru_cuda
@@ -58,13 +58,14 @@ def main():
         run_all()
     persistent_kernels.set_mma(was_mma)
     torch.cuda.synchronize()
-    ran = persistent_kernels.counts()["grid_forward_mma"] - before["grid_forward_mma"]
+    after = persistent_kernels.counts()
+    ran = [after[k] - before[k] for k in ("grid_forward_mma", "grid_backward_mma")]
     # The grid form's layers (H past the local form), both dtypes.
     mma_layers = 2 * sum(case[2] for case in CASES if case[1] > 137 and case[1] % 16 == 0)
-    print("sanitizer case: forwards on tensor cores:", ran, "expected:",
-          CALLS["forward"] * mma_layers)
-    if ran != CALLS["forward"] * mma_layers:
-        raise SystemExit("sanitizer case: the tensor-core forward did not run every layer")
+    expected = [CALLS["forward"] * mma_layers, CALLS["backward"] * mma_layers]
+    print("sanitizer case: forwards, backwards on tensor cores:", ran, "expected:", expected)
+    if ran != expected:
+        raise SystemExit("sanitizer case: the tensor-core passes did not run every layer")
 
     before = graph_replay.counts()
     with gru_cuda.replay("always"):

@@ -222,6 +222,7 @@ def test_float32_tensor_cores_follow_cudnns_rnn_setting(tf32):
         got, expected, ran = _persistent_against_per_step(
             model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_mma, True)
     assert ran["forward"] == 1 and ran["grid_forward_mma"] == (1 if tf32 else 0)
+    assert ran["grid_backward_mma"] == ran["grid_forward_mma"]
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < (1e-2 if tf32 else 1e-5), f"tensor {i}"
 

@@ -94,6 +94,7 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
     assert after["grid_forward_mma"] - before["grid_forward_mma"] == (runs if plan["mma"] else 0)
+    assert after["grid_backward_mma"] - before["grid_backward_mma"] == (runs if plan["mma"] else 0)
     assert after["forward"] - before["forward"] == runs
     assert after["backward"] - before["backward"] == runs
     assert after["local_forward"] - before["local_forward"] == local_runs

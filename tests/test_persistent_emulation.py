@@ -191,6 +191,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
         assert plan["mma"] == int(mma)
         assert plan["rows_per_warp"] == (0 if mma else min(rows_per_warp, 32 // chunks))
         forward = "forward mma" if mma else f"forward chunks {chunks} rows {plan['rows_per_warp']}"
-        expected_forms = [forward,
-                          f"backward units {max(2, 1 << (units - 1).bit_length())}"]
+        backward = ("backward mma" if mma else
+                    f"backward units {max(2, 1 << (units - 1).bit_length())}")
+        expected_forms = [forward, backward]
     assert run.stdout.split("\n")[:2] == expected_forms

@@ -174,6 +174,9 @@ def test_grid_form_tensor_cores_where_h_is_a_multiple_of_16(H, dtype, tf32, mma)
     row = H + (8 if size == 2 else 4)
     weights = -(-(tile_rows * row * size // 4) // 4) * 4 if mma else 3 * k * H
     assert p["smem_forward"] == 4 * (weights + N * 3 * k)
+    # the backward: the units' W_hh columns as one 16-row tile, rows of 3H plus the padding
+    columns = -(-(16 * (row + 2 * H) * size // 4) // 4) * 4 if mma else k * 3 * H
+    assert p["smem_backward"] == 4 * columns
     assert p["rows_per_warp"] == (0 if mma else 1)
 
 

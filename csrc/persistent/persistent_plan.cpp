@@ -66,11 +66,15 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   const auto forward_bytes = [&](bool mma) {
     return ((mma ? mma_weight_floats(k, H, mma_bytes) : 3 * k * H) + N * 3 * k) * floats;
   };
+  const auto backward_bytes = [&](bool mma) {
+    return (mma ? mma_backward_weight_floats(H, mma_bytes) : k * 3 * H) * floats;
+  };
   // Tensor cores where allowed and their tiles' padding fits, else FFMA.
-  plan.mma = mma_bytes != 0 && H % 16 == 0 && forward_bytes(true) <= limits.smem_per_block;
+  plan.mma = mma_bytes != 0 && H % 16 == 0 &&
+             std::max(forward_bytes(true), backward_bytes(true)) <= limits.smem_per_block;
   plan.rows_per_warp = plan.mma != 0 ? 0 : forward_warp_rows(H, warp_rows);
   plan.smem_forward = forward_bytes(plan.mma != 0);
-  plan.smem_backward = k * 3 * H * floats;
+  plan.smem_backward = backward_bytes(plan.mma != 0);
   if (k > kPersistentMaxUnits ||
       std::max(plan.smem_forward, plan.smem_backward) > limits.smem_per_block) {
     plan.refusal = PersistentRefusal::kNoSharedMemory;

@@ -80,7 +80,7 @@ struct PersistentPlan {
   int64_t smem_forward = 0;     // grid: W_hh rows (3k x H), the step's gh (N x 3k), floats
   int64_t smem_backward = 0;    // grid: W_hh columns (k x 3H), floats
   int64_t rows_per_warp = 0;    // grid: batch rows a warp's forward product takes (1, 2, 4)
-  int64_t mma = 0;              // grid: 1 when the forward product runs on tensor cores
+  int64_t mma = 0;              // grid: 1 when the products run on tensor cores
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
 // The fields in the order the plan op returns them, exported to Python.
@@ -106,6 +106,10 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_row(int64_t H, int64_t bytes) {
 GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H, int64_t bytes) {
   const int64_t rows = (3 * k + 15) / 16 * 16;
   return (rows * mma_row(H, bytes) * bytes / 4 + 3) / 4 * 4;
+}
+// The backward's: the k units' columns of W_hh as one tile of 16 rows of mma_row(3H).
+GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_t bytes) {
+  return (16 * mma_row(3 * H, bytes) * bytes / 4 + 3) / 4 * 4;
 }
 
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up

@@ -41,7 +41,7 @@ struct PersistentCounts {
   std::atomic<int64_t> forward{0}, backward{0}, refused{0}, fallback{0};
   std::atomic<int64_t> local_forward{0}, local_backward{0};
   std::atomic<int64_t> grid_forward_rows[3] = {0, 0, 0};  // taking 1, 2, 4 rows a warp
-  std::atomic<int64_t> grid_forward_mma{0};                // on tensor cores
+  std::atomic<int64_t> grid_forward_mma{0}, grid_backward_mma{0};  // on tensor cores
 };
 PersistentCounts& persistent_counts();
 

@@ -78,8 +78,9 @@ void emulate_backward(const PersistentPlan& plan, const PersistentBackwardArgs& 
     });
     return;
   }
-  with_backward_kernel<S>(plan.units_per_block, [&](auto kernel, int units) {
-    std::printf("backward units %d\n", units);
+  with_backward_kernel<S>(plan.units_per_block, plan.mma != 0, [&](auto kernel, int units) {
+    if (units == 0) std::printf("backward mma\n");
+    if (units != 0) std::printf("backward units %d\n", units);
     emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); });
     return 0;
   });

@@ -77,7 +77,7 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
         [&](auto kernel, int /*rows*/) { return local_launch(kernel, args, stream); });
   }
   return with_backward_kernel<scalar_t>(
-      args.shape.units_per_block,
+      args.shape.units_per_block, args.shape.mma != 0,
       [&](auto kernel, int /*units*/) { return cooperative_launch(kernel, args, device, stream); });
 }
 

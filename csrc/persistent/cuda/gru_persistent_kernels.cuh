@@ -131,45 +131,71 @@ __device__ __forceinline__ uint32_t load_pair_cg(const T* p) {
   return __ldcg(reinterpret_cast<const unsigned int*>(p));
 }
 
+// acc += A B on tensor cores for one 16x8 tile: A (16 x K) from shared memory, row r at
+// a + r * a_row; B (K x 8) column n at b + n * b_row, read from L2, zero where !b_live
+// (this lane's column is g = lane / 4). K a multiple of 16 (of 8 in TF32). float32 A
+// values are stored rounded to TF32.
+template <typename scalar_t>
+__device__ __forceinline__ void mma_tile(const scalar_t* a, int a_row, const scalar_t* b,
+                                         int b_row, bool b_live, int K, int lane,
+                                         float (&acc)[4]) {
+  constexpr bool kTf32 = sizeof(scalar_t) == 4;
+  const int g = lane / 4, t = lane % 4, k_lane = kTf32 ? t : 2 * t;
+  const scalar_t* a_top = a + g * a_row + k_lane;  // A's rows g and g + 8
+  const scalar_t* a_bottom = a_top + 8 * a_row;
+  const scalar_t* b_col = b + g * b_row + k_lane;  // B's column g
+  if constexpr (kTf32) {
+    const auto bits = [](const scalar_t* p) { return *reinterpret_cast<const uint32_t*>(p); };
+    for (int k0 = 0; k0 < K; k0 += 8) {
+      const uint32_t a_frag[4] = {bits(a_top + k0), bits(a_bottom + k0), bits(a_top + k0 + 4),
+                                  bits(a_bottom + k0 + 4)};
+      const uint32_t b_frag[2] = {b_live ? to_tf32(load_cg(b_col + k0)) : 0u,
+                                  b_live ? to_tf32(load_cg(b_col + k0 + 4)) : 0u};
+      mma_m16n8k8_tf32(acc, a_frag, b_frag, acc);
+    }
+  } else {
+    for (int k0 = 0; k0 < K; k0 += 16) {
+      const uint32_t a_frag[4] = {load_pair(a_top + k0), load_pair(a_bottom + k0),
+                                  load_pair(a_top + k0 + 8), load_pair(a_bottom + k0 + 8)};
+      const uint32_t b_frag[2] = {b_live ? load_pair_cg(b_col + k0) : 0u,
+                                  b_live ? load_pair_cg(b_col + k0 + 8) : 0u};
+      mma_m16n8k16<scalar_t>(acc, a_frag, b_frag, acc);
+    }
+  }
+}
+
+// The weight rows a tensor-core pass keeps in shared memory, in the layer's type (float32
+// rounded to TF32): rows * row_length values, value(r, c) for c < columns, zero beyond
+// and in rows that value_exists(r) rejects.
+template <typename scalar_t, typename Exists, typename Value>
+__device__ __forceinline__ void load_mma_rows(scalar_t* out, int rows, int row_length,
+                                              int columns, const Exists& value_exists,
+                                              const Value& value) {
+  for (int e = threadIdx.x; e < rows * row_length; e += blockDim.x) {
+    const int r = e / row_length, c = e - r * row_length;
+    const scalar_t v = c < columns && value_exists(r) ? value(r, c) : scalar_t(0);
+    if constexpr (sizeof(scalar_t) == 4) {
+      const uint32_t tf32 = to_tf32(v);
+      std::memcpy(&out[e], &tf32, sizeof(tf32));
+    } else {
+      out[e] = v;
+    }
+  }
+}
+
 // The forward product on tensor cores: gh_s[n * 3k + m] = W_m . h_n for the live rows n
 // and the block's gate rows m = g k + i, as 16x8 tiles (gate rows x batch rows), a warp
-// a tile at a time over H (16 at a time for the half types, 8 for TF32). w_m: the rows
-// padded to whole tiles (zeros), each `w_row` values apart; float32 ones already rounded
-// to TF32. h_n comes from L2, as in the FFMA product.
+// a tile at a time. w_m: the rows padded to whole tiles (zeros), `w_row` values apart.
 template <typename scalar_t>
 __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, float* gh_s,
                                             const scalar_t* h_in, int H, int k, int units,
                                             int live, int lane, int warp, int warps) {
-  constexpr bool kTf32 = sizeof(scalar_t) == 4;
   const int m_tiles = (3 * k + 15) / 16, n_tiles = (live + 7) / 8;
   const int g = lane / 4, t = lane % 4;
   for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
     const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
-    // A's rows g and g + 8 of the tile, B's column (batch row) g, at this lane's K offset.
-    const int k_lane = kTf32 ? t : 2 * t;
-    const scalar_t* a_top = w_m + (m0 + g) * w_row + k_lane;
-    const scalar_t* a_bottom = a_top + 8 * w_row;
-    const bool b_live = n0 + g < live;
-    const scalar_t* b_col = h_in + (n0 + g) * H + k_lane;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if constexpr (kTf32) {
-      const auto bits = [](const scalar_t* p) { return *reinterpret_cast<const uint32_t*>(p); };
-      for (int k0 = 0; k0 < H; k0 += 8) {
-        const uint32_t a[4] = {bits(a_top + k0), bits(a_bottom + k0), bits(a_top + k0 + 4),
-                               bits(a_bottom + k0 + 4)};
-        const uint32_t b[2] = {b_live ? to_tf32(load_cg(b_col + k0)) : 0u,
-                               b_live ? to_tf32(load_cg(b_col + k0 + 4)) : 0u};
-        mma_m16n8k8_tf32(acc, a, b, acc);
-      }
-    } else {
-      for (int k0 = 0; k0 < H; k0 += 16) {
-        const uint32_t a[4] = {load_pair(a_top + k0), load_pair(a_bottom + k0),
-                               load_pair(a_top + k0 + 8), load_pair(a_bottom + k0 + 8)};
-        const uint32_t b[2] = {b_live ? load_pair_cg(b_col + k0) : 0u,
-                               b_live ? load_pair_cg(b_col + k0 + 8) : 0u};
-        mma_m16n8k16<scalar_t>(acc, a, b, acc);
-      }
-    }
+    mma_tile(w_m + m0 * w_row, w_row, h_in + n0 * H, H, n0 + g < live, H, lane, acc);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int m = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
@@ -251,18 +277,10 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   float* gh_s = smem + (kMma ? mma_weight_floats(k, H, kBytes) : 3 * k * H);
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  if constexpr (kMma) {
-    const int rows = (3 * k + 15) / 16 * 16;
-    for (int e = threadIdx.x; e < rows * w_row; e += blockDim.x) {
-      const int r = e / w_row, c = e - r * w_row, g = r / k, i = r - g * k;
-      const scalar_t value = g < 3 && i < units && c < H ? w[(g * H + u0 + i) * H + c] : scalar_t(0);
-      if constexpr (kBytes == 4) {
-        const uint32_t tf32 = to_tf32(value);
-        std::memcpy(&w_m[e], &tf32, sizeof(tf32));
-      } else {
-        w_m[e] = value;
-      }
-    }
+  if constexpr (kMma) {  // row g k + i: gate g of unit u0 + i
+    load_mma_rows(
+        w_m, (3 * k + 15) / 16 * 16, w_row, H, [&](int r) { return r / k < 3 && r % k < units; },
+        [&](int r, int c) { return w[((r / k) * H + u0 + r % k) * H + c]; });
   } else {
     for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
       const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
@@ -322,9 +340,75 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   }
 }
 
+// The backward product on tensor cores: dh[n, u0 + i] += dgh_n . W_hh[:, u0 + i] for the
+// live rows n and the block's units i, as 16x8 tiles (units x batch rows) over the 3H gate
+// rows. w_m: the units' columns of W_hh as rows, w_row apart (a tile of 16 rows).
+template <typename scalar_t>
+__device__ __forceinline__ void mma_backward_product(const scalar_t* w_m, int w_row,
+                                                     const scalar_t* dgh, scalar_t* dh, int H,
+                                                     int u0, int units, int live, int lane,
+                                                     int warp, int warps) {
+  const int G = 3 * H;
+  const int g = lane / 4, t = lane % 4;  // a warp a tile
+  for (int n0 = warp * 8; n0 < live; n0 += warps * 8) {
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    mma_tile(w_m, w_row, dgh + n0 * G, G, n0 + g < live, G, lane, acc);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int iu = g + (q / 2) * 8, n = n0 + 2 * t + q % 2;
+      if (iu < units && n < live) {
+        scalar_t& slot = dh[n * H + u0 + iu];
+        slot = static_cast<float>(slot) + acc[q];
+      }
+    }
+  }
+}
+
+// The backward product on FFMA (same sums): a warp per batch row, a lane's share of the
+// gate rows with kLoads loads from L2 in flight at once, one accumulator per unit (w_s
+// holds only the units' rows: the guard keeps reads inside it), the units' sums in one
+// shuffle butterfly.
+template <int kUnits, typename scalar_t>
+__device__ __forceinline__ void ffma_backward_product(const float* w_s, const scalar_t* dgh,
+                                                      scalar_t* dh, int H, int u0, int units,
+                                                      int live, int lane, int warp,
+                                                      int warps) {
+  const int G = 3 * H;
+  constexpr int kLoads = 4;
+  for (int n = warp; n < live; n += warps) {
+    const scalar_t* dgh_row = dgh + n * G;
+    float acc[kUnits];
+#pragma unroll
+    for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
+    for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
+      float g[kLoads];
+#pragma unroll
+      for (int b = 0; b < kLoads; ++b) {
+        g[b] = r0 + 32 * b < G ? load_cg(dgh_row + r0 + 32 * b) : 0.0f;
+      }
+#pragma unroll
+      for (int b = 0; b < kLoads; ++b) {
+        const int r = r0 + 32 * b;
+        if (r >= G) break;
+#pragma unroll
+        for (int iu = 0; iu < kUnits; ++iu) {
+          if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
+        }
+      }
+    }
+    const float total = warp_sums<kUnits>(acc, lane);
+    const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
+    if (lane % (32 / kUnits) == 0 && iu < units) {
+      scalar_t& slot = dh[n * H + u0 + iu];
+      slot = static_cast<float>(slot) + total;
+    }
+  }
+}
+
 // kUnits: the accumulators a lane keeps, one per unit of the block (units_per_block <=
-// kUnits), so that a block of 2 units does not pay for 16.
-template <typename scalar_t, int kUnits>
+// kUnits), so that a block of 2 units does not pay for 16. kMma: the product on tensor
+// cores instead (as the forward's; kUnits unused).
+template <typename scalar_t, int kUnits, bool kMma = false>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     persistent_backward_kernel(const PersistentBackwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -332,12 +416,22 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   const PersistentShape& s = args.shape;
   const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
   const auto [d, u0, units] = block_units(s);
-  float* w_s = smem;  // (k, 3H): column u0 + i of W_hh as row i
+  // (k, 3H): column u0 + i of W_hh as row i; in float, or for kMma in the layer's type
+  // (float32 rounded to TF32), 16 rows (a tile, zeros past the units) w_row apart.
+  float* w_s = smem;
+  scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
+  const int w_row = static_cast<int>(mma_row(3 * H, sizeof(scalar_t)));
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int e = threadIdx.x; e < units * 3 * H; e += blockDim.x) {
-    const int i = e / (3 * H), r = e - i * 3 * H;
-    w_s[i * 3 * H + r] = static_cast<float>(w[r * H + u0 + i]);
+  if constexpr (kMma) {
+    load_mma_rows(
+        w_m, 16, w_row, 3 * H, [&](int i) { return i < units; },
+        [&](int i, int r) { return w[r * H + u0 + i]; });
+  } else {
+    for (int e = threadIdx.x; e < units * 3 * H; e += blockDim.x) {
+      const int i = e / (3 * H), r = e - i * 3 * H;
+      w_s[i * 3 * H + r] = static_cast<float>(w[r * H + u0 + i]);
+    }
   }
   __syncthreads();
 
@@ -375,39 +469,11 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     }
     grid.sync();  // gh's gradient of every unit is written
 
-    // dh[n, u] += sum over the 3H gate rows r of dgh[n, r] * W_hh[r, u], for own units:
-    // a warp per batch row, a lane's share of r with kLoads loads from L2 in flight at
-    // once, one accumulator per unit (w_s holds only the units' rows: the guard keeps
-    // reads inside it), the units' sums in one shuffle butterfly.
-    constexpr int kLoads = 4;
-    const int G = 3 * H;
-    for (int n = warp; n < live; n += warps) {
-      const scalar_t* dgh_row = dgh + n * G;
-      float acc[kUnits];
-#pragma unroll
-      for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
-      for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
-        float g[kLoads];
-#pragma unroll
-        for (int b = 0; b < kLoads; ++b) {
-          g[b] = r0 + 32 * b < G ? load_cg(dgh_row + r0 + 32 * b) : 0.0f;
-        }
-#pragma unroll
-        for (int b = 0; b < kLoads; ++b) {
-          const int r = r0 + 32 * b;
-          if (r >= G) break;
-#pragma unroll
-          for (int iu = 0; iu < kUnits; ++iu) {
-            if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
-          }
-        }
-      }
-      const float total = warp_sums<kUnits>(acc, lane);
-      const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
-      if (lane % (32 / kUnits) == 0 && iu < units) {
-        scalar_t& slot = dh[n * H + u0 + iu];
-        slot = static_cast<float>(slot) + total;
-      }
+    // dh[n, u] += sum over the 3H gate rows r of dgh[n, r] * W_hh[r, u], for own units.
+    if constexpr (kMma) {
+      mma_backward_product(w_m, w_row, dgh, dh, H, u0, units, live, lane, warp, warps);
+    } else {
+      ffma_backward_product<kUnits>(w_s, dgh, dh, H, u0, units, live, lane, warp, warps);
     }
     __syncthreads();  // the next step's element pass reads dh written by other warps
   }
@@ -434,10 +500,11 @@ auto with_forward_kernel(int64_t H, int64_t rows_per_warp, bool mma, const Fn& f
 }
 
 // fn(kernel, kUnits) with the backward kernel built for units_per_block (<= 16, the
-// plan's kPersistentMaxUnits).
+// plan's kPersistentMaxUnits); or, with mma, the tensor-core one as fn(kernel, 0).
 template <typename scalar_t, typename Fn>
-auto with_backward_kernel(int64_t units_per_block, const Fn& fn) {
-  static_assert(kPersistentMaxUnits == 16, "the largest instantiation below");
+auto with_backward_kernel(int64_t units_per_block, bool mma, const Fn& fn) {
+  static_assert(kPersistentMaxUnits == 16, "the largest instantiation below; a tile's rows");
+  if (mma) return fn(persistent_backward_kernel<scalar_t, 16, true>, 0);
   if (units_per_block <= 2) return fn(persistent_backward_kernel<scalar_t, 2>, 2);
   if (units_per_block <= 4) return fn(persistent_backward_kernel<scalar_t, 4>, 4);
   if (units_per_block <= 8) return fn(persistent_backward_kernel<scalar_t, 8>, 8);

@@ -152,6 +152,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   }
   persistent_counts().backward++;
   if (plan.form == PersistentForm::kLocal) persistent_counts().local_backward++;
+  if (plan.mma != 0) persistent_counts().grid_backward_mma++;
   return true;
 }
 
