@@ -23,7 +23,7 @@ BASELINE = "nn.GRU"
 BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
 BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
-PERSISTENT_MMA = "persistent mma"  # the same, the grid forward on tensor cores (half types)
+PERSISTENT_MMA = "persistent mma"  # the same, the grid form on tensor cores (half types)
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
@@ -151,7 +151,7 @@ def build_persistent(problem, mma=False):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
     where the plan would not take the layer (a silent fallback to the per-step path would
-    be timed under the wrong name). With mma, the grid form's forward on tensor cores
+    be timed under the wrong name). With mma, the grid form on tensor cores
     (float16 and bfloat16), unavailable where the plan would not use them."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")

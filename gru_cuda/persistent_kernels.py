@@ -53,43 +53,44 @@ def set_warp_rows(rows):
     return torch.ops.gru_cuda.set_persistent_warp_rows(rows)
 
 
+def _current(setter, probe):
+    """A setter's value now (each returns the previous one): set probe, then set it back."""
+    value = setter(probe)
+    setter(value)
+    return value
+
+
 def warp_rows():
     """The grid form's rows a warp now (GRU_CUDA_PERSISTENT_ROWS, else 1)."""
-    rows = set_warp_rows(1)
-    set_warp_rows(rows)
-    return rows
+    return _current(set_warp_rows, 1)
 
 
 def set_mma(allowed):
-    """Let the grid form's forward multiply on tensor cores where H % 16 == 0 (True): for
-    float16 and bfloat16, and for float32 in TF32 where cuDNN's RNN setting allows TF32 (as
-    nn.GRU then computes). Or keep FFMA (False, the default until a GPU run has checked
-    it; GRU_CUDA_PERSISTENT_MMA=1 at start). Returns the previous setting."""
+    """Let the grid form's products (forward and backward) run on tensor cores where
+    H % 16 == 0 (True): for float16 and bfloat16, and for float32 in TF32 where cuDNN's RNN
+    setting allows TF32 (as nn.GRU then computes). Or keep FFMA (False, the default until
+    a GPU run has checked it; GRU_CUDA_PERSISTENT_MMA=1 at start). Returns the previous
+    setting."""
     return torch.ops.gru_cuda.set_persistent_mma(bool(allowed))
 
 
 def mma_allowed():
-    """Whether the grid form's forward may use tensor cores now."""
-    allowed = set_mma(False)
-    set_mma(allowed)
-    return allowed
+    """Whether the grid form may use tensor cores now."""
+    return _current(set_mma, False)
 
 
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
-    allowed = set_local_form(True)
-    set_local_form(allowed)
-    return allowed
+    return _current(set_local_form, True)
 
 
 def counts():
     """Since the process started: layers run persistent (forward, backward; local_forward
     and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
-    passes on tensor cores), layers the
-    switch offered them that
-    they did not take (refused: the plan's reasons or graph capture), and layers whose
-    launch the device refused (fallback: run per step)."""
+    passes on tensor cores), layers the switch offered them that they did not take
+    (refused: the plan's reasons or graph capture), and layers whose launch the device
+    refused (fallback: run per step)."""
     names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
              "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4",
              "grid_forward_mma", "grid_backward_mma")

@@ -88,7 +88,7 @@ step benchmark 135 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
 # the sizes where rows per warp matter; the local form against the grid form where both
-# can run (H=128); the grid forward on tensor cores against FFMA (bfloat16); the
+# can run (H=128); the grid form on tensor cores against FFMA (bfloat16); the
 # per-step path's GEMMs on cuBLAS directly against ATen's, in full
 # fp32 and TF32; then float64, which only the per-step path takes, eager against
 # replayed.

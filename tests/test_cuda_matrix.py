@@ -4,7 +4,7 @@ N in {1, 8, 64, 128}, one and two directions, padded and packed, float32, float1
 bfloat16 and float64; forward and every gradient, on the per-step and the persistent path.
 On the persistent path a layer the plan takes must run there (require mode, counts), in
 the form the plan chose (H=128 local on a Hopper card, the rest the grid form); for the
-half types also with the grid form's forward on tensor cores."""
+half types also with the grid form on tensor cores."""
 import itertools
 
 import pytest

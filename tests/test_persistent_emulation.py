@@ -105,7 +105,7 @@ LOCAL_CASES = [CASES[0], CASES[2], (4, 3, 45, 2, 4, [4, 2, 1]), CASES[4],
                (4, 9, 37, 2, 2, [4, 4, 3, 3, 2, 2, 2, 1, 1]), (3, 7, 64, 1, 2, None),
                (3, 5, 128, 2, 6, [3, 3, 2, 1, 1])]
 LOCAL_HALF_CASES = [LOCAL_CASES[2], LOCAL_CASES[6]]
-# The grid form's forward on tensor cores (half types, H % 16 == 0): 1 to 2 tiles of gate
+# The grid form on tensor cores (half types, TF32; H % 16 == 0): 1 to 2 tiles of gate
 # rows (some rows padding), 1 to 2 tiles of batch rows.
 MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 4]),
              (3, 2, 256, 1, 40, [3, 1])]

@@ -117,7 +117,7 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_
 // co-resident (a cooperative launch checks this again). W_hh is kept in float in shared
 // memory whatever the layer's dtype.
 // warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
-// mma_bytes: the element size of a layer whose forward may use tensor cores (2: float16
+// mma_bytes: the element size of a layer whose products may use tensor cores (2: float16
 // or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not.
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,

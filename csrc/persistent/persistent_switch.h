@@ -27,7 +27,7 @@ std::atomic<bool>& persistent_local_allowed();
 // the set_persistent_warp_rows op.
 std::atomic<int64_t>& persistent_warp_rows();
 
-// Whether the grid form's forward may multiply on tensor cores (float16 and bfloat16;
+// Whether the grid form's products may run on tensor cores (float16 and bfloat16;
 // float32 as TF32 where cuDNN's RNN setting allows TF32): off until a GPU run has checked
 // it; GRU_CUDA_PERSISTENT_MMA=1 at start, or the
 // set_persistent_mma op.

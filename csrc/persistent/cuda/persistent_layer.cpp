@@ -25,7 +25,7 @@ DeviceLimits device_limits(int device) {
   return {sms, smem};
 }
 
-// The element size of a layer whose forward may use tensor cores, else 0: float32 only as
+// The element size of a layer whose products may use tensor cores, else 0: float32 only as
 // TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there); sm_80 on.
 int64_t mma_bytes(at::ScalarType dtype, int device) {
   if (!persistent_mma_allowed().load()) return 0;
