@@ -17,6 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import gru_cuda
 from gru_cuda import direct_blas, graph_replay, persistent_kernels, precision
+from gru_cuda._switches import mode_within
 from gru_cuda.reference import GRUReference, load_nn_gru_weights
 
 BASELINE = "nn.GRU"
@@ -147,11 +148,29 @@ def build_fused(problem):
     return Contender(gru, list(gru.parameters()))
 
 
+def _proven_once(fused, counts, switches, proven_by, **contender):
+    """fused's call run under switches(); the first call of each pass (the parity check's)
+    must then satisfy proven_by(pass_name, counts before, counts after), or it raises: a
+    fast path that silently fell back would be timed under the wrong name."""
+    proven = set()
+
+    @contextlib.contextmanager
+    def context(pass_name):
+        before = counts()
+        with switches():
+            yield
+        if pass_name not in proven:
+            after = counts()
+            if not proven_by(pass_name, before, after):
+                raise RuntimeError(f"the path did not run as named: {after} after {before}")
+            proven.add(pass_name)
+    return Contender(fused.fn, fused.params, context=context, **contender)
+
+
 def build_persistent(problem, mma=False):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
-    where the plan would not take the layer (a silent fallback to the per-step path would
-    be timed under the wrong name). With mma, the grid form on tensor cores
+    where the plan would not take the layer. With mma, the grid form on tensor cores
     (float16 and bfloat16), unavailable where the plan would not use them."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
@@ -169,25 +188,14 @@ def build_persistent(problem, mma=False):
         passes += ("grid_forward_mma", "grid_backward_mma")
     else:
         passes += (f"grid_forward_rows_{plan['rows_per_warp']}",)
-    fused = build_fused(problem)
-    proven = set()
 
-    @contextlib.contextmanager
-    def required(pass_name):
-        before = persistent_kernels.counts()
-        was_mma = persistent_kernels.set_mma(mma)
-        try:
-            with gru_cuda.persistent("require"):
-                yield
-        finally:
-            persistent_kernels.set_mma(was_mma)
-        if pass_name not in proven:  # the first (parity) call of each pass: did they run?
-            after = persistent_kernels.counts()
-            ran = {k: (after[k] - before[k]) // s.layers for k in passes}
-            if any(ran[k] < 1 for k in passes if pass_name == "fwd+bwd" or "backward" not in k):
-                raise RuntimeError(f"the persistent kernels did not run: {after} after {before}")
-            proven.add(pass_name)
-    return Contender(fused.fn, fused.params, context=required)
+    def switches():
+        return _all(mode_within(persistent_kernels.set_mma, mma), gru_cuda.persistent("require"))
+
+    def ran_all(pass_name, before, after):
+        ran = {k: (after[k] - before[k]) // s.layers for k in passes}
+        return all(ran[k] >= 1 for k in passes if pass_name == "fwd+bwd" or "backward" not in k)
+    return _proven_once(build_fused(problem), persistent_kernels.counts, switches, ran_all)
 
 
 def build_persistent_mma(problem):
@@ -201,23 +209,14 @@ def build_replayed(problem):
     if problem.device.type != "cuda":
         raise Unavailable("graph replay is a CUDA path")
     s = problem.size
-    fused = build_fused(problem)
-    proven = set()
 
-    @contextlib.contextmanager
-    def replayed(pass_name):
-        before = graph_replay.counts()
-        with gru_cuda.replay("always"), gru_cuda.persistent(False):
-            yield
-        if pass_name in proven:
-            return
-        after = graph_replay.counts()
+    def replayed(pass_name, before, after):
         ran = {k: after[k] - before[k] for k in ("hits", "misses", "captures")}
         loops = s.layers * (2 if pass_name == "fwd+bwd" else 1)
-        if ran["misses"] != ran["captures"] or ran["hits"] + ran["captures"] < loops:
-            raise RuntimeError(f"the loops were not replayed: {after} after {before}")
-        proven.add(pass_name)
-    return Contender(fused.fn, fused.params, context=replayed)
+        return ran["misses"] == ran["captures"] and ran["hits"] + ran["captures"] >= loops
+    return _proven_once(
+        build_fused(problem), graph_replay.counts,
+        lambda: _all(gru_cuda.replay("always"), gru_cuda.persistent(False)), replayed)
 
 
 def build_direct(problem, tf32=False):
@@ -229,25 +228,27 @@ def build_direct(problem, tf32=False):
         raise Unavailable("the direct GEMMs are cuBLAS's")
     if tf32 and problem.dtype != torch.float32:
         raise Unavailable("TF32 applies to float32 only")
-    fused = build_fused(problem)
-    proven = set()
 
-    @contextlib.contextmanager
-    def direct(pass_name):
-        before = direct_blas.counts()
-        with gru_cuda.direct_gemm(), gru_cuda.persistent(False), precision.cudnn_rnn_tf32(tf32):
-            yield
-        if pass_name in proven:
-            return
-        after = direct_blas.counts()
-        if after["gemms"] == before["gemms"] or after["declined"] != before["declined"]:
-            raise RuntimeError(f"the GEMMs did not run directly: {after} after {before}")
-        proven.add(pass_name)
-    return Contender(fused.fn, fused.params, context=direct, tolerance=2e-2 if tf32 else None)
+    def direct(pass_name, before, after):
+        return after["gemms"] > before["gemms"] and after["declined"] == before["declined"]
+    return _proven_once(
+        build_fused(problem), direct_blas.counts,
+        lambda: _all(gru_cuda.direct_gemm(), gru_cuda.persistent(False),
+                     precision.cudnn_rnn_tf32(tf32)),
+        direct, tolerance=2e-2 if tf32 else None)
 
 
 def build_direct_tf32(problem):
     return build_direct(problem, tf32=True)
+
+
+@contextlib.contextmanager
+def _all(*contexts):
+    """The contexts entered in order, as one."""
+    with contextlib.ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
+        yield
 
 
 def build_nn(problem):

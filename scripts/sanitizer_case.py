@@ -11,6 +11,7 @@ import torch
 
 import gru_cuda
 from gru_cuda import direct_blas, graph_replay, persistent_kernels, precision
+from gru_cuda._switches import mode_within
 
 # (input size, hidden size, layers, bidirectional, batch, steps)
 CASES = [(13, 37, 2, True, 5, 9), (16, 512, 1, True, 3, 4), (16, 1024, 1, False, 2, 3)]
@@ -53,10 +54,9 @@ def main():
         raise SystemExit("sanitizer case: the persistent kernels did not run every layer")
 
     before = persistent_kernels.counts()
-    was_mma = persistent_kernels.set_mma(True)
-    with gru_cuda.persistent("require"), precision.cudnn_rnn_tf32(True):  # float32 too
+    with mode_within(persistent_kernels.set_mma, True), gru_cuda.persistent("require"), \
+            precision.cudnn_rnn_tf32(True):  # float32 too
         run_all()
-    persistent_kernels.set_mma(was_mma)
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
     ran = [after[k] - before[k] for k in ("grid_forward_mma", "grid_backward_mma")]

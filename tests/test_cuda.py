@@ -1,6 +1,8 @@
 """CUDA-only checks (skipped without a GPU): autocast, CUDA graphs, streams, odd and large
 sizes. Everything device-generic (half types included) runs on CUDA through the `device`
 fixture."""
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -8,6 +10,7 @@ from torch import nn
 import gru_cuda
 from conftest import cuda_path, fwd_bwd, rel_err
 from gru_cuda import persistent_kernels, precision
+from gru_cuda._switches import mode_within
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -152,13 +155,9 @@ def _persistent_against_per_step(model, run, setter=None, value=None):
     with gru_cuda.persistent(False):
         expected = run(model)
     before = persistent_kernels.counts()
-    previous = setter(value) if setter else None
-    try:
-        with gru_cuda.persistent("require"):
-            got = run(model)
-    finally:
-        if setter:
-            setter(previous)
+    with mode_within(setter, value) if setter else contextlib.nullcontext(), \
+            gru_cuda.persistent("require"):
+        got = run(model)
     after = persistent_kernels.counts()
     return got, expected, {k: after[k] - before[k] for k in after}
 

@@ -14,6 +14,7 @@ from torch import nn
 import gru_cuda
 from conftest import assert_close, cuda_path, rel_err
 from gru_cuda import persistent_kernels
+from gru_cuda._switches import mode_within
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -85,12 +86,8 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     local_runs = runs if plan["form"] == "local" else 0
     before = persistent_kernels.counts()
     _poison_allocator()
-    was_mma = persistent_kernels.set_mma(mma)
-    try:
-        with cuda_path(path.split("+")[0]):
-            got = _fwd_bwd(ours, x, hx, lengths, seed)
-    finally:
-        persistent_kernels.set_mma(was_mma)
+    with mode_within(persistent_kernels.set_mma, mma), cuda_path(path.split("+")[0]):
+        got = _fwd_bwd(ours, x, hx, lengths, seed)
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
     assert after["grid_forward_mma"] - before["grid_forward_mma"] == (runs if plan["mma"] else 0)

@@ -7,6 +7,8 @@
 // and by the tests' CPU emulation.
 #pragma once
 
+#include <type_traits>
+
 #include "gru_persistent_kernels.cuh"
 
 namespace gru_cuda {
@@ -272,22 +274,29 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
   }
 }
 
-// fn(kernel, kRows) with the local forward kernel built for rows_per_block (1, 2, 4, 8).
+// fn(std::integral_constant<int, R>{}) for the built R (1, 2, 4, 8) that rows_per_block is.
+template <typename Fn>
+auto with_local_rows(int64_t rows_per_block, const Fn& fn) {
+  static_assert(kLocalMaxRows == 8, "the largest instantiation below");
+  if (rows_per_block <= 1) return fn(std::integral_constant<int, 1>{});
+  if (rows_per_block <= 2) return fn(std::integral_constant<int, 2>{});
+  if (rows_per_block <= 4) return fn(std::integral_constant<int, 4>{});
+  return fn(std::integral_constant<int, 8>{});
+}
+
+// fn(kernel, kRows) with the local kernels built for rows_per_block.
 template <typename scalar_t, bool kSave, typename Fn>
 auto with_local_forward_kernel(int64_t rows_per_block, const Fn& fn) {
-  static_assert(kLocalMaxRows == 8, "the largest instantiation below");
-  if (rows_per_block <= 1) return fn(local_forward_kernel<scalar_t, kSave, 1>, 1);
-  if (rows_per_block <= 2) return fn(local_forward_kernel<scalar_t, kSave, 2>, 2);
-  if (rows_per_block <= 4) return fn(local_forward_kernel<scalar_t, kSave, 4>, 4);
-  return fn(local_forward_kernel<scalar_t, kSave, 8>, 8);
+  return with_local_rows(rows_per_block, [&](auto rows) {
+    return fn(local_forward_kernel<scalar_t, kSave, decltype(rows)::value>, rows());
+  });
 }
 
 template <typename scalar_t, typename Fn>
 auto with_local_backward_kernel(int64_t rows_per_block, const Fn& fn) {
-  if (rows_per_block <= 1) return fn(local_backward_kernel<scalar_t, 1>, 1);
-  if (rows_per_block <= 2) return fn(local_backward_kernel<scalar_t, 2>, 2);
-  if (rows_per_block <= 4) return fn(local_backward_kernel<scalar_t, 4>, 4);
-  return fn(local_backward_kernel<scalar_t, 8>, 8);
+  return with_local_rows(rows_per_block, [&](auto rows) {
+    return fn(local_backward_kernel<scalar_t, decltype(rows)::value>, rows());
+  });
 }
 
 }  // namespace persistent_kernels

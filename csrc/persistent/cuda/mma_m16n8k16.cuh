@@ -16,6 +16,15 @@
 namespace gru_cuda {
 namespace persistent_kernels {
 
+// One mma.sync of the given shape and types on d, a, b and c as named below: 4 float
+// accumulators, 4 A registers, 2 B registers.
+#define GRU_MMA_SYNC(kind)                                                                 \
+  asm volatile("mma.sync.aligned." kind                                                   \
+               " {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"            \
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                            \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),        \
+                 "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]))
+
 template <typename T>
 __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4],
                                              const uint32_t (&b)[2], const float (&c)[4]) {
@@ -23,19 +32,9 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
                 "tensor cores take float16 or bfloat16 here");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if constexpr (std::is_same_v<T, c10::BFloat16>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%10,%11,%12,%13};\n"
-        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
-          "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    GRU_MMA_SYNC("m16n8k16.row.col.f32.bf16.bf16.f32");
   } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%10,%11,%12,%13};\n"
-        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
-          "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    GRU_MMA_SYNC("m16n8k16.row.col.f32.f16.f16.f32");
   }
 #elif defined(__CUDA_ARCH__)
   __trap();  // built for a GPU before sm_80: the plan's tensor cores cannot run there
@@ -67,12 +66,7 @@ __device__ __forceinline__ uint32_t to_tf32(float x) {
 __device__ __forceinline__ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4],
                                                  const uint32_t (&b)[2], const float (&c)[4]) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%10,%11,%12,%13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
-        "f"(c[1]), "f"(c[2]), "f"(c[3]));
+  GRU_MMA_SYNC("m16n8k8.row.col.f32.tf32.tf32.f32");
 #elif defined(__CUDA_ARCH__)
   __trap();
 #elif defined(GRU_CUDA_EMULATION)
