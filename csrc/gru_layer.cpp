@@ -190,39 +190,57 @@ const StepBases& origin_of(const StepBases& addresses, const StepBases* device_b
   return device_bases != nullptr ? zero : addresses;
 }
 
+// The device's recurrent GEMMs for the loop, or nullptr: the driver's own then.
+std::unique_ptr<RecurrentGemms> prepared_gemms(bool backward, const at::Tensor& state,
+                                               const at::Tensor& workspace,
+                                               const LayerWeights& w,
+                                               const StepKernels& kernels) {
+  if (kernels.recurrent_gemms == nullptr) return nullptr;
+  return kernels.recurrent_gemms({backward, state, workspace, w.w_hh});
+}
+
 // The per-step loops over the call's tensors at `addresses`, the state h (dh) in place,
-// gh (dgh) a (D, N, 3H) workspace.
+// gh (dgh) a (D, N, 3H) workspace; each direction's rows of the state and workspace start
+// at d * N rows.
 void forward_steps(const LayerShape& s, const LayerWeights& w, const StepBases& addresses,
                    const StepBases* device_bases, bool save, at::Tensor& h,
                    const at::Tensor& gh, const StepKernels& kernels) {
   const StepBases& origin = origin_of(addresses, device_bases);
   const int64_t G = 3 * s.H;
   const int64_t size = h.element_size();
-  const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
+  TORCH_INTERNAL_ASSERT(h.is_contiguous() && gh.is_contiguous());
+  const uintptr_t h_base = mutable_address_of(h), gh_base = address_of(gh);
   ForwardStep step = make_step<DirectionForward>(s, h.scalar_type(), device_bases);
   step.save = save;
-  at::Tensor gh_d[2], h_d[2];
+  int64_t rows[2] = {0, 0};
+  const std::unique_ptr<RecurrentGemms> prepared = prepared_gemms(false, h, gh, w, kernels);
+  const PrefixViews h_rows(h, s.D), gh_rows(gh, s.D);
   const at::Tensor w_hh_t[2] = {w.w_hh[0].t(), s.D > 1 ? w.w_hh[1].t() : at::Tensor()};
-  const auto gemm = [&](int64_t d) { matmul_wt(gh_d[d], h_d[d], w.w_hh[d], w_hh_t[d], kernels); };
+  const auto gemms = [&](int64_t first, int64_t end) {
+    if (prepared != nullptr) return prepared->run(first, end, rows);
+    for (int64_t d = first; d < end; ++d) {
+      matmul_wt(gh_rows.rows(d, rows[d]), h_rows.rows(d, rows[d]), w.w_hh[d], w_hh_t[d],
+                kernels);
+    }
+  };
   for (int64_t i = 0; i < s.T; ++i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const StepRows at_step = step_rows(s, i, d);
-      gh_d[d] = gh_rows.rows(d, at_step.rows);
-      h_d[d] = h_rows.rows(d, at_step.rows);
+      rows[d] = at_step.rows;
       const uintptr_t* of = origin.of[d];
       DirectionForward& f = step.dir[d];
       f.gx = element_at(of[f.kGx], at_step.row0 * step.gx_stride + d * G, size);
-      f.gh = gh_d[d].const_data_ptr();
+      f.gh = element_at(gh_base, d * s.N * G, size);
       f.b_ih = element_at(of[f.kBIh], 0, size);
       f.b_hh = element_at(of[f.kBHh], 0, size);
-      f.h = h_d[d].mutable_data_ptr();
+      f.h = element_at(h_base, d * s.N * s.H, size);
       f.out = element_at(of[f.kOut], at_step.row0 * step.out_stride + d * s.H, size);
       f.saved = save ? element_at(of[f.kSaved],
                                   at_step.row0 * step.saved_stride + d * kSavedBlocks * s.H, size)
                      : nullptr;
       f.rows = at_step.rows;
     }
-    kernels.forward_step(step, gemm);
+    kernels.forward_step(step, gemms);
   }
 }
 
@@ -232,27 +250,34 @@ void backward_steps(const LayerShape& s, const LayerWeights& w, const StepBases&
   const StepBases& origin = origin_of(addresses, device_bases);
   const int64_t G = 3 * s.H;
   const int64_t size = dh.element_size();
-  const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
+  TORCH_INTERNAL_ASSERT(dh.is_contiguous() && dgh.is_contiguous());
+  const uintptr_t dh_base = mutable_address_of(dh), dgh_base = mutable_address_of(dgh);
   BackwardStep step = make_step<DirectionBackward>(s, dh.scalar_type(), device_bases);
-  at::Tensor dh_d[2], dgh_d[2];
-  const auto gemm = [&](int64_t d) { layer_mm(dh_d[d], dgh_d[d], w.w_hh[d], true, kernels); };
+  int64_t rows[2] = {0, 0};
+  const std::unique_ptr<RecurrentGemms> prepared = prepared_gemms(true, dh, dgh, w, kernels);
+  const PrefixViews dh_rows(dh, s.D), dgh_rows(dgh, s.D);
+  const auto gemms = [&](int64_t first, int64_t end) {
+    if (prepared != nullptr) return prepared->run(first, end, rows);
+    for (int64_t d = first; d < end; ++d) {
+      layer_mm(dh_rows.rows(d, rows[d]), dgh_rows.rows(d, rows[d]), w.w_hh[d], true, kernels);
+    }
+  };
   for (int64_t i = s.T - 1; i >= 0; --i) {
     for (int64_t d = 0; d < s.D; ++d) {
       const StepRows at_step = step_rows(s, i, d);
-      dh_d[d] = dh_rows.rows(d, at_step.rows);
-      dgh_d[d] = dgh_rows.rows(d, at_step.rows);
+      rows[d] = at_step.rows;
       const uintptr_t* of = origin.of[d];
       DirectionBackward& b = step.dir[d];
       b.grad_out = element_at(of[b.kGradOut], at_step.row0 * step.out_stride + d * s.H, size);
-      b.dh = dh_rows.full[d].mutable_data_ptr();
+      b.dh = element_at(dh_base, d * s.N * s.H, size);
       b.saved = element_at(of[b.kSaved],
                            at_step.row0 * step.saved_stride + d * kSavedBlocks * s.H, size);
       b.dgx = element_at(of[b.kDgx], at_step.row0 * step.gx_stride + d * G, size);
-      b.dgh = dgh_rows.full[d].mutable_data_ptr();
+      b.dgh = element_at(dgh_base, d * s.N * G, size);
       b.dgh_n = element_at(of[b.kDghN], at_step.row0 * step.out_stride + d * s.H, size);
       b.rows = at_step.rows;
     }
-    kernels.backward_step(step, gemm);
+    kernels.backward_step(step, gemms);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <c10/util/FunctionRef.h>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -19,9 +20,26 @@ namespace gru_cuda {
 // Weights per direction in the op's list: w_ih, w_hh[, b_ih, b_hh].
 constexpr int64_t weights_per_direction(bool has_biases) { return has_biases ? 4 : 2; }
 
-// The recurrent GEMM of one direction of the step (gh = h W_hh^T in the forward,
-// dh += dgh W_hh in the backward), supplied by the driver.
-using DirectionGemm = c10::function_ref<void(int64_t direction)>;
+// The recurrent GEMMs of directions [first, end) of the step (gh = h W_hh^T in the
+// forward, dh += dgh W_hh in the backward), supplied by the driver.
+using StepGemms = c10::function_ref<void(int64_t first, int64_t end)>;
+
+// The recurrent GEMMs of a per-step loop over its fixed buffers, set up once for the loop
+// by a device that can (what does not change per step resolved once, both directions in
+// one call where they fit). run: directions [first, end) of a step whose direction d has
+// rows[d] live rows. It takes every step of the loop, or the device declines it at once.
+class RecurrentGemms {
+ public:
+  virtual ~RecurrentGemms() = default;
+  virtual void run(int64_t first, int64_t end, const int64_t* rows) = 0;
+};
+
+struct RecurrentGemmArgs {
+  bool backward;
+  const at::Tensor& state;              // (D, N, H): h, or dh
+  const at::Tensor& workspace;          // (D, N, 3H): gh, or dgh
+  const std::vector<at::Tensor>& w_hh;  // per direction (3H, H), contiguous
+};
 
 // A layer's whole time loop, for a device that can run it in one go (the persistent CUDA
 // kernels). Layouts as in the per-step loop; live rows per step in batch_sizes.
@@ -78,16 +96,18 @@ struct StepLoop {
 // false to decline, and the driver calls at::mm. Optionally, a replay runner for the
 // per-step loop: true when it ran the loop (replayed or captured and replayed).
 // Optionally, the layer's GEMMs (out = a @ b, + out when accumulate) without ATen's ops;
-// false to decline.
+// false to decline. Optionally, a per-step loop's recurrent GEMMs set up once; nullptr
+// to decline.
 struct StepKernels {
-  void (*forward_step)(const ForwardStep& step, DirectionGemm gemm);
-  void (*backward_step)(const BackwardStep& step, DirectionGemm gemm);
+  void (*forward_step)(const ForwardStep& step, StepGemms gemms);
+  void (*backward_step)(const BackwardStep& step, StepGemms gemms);
   bool (*layer_forward)(const LayerForward& layer) = nullptr;
   bool (*layer_backward)(const LayerBackward& layer) = nullptr;
   bool (*small_matmul)(const at::Tensor& a, const at::Tensor& w, const at::Tensor& out) = nullptr;
   bool (*replay_steps)(const StepLoop& loop) = nullptr;
   bool (*matmul)(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
                  bool accumulate) = nullptr;
+  std::unique_ptr<RecurrentGemms> (*recurrent_gemms)(const RecurrentGemmArgs& args) = nullptr;
 };
 
 extern const StepKernels cpu_step_kernels;

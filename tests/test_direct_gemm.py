@@ -3,6 +3,7 @@ its environment variable everywhere; on a GPU, parity with nn.GRU in every dtype
 of cuDNN's float32 precisions (full fp32 tightly, TF32 at TF32's tolerance, and TF32
 shown to be what ran), packed and bidirectional, under graph replay, with the counts
 proving that the GEMMs ran directly and none was left to ATen."""
+import itertools
 import os
 import subprocess
 import sys
@@ -66,26 +67,70 @@ def _models(dtype, I=24, H=40, layers=2, bidirectional=True):
     return ours, theirs.to(torch.float64 if dtype == torch.float64 else torch.float32)
 
 
-def _gemms_per_call(model, steps, replayed=False):
-    """The GEMMs of a forward+backward with every gradient, per layer: the input
-    projection, the input's gradient and 3 weight gradients a direction, and unless the
-    loops replay from graphs, one a step and direction in each pass."""
+def _both_directions_at_once(model, layer):
+    """Whether the layer's steps run both directions' recurrent products as one
+    strided-batched call: W_hh's reverse matrix lies after the forward one."""
+    if not model.bidirectional:
+        return False
+    forward = getattr(model, f"weight_hh_l{layer}")
+    reverse = getattr(model, f"weight_hh_l{layer}_reverse")
+    return reverse.data_ptr() > forward.data_ptr()
+
+
+def _expected_counts(model, calls, replayed=False):
+    """The cuBLAS calls of forward+backwards with every gradient, one per list of live
+    rows a step in calls, and how many of them covered both directions. Per layer: the
+    input projection, the input's gradient and 3 weight gradients a direction; unless the
+    loops replay from graphs, per step and pass one call a direction, or one for both
+    where W_hh's matrices allow it (the backward only where both directions' live rows
+    agree)."""
     D = 2 if model.bidirectional else 1
-    return model.num_layers * (2 + 3 * D + (0 if replayed else 2 * steps * D))
+    gemms = batched = 0
+    for batch_sizes, layer in itertools.product(calls, range(model.num_layers)):
+        gemms += 2 + 3 * D
+        if replayed:
+            continue
+        together = _both_directions_at_once(model, layer)
+        T = len(batch_sizes)
+        for t in range(T):
+            for at_once in (together, together and batch_sizes[t] == batch_sizes[T - 1 - t]):
+                gemms += 1 if at_once else D
+                batched += int(at_once)
+    return {"gemms": gemms, "batched": batched, "declined": 0}
+
+
+def _counted(fn, model, calls, replayed=False):
+    """fn() on the per-step path with the direct GEMMs; asserts that each of its GEMMs ran
+    directly, as many in one call as W_hh's layout allows, and none was left to ATen."""
+    before = direct_blas.counts()
+    with gru_cuda.direct_gemm(), gru_cuda.persistent(False):
+        got = fn()
+    torch.cuda.synchronize()
+    after = direct_blas.counts()
+    ran = {k: after[k] - before[k] for k in after}
+    assert ran == _expected_counts(model, calls, replayed)
+    return got
 
 
 def _direct_fwd_bwd(model, x, hx, replayed=False):
-    """fwd_bwd on the per-step path with the direct GEMMs; asserts that each of its GEMMs
-    ran directly."""
-    before = direct_blas.counts()
-    with gru_cuda.direct_gemm(), gru_cuda.persistent(False):
-        got = fwd_bwd(model, x, hx)
-    torch.cuda.synchronize()
-    after = direct_blas.counts()
-    assert after["declined"] == before["declined"]
     steps = x.shape[1] if model.batch_first else x.shape[0]
-    assert after["gemms"] - before["gemms"] == _gemms_per_call(model, steps, replayed)
-    return got
+    batch = x.shape[0] if model.batch_first else x.shape[1]
+    return _counted(lambda: fwd_bwd(model, x, hx), model, [[batch] * steps], replayed)
+
+
+def _place_w_hh(model, reverse_first):
+    """Each layer's two W_hh matrices as the two halves of one buffer: the reverse one
+    after the forward one (one strided-batched call for both), or before it (one call
+    each)."""
+    for layer in range(model.num_layers):
+        forward = getattr(model, f"weight_hh_l{layer}")
+        reverse = getattr(model, f"weight_hh_l{layer}_reverse")
+        pair = torch.empty((2, *forward.shape), device=forward.device, dtype=forward.dtype)
+        order = (reverse, forward) if reverse_first else (forward, reverse)
+        for slot, weight in zip(pair, order):
+            slot.copy_(weight.detach())
+            weight.data = slot
+    return model
 
 
 @cuda
@@ -133,14 +178,42 @@ def test_packed_input():
         out, h_n = model(nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False))
         grads = torch.autograd.grad(out.data.sum() + h_n.sum(), [x, *model.parameters()])
         return [out.data, h_n, *grads]
-    before = direct_blas.counts()
-    with gru_cuda.direct_gemm(), gru_cuda.persistent(False):
-        got = run(ours)
-    after = direct_blas.counts()
-    assert after["gemms"] - before["gemms"] == _gemms_per_call(ours, steps=9)
-    assert after["declined"] == before["declined"]
+    batch_sizes = [int((lengths > t).sum()) for t in range(9)]
+    got = _counted(lambda: run(ours), ours, [batch_sizes])
     for i, (a, b) in enumerate(zip(got, run(theirs))):
         assert_close(a, b, torch.float32, f"tensor {i}")
+
+
+@cuda
+@pytest.mark.parametrize("reverse_first", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_both_directions_in_one_call_where_w_hh_allows(reverse_first, dtype):
+    """Bidirectional steps with W_hh's reverse matrix after the forward one: one
+    strided-batched call a step (the packed backward only where both directions' live
+    rows agree); before it, one call a direction. Both against nn.GRU, the counts proving
+    which ran."""
+    ours, theirs = _models(dtype)
+    _place_w_hh(ours, reverse_first)
+    assert _both_directions_at_once(ours, 0) == (not reverse_first)
+    x = torch.randn(9, 5, 24, device="cuda").to(dtype).requires_grad_()
+    hx = torch.randn(4, 5, 40, device="cuda").to(dtype).requires_grad_()
+    lengths = torch.tensor([9, 3, 7, 1, 9])
+
+    def run(model, x, hx):
+        padded = fwd_bwd(model, x, hx)
+        out, h_n = model(nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False), hx)
+        packed = torch.autograd.grad(out.data.sum() + h_n.sum(), [x, hx, *model.parameters()])
+        return [*padded, out.data, h_n, *packed]
+    calls = [[5] * 9, [int((lengths > t).sum()) for t in range(9)]]
+    got = _counted(lambda: run(ours, x, hx), ours, calls)
+    truth = theirs.weight_hh_l0.dtype
+    expected = run(theirs, x.detach().to(truth).requires_grad_(),
+                   hx.detach().to(truth).requires_grad_())
+    for i, (a, b) in enumerate(zip(got, expected)):
+        if dtype == torch.bfloat16:
+            assert rel_err(a, b) < 2e-2, f"tensor {i}"
+        else:
+            assert_close(a, b.to(dtype), dtype, f"tensor {i}")
 
 
 @cuda

@@ -61,16 +61,16 @@ void forward_rows(const ForwardStep& step, int64_t begin, int64_t end) {
   }
 }
 
-void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
+void forward_step_cpu(const ForwardStep& step, StepGemms gemms) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_forward_cpu", [&] {
     if (directions_side_by_side(step)) {
       on_a_thread_per_direction([&](int64_t d) {
-        gemm(d);
+        gemms(d, d + 1);
         forward_rows<scalar_t>(step, step.first_row(d), step.end_row(d));
       });
       return;
     }
-    for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
+    gemms(0, step.num_directions);
     const int64_t rows = step.total_rows();
     if (rows == 0 || step.H == 0) return;
     at::parallel_for(0, rows, rows_per_task(step.H), [&](int64_t begin, int64_t end) {
@@ -79,12 +79,12 @@ void forward_step_cpu(const ForwardStep& step, DirectionGemm gemm) {
   });
 }
 
-void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
+void backward_step_cpu(const BackwardStep& step, StepGemms gemms) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cpu", [&] {
     if (directions_side_by_side(step)) {
       on_a_thread_per_direction([&](int64_t d) {
         run_rows<scalar_t, BackwardPass>(step, step.first_row(d), step.end_row(d));
-        gemm(d);
+        gemms(d, d + 1);
       });
       return;
     }
@@ -94,7 +94,7 @@ void backward_step_cpu(const BackwardStep& step, DirectionGemm gemm) {
         run_rows<scalar_t, BackwardPass>(step, begin, end);
       });
     }
-    for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
+    gemms(0, step.num_directions);
   });
 }
 

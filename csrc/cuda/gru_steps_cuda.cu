@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "../gemm/cuda/direct_gemm_cuda.h"
+#include "../gemm/cuda/recurrent_gemms_cuda.h"
 #include "../persistent/cuda/persistent_layer.h"
 #include "../replay/cuda/step_replay.h"
 #include "gru_steps_cuda.h"
@@ -41,8 +42,8 @@ void launch(const typename Pass::StepType& step) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-void forward_step_cuda(const ForwardStep& step, DirectionGemm gemm) {
-  for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
+void forward_step_cuda(const ForwardStep& step, StepGemms gemms) {
+  gemms(0, step.num_directions);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_forward_cuda", [&] {
     if (step.save) {
       launch<scalar_t, ForwardPass<true>>(step);
@@ -52,11 +53,11 @@ void forward_step_cuda(const ForwardStep& step, DirectionGemm gemm) {
   });
 }
 
-void backward_step_cuda(const BackwardStep& step, DirectionGemm gemm) {
+void backward_step_cuda(const BackwardStep& step, StepGemms gemms) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, step.dtype, "gru_backward_cuda", [&] {
     launch<scalar_t, BackwardPass>(step);
   });
-  for (int64_t d = 0; d < step.num_directions; ++d) gemm(d);
+  gemms(0, step.num_directions);
 }
 
 }  // namespace
@@ -67,6 +68,7 @@ const StepKernels cuda_step_kernels = {forward_step_cuda,
                                        persistent_layer_backward,
                                        /*small_matmul=*/nullptr,
                                        replay_steps_cuda,
-                                       direct_matmul_cuda};
+                                       direct_matmul_cuda,
+                                       recurrent_gemms_cuda};
 
 }  // namespace gru_cuda

@@ -22,10 +22,11 @@ namespace {
 
 bool set_direct_gemm_op(bool enabled) { return direct_gemm_enabled().exchange(enabled); }
 
-// [GEMMs run directly, GEMMs declined] since the process started.
+// [GEMMs run directly, of those both directions at once, GEMMs declined] since the
+// process started.
 std::vector<int64_t> direct_gemm_counts_op() {
   const DirectGemmCounts& c = direct_gemm_counts();
-  return {c.gemms.load(), c.declined.load()};
+  return {c.gemms.load(), c.batched.load(), c.declined.load()};
 }
 
 }  // namespace

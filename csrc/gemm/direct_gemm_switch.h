@@ -11,10 +11,11 @@ namespace gru_cuda {
 
 std::atomic<bool>& direct_gemm_enabled();
 
-// GEMMs run directly; GEMMs offered that it left to ATen (a layout or size it does not
-// take).
+// GEMMs run directly (calls into cuBLAS), and of those the steps' products that covered
+// both directions in one call; GEMMs (or per-step loops) offered that it left to ATen (a
+// layout or size it does not take).
 struct DirectGemmCounts {
-  std::atomic<int64_t> gemms{0}, declined{0};
+  std::atomic<int64_t> gemms{0}, batched{0}, declined{0};
 };
 DirectGemmCounts& direct_gemm_counts();
 

@@ -13,7 +13,4 @@ namespace gru_cuda {
 bool direct_matmul_cuda(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
                         bool accumulate);
 
-// Whether PyTorch lets cuDNN's RNNs use TF32 for float32 now (what nn.GRU does on CUDA).
-bool rnn_allows_tf32();
-
 }  // namespace gru_cuda

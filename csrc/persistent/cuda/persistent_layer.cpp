@@ -8,7 +8,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "../../cuda/stream_capture.h"
-#include "../../gemm/cuda/direct_gemm_cuda.h"
+#include "../../gemm/cuda/cublas_calls.h"
 #include "../persistent_plan.h"
 #include "../persistent_switch.h"
 #include "gru_persistent.h"

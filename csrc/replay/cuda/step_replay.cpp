@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "../../cuda/stream_capture.h"
-#include "../../gemm/cuda/direct_gemm_cuda.h"
+#include "../../gemm/cuda/cublas_calls.h"
 #include "../../gemm/direct_gemm_switch.h"
 #include "../replay_switch.h"
 #include "step_replay.h"
