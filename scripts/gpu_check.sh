@@ -108,7 +108,7 @@ for local in 1 0; do
 done
 python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats 5 --warmup 2 \
   --contenders "fused,direct GEMMs,direct GEMMs TF32,nn.GRU,nn.GRU TF32" --out "$OUT/direct-gemm" \
-  --sizes "100,8,512,512;100,64,256,256;100,256,512,512;100,8,1536,1536" || exit 1
+  --sizes "100,8,512,512;100,8,512,512,bidir;100,64,256,256;100,256,512,512;100,8,1536,1536" || exit 1
 python benchmarks/bench_gru.py --device cuda --dtypes float64 --contenders fused,replayed,nn.GRU \
   --sizes "100,8,512,512;100,64,256,256" --repeats 5 --warmup 2 --out "$OUT/replay-float64"'
 # One step at a time (decoding loops): GRUCell and GRU T=1 against nn on the GPU.
