@@ -13,7 +13,9 @@ is raised in every mode.
 Two forms: where one block's shared memory holds all of W_hh (H up to about 137 on a
 Hopper card) the local form runs, each block taking a few batch rows alone, with no grid
 barrier; else the grid form, blocks owning hidden units, one grid barrier per step.
-GRU_CUDA_PERSISTENT_LOCAL=0 or set_local_form(False) keeps to the grid form.
+GRU_CUDA_PERSISTENT_LOCAL=0 or set_local_form(False) keeps to the grid form. The local
+form's forward keeps W_hh in shared memory, or with GRU_CUDA_PERSISTENT_REGISTERS=1 (or
+set_registers(True)) a thread's gate row of it in registers where they hold it.
 
     with gru_cuda.persistent():
         out, h_n = model(x)
@@ -79,6 +81,19 @@ def mma_allowed():
     return _current(set_mma, False)
 
 
+def set_registers(allowed):
+    """Let the local form's forward keep each thread's gate row of W_hh in registers
+    (True) where they hold it: H up to 64, or up to 128 with at most 2 batch rows a
+    block. Or keep W_hh in shared memory (False, the default until a GPU run has measured
+    the two; GRU_CUDA_PERSISTENT_REGISTERS=1 at start). Returns the previous setting."""
+    return torch.ops.gru_cuda.set_persistent_registers(bool(allowed))
+
+
+def registers_allowed():
+    """Whether the local forward may keep W_hh in registers now."""
+    return _current(set_registers, False)
+
+
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
     return _current(set_local_form, True)
@@ -88,12 +103,13 @@ def counts():
     """Since the process started: layers run persistent (forward, backward; local_forward
     and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
-    passes on tensor cores), layers the switch offered them that they did not take
+    passes on tensor cores; local_forward_registers: local forwards with W_hh in
+    registers), layers the switch offered them that they did not take
     (refused: the plan's reasons or graph capture), and layers whose launch the device
     refused (fallback: run per step)."""
     names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
              "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4",
-             "grid_forward_mma", "grid_backward_mma")
+             "grid_forward_mma", "grid_backward_mma", "local_forward_registers")
     return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 
@@ -108,10 +124,12 @@ def _mma_bytes(dtype, mma):
 
 
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
-         smem_per_block=None, device=None, local=True, rows_per_warp=None, mma=None):
+         smem_per_block=None, device=None, local=True, rows_per_warp=None, mma=None,
+         registers=None):
     """The launch plan for a layer: the current CUDA device's figures unless given; the
     local form only where `local` allows it; the grid form's rows a warp and its tensor
-    cores as wanted (the current settings unless given)."""
+    cores, and the local forward's W_hh in registers, as wanted (the current settings
+    unless given)."""
     if sm_count is None or smem_per_block is None:
         props = torch.cuda.get_device_properties(device)
         sm_count = props.multi_processor_count if sm_count is None else sm_count
@@ -120,7 +138,9 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
                                                 local, rows_per_warp or warp_rows(),
-                                                _mma_bytes(dtype, mma))
+                                                _mma_bytes(dtype, mma),
+                                                registers_allowed() if registers is None
+                                                else registers)
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
     result["form"] = FORMS[result["form"]]

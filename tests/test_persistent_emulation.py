@@ -105,6 +105,10 @@ LOCAL_CASES = [CASES[0], CASES[2], (4, 3, 45, 2, 4, [4, 2, 1]), CASES[4],
                (4, 9, 37, 2, 2, [4, 4, 3, 3, 2, 2, 2, 1, 1]), (3, 7, 64, 1, 2, None),
                (3, 5, 128, 2, 6, [3, 3, 2, 1, 1])]
 LOCAL_HALF_CASES = [LOCAL_CASES[2], LOCAL_CASES[6]]
+# The local forward with W_hh in registers: 16 chunks (H <= 64; 1, 2 and 8 rows a block;
+# H % 4 != 0 too) and 32 (H <= 128 with 1 or 2 rows); H=128 at 4 rows keeps shared memory.
+REGISTER_CASES = [LOCAL_CASES[0], LOCAL_CASES[2], LOCAL_CASES[4], LOCAL_CASES[5],
+                  (4, 3, 101, 2, 6, [4, 2, 1]), LOCAL_CASES[6], (3, 9, 128, 2, 6, None)]
 # The grid form on tensor cores (half types, TF32; H % 16 == 0): 1 to 2 tiles of gate
 # rows (some rows padding), 1 to 2 tiles of batch rows.
 MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 4]),
@@ -112,27 +116,33 @@ MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 
 HALF_TYPES = (torch.bfloat16, torch.float16)
 MMA_TYPES = HALF_TYPES + (torch.float32,)  # float32 as TF32
 
-# (case, dtype, rows a warp, local form allowed, tensor cores allowed)
-PARAMS = ([(*case, torch.float32, 1, False, False) for case in CASES]
-          + [(*case, dtype, 1, False, False) for case in HALF_CASES for dtype in HALF_TYPES]
-          + [(*case, torch.float32, rows, False, False) for case, rows in ROW_CASES]
-          + [(*case, torch.float32, 1, True, False) for case in LOCAL_CASES]
-          + [(*case, dtype, 1, True, False) for case in LOCAL_HALF_CASES for dtype in HALF_TYPES]
-          + [(*case, dtype, 1, False, True) for case in MMA_CASES for dtype in MMA_TYPES])
+# (case, dtype, rows a warp, local form allowed, tensor cores allowed, W_hh in registers
+# allowed)
+PARAMS = ([(*case, torch.float32, 1, False, False, False) for case in CASES]
+          + [(*case, dtype, 1, False, False, False) for case in HALF_CASES
+             for dtype in HALF_TYPES]
+          + [(*case, torch.float32, rows, False, False, False) for case, rows in ROW_CASES]
+          + [(*case, torch.float32, 1, True, False, False) for case in LOCAL_CASES]
+          + [(*case, dtype, 1, True, False, False) for case in LOCAL_HALF_CASES
+             for dtype in HALF_TYPES]
+          + [(*case, torch.float32, 1, True, False, True) for case in REGISTER_CASES]
+          + [(*REGISTER_CASES[1], torch.bfloat16, 1, True, False, True)]
+          + [(*case, dtype, 1, False, True, False) for case in MMA_CASES for dtype in MMA_TYPES])
 
 
 def case_id(p):
-    T, N, H, D, sms, lengths, dtype, rows, local, mma = p
-    form = "local" if local else "mma" if mma else f"rows{rows}"
+    T, N, H, D, sms, lengths, dtype, rows, local, mma, registers = p
+    form = ("local-registers" if registers else "local") if local else \
+        "mma" if mma else f"rows{rows}"
     return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
             f"{str(dtype).split('.')[-1]}-{form}")
 
 
-@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local,mma", PARAMS,
+@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local,mma,registers", PARAMS,
                          ids=[case_id(p) for p in PARAMS])
 def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path, T, N, H, D, sms,
                                                             lengths, dtype, rows_per_warp, local,
-                                                            mma):
+                                                            mma, registers):
     gen = torch.Generator().manual_seed(T * 1000 + H)
     batch_sizes = [N] * T if lengths is None else \
         [sum(1 for length in lengths if length > t) for t in range(T)]
@@ -147,7 +157,8 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     case = tmp_path / "case.bin"
     with open(case, "wb") as f:
         f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None),
-                          rows_per_warp, int(local), int(mma)], np.int64).tobytes())
+                          rows_per_warp, int(local), int(mma), int(registers)],
+                         np.int64).tobytes())
         f.write(np.array(batch_sizes, np.int64).tobytes())
         for t in (gx, w_hh, b_ih, b_hh, hx, grad_out, grad_hn):
             f.write(t.float().numpy().tobytes())
@@ -179,12 +190,16 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     # The instantiations the launcher's choosers picked, against the rule stated here.
     with precision.cudnn_rnn_tf32(True):  # the emulation's float32 tensor cores are TF32
         plan = persistent_kernels.plan(H, N, D, dtype, sm_count=sms, smem_per_block=232448,
-                                       local=local, rows_per_warp=rows_per_warp, mma=mma)
+                                       local=local, rows_per_warp=rows_per_warp, mma=mma,
+                                       registers=registers)
     assert plan["form"] == ("local" if local else "grid")
     if local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
         assert plan["rows_per_block"] == rows
-        expected_forms = [f"forward local rows {rows}", f"backward local rows {rows}"]
+        chunks = (16 if H <= 64 else 32 if H <= 128 and rows <= 2 else 0) if registers else 0
+        assert plan["register_chunks"] == chunks
+        forward = f"forward local rows {rows}" + (f" registers {chunks}" if chunks else "")
+        expected_forms = [forward, f"backward local rows {rows}"]
     else:
         chunks = 8 if H <= 256 else 16 if H <= 512 else 32
         units = plan["units_per_block"]

@@ -16,12 +16,13 @@ namespace {
 std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
                                         int64_t sm_count, int64_t smem_per_block,
                                         bool allow_local, int64_t rows_per_warp,
-                                        int64_t mma_bytes) {
+                                        int64_t mma_bytes, bool local_registers) {
   const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block},
-                                           allow_local, rows_per_warp, mma_bytes);
+                                           allow_local, rows_per_warp, mma_bytes,
+                                           local_registers);
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
-          p.smem_backward, p.rows_per_warp, p.mma};
+          p.smem_backward, p.rows_per_warp, p.mma, p.register_chunks};
 }
 
 int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchange(mode); }
@@ -29,6 +30,10 @@ int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchan
 bool set_persistent_local_op(bool allowed) { return persistent_local_allowed().exchange(allowed); }
 
 bool set_persistent_mma_op(bool allowed) { return persistent_mma_allowed().exchange(allowed); }
+
+bool set_persistent_registers_op(bool allowed) {
+  return persistent_local_registers().exchange(allowed);
+}
 
 int64_t set_persistent_warp_rows_op(int64_t rows) {
   TORCH_CHECK(rows == 1 || rows == 2 || rows == 4,
@@ -38,14 +43,14 @@ int64_t set_persistent_warp_rows_op(int64_t rows) {
 
 // [forward runs, backward runs, refused, fallbacks, local forward runs, local backward
 // runs, grid forward runs taking 1, 2 and 4 rows a warp, grid forward and backward runs
-// on tensor cores] since the process started.
+// on tensor cores, local forward runs with W_hh in registers] since the process started.
 std::vector<int64_t> persistent_counts_op() {
   const PersistentCounts& c = persistent_counts();
   return {c.forward.load(),          c.backward.load(),         c.refused.load(),
           c.fallback.load(),         c.local_forward.load(),    c.local_backward.load(),
           c.grid_forward_rows[0].load(), c.grid_forward_rows[1].load(),
           c.grid_forward_rows[2].load(), c.grid_forward_mma.load(),
-          c.grid_backward_mma.load()};
+          c.grid_backward_mma.load(),   c.local_forward_registers.load()};
 }
 
 }  // namespace
@@ -53,12 +58,13 @@ std::vector<int64_t> persistent_counts_op() {
 TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
         "int smem_per_block, bool allow_local=True, int rows_per_warp=1, "
-        "int mma_bytes=0) -> int[]",
+        "int mma_bytes=0, bool local_registers=False) -> int[]",
         &persistent_plan_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);
   m.def("set_persistent_warp_rows(int rows) -> int", &set_persistent_warp_rows_op);
   m.def("set_persistent_mma(bool allowed) -> bool", &set_persistent_mma_op);
+  m.def("set_persistent_registers(bool allowed) -> bool", &set_persistent_registers_op);
   m.def("persistent_counts() -> int[]", &persistent_counts_op);
 }
 

@@ -12,7 +12,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // keep the grid to one block per SM, fewer where those do not fit (the blocks then run in
 // waves). Any N: batch rows never meet.
 bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
-                PersistentPlan& plan) {
+                bool registers, PersistentPlan& plan) {
   const int64_t threads = ceil_div(3 * H, 32) * 32;
   if (threads > kLocalMaxThreads) return false;
   int64_t R = 1;
@@ -34,6 +34,7 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
   plan.threads = threads;
   plan.smem_forward = smem_forward;
   plan.smem_backward = smem_backward;
+  plan.register_chunks = registers ? local_register_chunks(H, R) : 0;
   return true;
 }
 
@@ -41,14 +42,14 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
-                               int64_t warp_rows, int64_t mma_bytes) {
+                               int64_t warp_rows, int64_t mma_bytes, bool local_registers) {
   PersistentPlan plan;
   if (is_double) {
     plan.refusal = PersistentRefusal::kDtype;
   } else if (H <= 0 || N <= 0 || D <= 0 || limits.sm_count < D) {
     plan.refusal = PersistentRefusal::kEmpty;
   }
-  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, plan))) return plan;
+  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, local_registers, plan))) return plan;
   if (N > kPersistentMaxRows) {
     plan.refusal = PersistentRefusal::kTooManyRows;
   } else if (H > kPersistentMaxHidden) {

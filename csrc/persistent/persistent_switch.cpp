@@ -32,6 +32,11 @@ std::atomic<bool>& persistent_mma_allowed() {
   return allowed;
 }
 
+std::atomic<bool>& persistent_local_registers() {
+  static std::atomic<bool> allowed(flag_from_env("GRU_CUDA_PERSISTENT_REGISTERS", false));
+  return allowed;
+}
+
 PersistentCounts& persistent_counts() {
   static PersistentCounts counts;
   return counts;

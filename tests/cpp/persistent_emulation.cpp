@@ -5,7 +5,8 @@
 //   persistent_emulation CASE_FILE OUT_FILE
 // CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed,
 // rows per warp of the grid form's forward product, local form allowed, tensor cores
-// allowed (float32: as TF32); int64 batch_sizes[T]; then float32 gx (rows,
+// allowed (float32: as TF32), the local forward's W_hh in registers allowed; int64
+// batch_sizes[T]; then float32 gx (rows,
 // D*3H), w_hh (D, 3H, H), b_ih (D, 3H), b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H),
 // grad_hn (D, N, H).
 // OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx, then the inference forward's
@@ -52,8 +53,10 @@ std::vector<S> poisoned(int64_t n) {
 template <typename S, bool kSave>
 void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& args, bool say) {
   if (plan.form == PersistentForm::kLocal) {
-    with_local_forward_kernel<S, kSave>(plan.rows_per_block, [&](auto kernel, int rows) {
-      if (say) std::printf("forward local rows %d\n", rows);
+    with_local_forward_kernel<S, kSave>(plan.rows_per_block, plan.register_chunks,
+                                        [&](auto kernel, int rows, int chunks) {
+      if (say && chunks == 0) std::printf("forward local rows %d\n", rows);
+      if (say && chunks != 0) std::printf("forward local rows %d registers %d\n", rows, chunks);
       emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(args); });
       return 0;
     });
@@ -92,7 +95,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   const int64_t T = head[0], N = head[1], H = head[2], D = head[3], sms = head[4];
   const bool packed = head[6] != 0;
   const int64_t rows_per_warp = head[7];
-  const bool allow_local = head[8] != 0, allow_mma = head[9] != 0;
+  const bool allow_local = head[8] != 0, allow_mma = head[9] != 0, registers = head[10] != 0;
   std::vector<int64_t> steps(batch_sizes);  // batch sizes, then each step's first row
   int64_t rows = 0;
   for (const int64_t n : batch_sizes) {
@@ -100,7 +103,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
     rows += n;
   }
   const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448}, allow_local,
-                                              rows_per_warp, allow_mma ? sizeof(S) : 0);
+                                              rows_per_warp, allow_mma ? sizeof(S) : 0,
+                                              registers);
   const bool local = plan.form == PersistentForm::kLocal;
   blockDim.x = local ? static_cast<unsigned>(plan.threads) : 64;
   if (!plan.eligible()) {
@@ -123,7 +127,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   PersistentForwardArgs fwd{};
   fwd.shape = {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, plan.smem_forward,
                packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr,
-               plan.rows_per_warp, local ? plan.rows_per_block : 0, plan.mma, plan.threads};
+               plan.rows_per_warp, local ? plan.rows_per_block : 0, plan.mma, plan.threads,
+               plan.register_chunks};
   fwd.gx = gx.data();
   for (int64_t d = 0; d < D; ++d) {
     fwd.w_hh[d] = w_hh.data() + d * 3 * H * H;
@@ -185,7 +190,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::ifstream in(argv[1], std::ios::binary);
-  int64_t head[10];
+  int64_t head[11];
   in.read(reinterpret_cast<char*>(head), sizeof(head));
   std::vector<int64_t> batch_sizes(head[0]);
   in.read(reinterpret_cast<char*>(batch_sizes.data()), head[0] * sizeof(int64_t));

@@ -65,8 +65,8 @@ bool direct_matmul_cuda(const at::Tensor& out, const at::Tensor& a, const at::Te
       !fits_int({m, n, k, oa.ld, ob.ld, oc.ld})) {
     return declined();
   }
-  direct_gemm_counts().gemms++;
   if (m == 0 || n == 0) return true;
+  direct_gemm_counts().gemms++;
   const GemmScalars scalars(dtype, accumulate);
 
   // Row-major C = A B is column-major C^T = B^T A^T: B first. A matrix stored by rows

@@ -106,8 +106,52 @@ __device__ __forceinline__ void local_dots(const float* a, int a_stride, const T
   }
 }
 
-template <typename scalar_t, bool kSave, int kRows>
-__global__ void __launch_bounds__(kLocalMaxThreads, 1)
+// The same sums with a in registers: w, kWChunks chunks of 4 values (zeros past H).
+// Only b is read from shared memory, so a step's product costs the state's broadcast
+// loads and the FMAs, not one shared load of W_hh per FMA. Two accumulator chains a row
+// keep FMA latency under issue with 3 warps a scheduler, and leave registers for w.
+template <int kRows, int kWChunks, bool kVector, typename T>
+__device__ __forceinline__ void register_dots_with(const float (&w)[4 * kWChunks], const T* b,
+                                                   int H, float (&sums)[kRows]) {
+  float acc[2][kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) acc[0][r] = acc[1][r] = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kWChunks; ++k) {
+    const int c = 4 * k;
+    if (c >= H) break;  // uniform
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      float v[4];
+      if (kVector) {
+        load_four<true>(b + r * H + c, v);
+      } else {
+#pragma unroll
+        for (int q = 0; q < 4; ++q) v[q] = c + q < H ? static_cast<float>(b[r * H + c + q]) : 0.0f;
+      }
+#pragma unroll
+      for (int q = 0; q < 4; ++q) acc[q % 2][r] = fmaf(w[c + q], v[q], acc[q % 2][r]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) sums[r] = acc[0][r] + acc[1][r];
+}
+
+template <int kRows, int kWChunks, typename T>
+__device__ __forceinline__ void register_dots(const float (&w)[4 * kWChunks], const T* b, int H,
+                                              float (&sums)[kRows]) {
+  if (H % 4 == 0) {
+    register_dots_with<kRows, kWChunks, true>(w, b, H, sums);
+  } else {
+    register_dots_with<kRows, kWChunks, false>(w, b, H, sums);
+  }
+}
+
+// kWChunks: 0 keeps W_hh^T in shared memory; else a thread holds its gate row of W_hh in
+// registers, 4 kWChunks values (local_register_chunks in persistent_plan.h says when),
+// and the block has at most 3 * 4 kWChunks threads, a thread per gate row.
+template <typename scalar_t, bool kSave, int kRows, int kWChunks>
+__global__ void __launch_bounds__(kWChunks == 0 ? kLocalMaxThreads : 12 * kWChunks, 1)
     local_forward_kernel(const PersistentForwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
@@ -124,9 +168,18 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
   scalar_t* b_s = reinterpret_cast<scalar_t*>(smem + slots.bias);  // b_ih, then b_hh
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
-    const int j = e / H, c = e - j * H;
-    w_t[c * w_stride + j] = static_cast<float>(w[e]);
+  float w_row[kWChunks > 0 ? 4 * kWChunks : 1];
+  if constexpr (kWChunks > 0) {
+    const int j = threadIdx.x;
+#pragma unroll
+    for (int c = 0; c < 4 * kWChunks; ++c) {
+      w_row[c] = j < G && c < H ? static_cast<float>(w[j * H + c]) : 0.0f;
+    }
+  } else {
+    for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
+      const int j = e / H, c = e - j * H;
+      w_t[c * w_stride + j] = static_cast<float>(w[e]);
+    }
   }
   const scalar_t* b_ih = static_cast<const scalar_t*>(args.b_ih[d]);
   const scalar_t* b_hh = static_cast<const scalar_t*>(args.b_hh[d]);
@@ -162,11 +215,22 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
         gx_next[r] = r < live ? gx[(row0 + r) * gx_stride + d * G + j] : scalar_t(0);
       }
       float gh[kRows];
-      local_dots<kRows>(w_t + j, w_stride, h_s, H, H, gh);
+      if constexpr (kWChunks > 0) {
+        register_dots<kRows, kWChunks>(w_row, h_s, H, gh);  // j is threadIdx.x
+      } else {
+        local_dots<kRows>(w_t + j, w_stride, h_s, H, H, gh);
+      }
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         gh_s[r * G + j] = gh[r];
         gx_s[r * G + j] = gx_next[r];
+      }
+      if (i + 1 < s.T) {  // the next step's gx for this column, on its way during the rest
+        const StepRows next = step_rows(s, i + 1, d);
+        const int next_live = live_rows(next, block);
+        for (int r = 0; r < next_live; ++r) {
+          prefetch_l1(gx + (next.first + block.n0 + r) * gx_stride + d * G + j);
+        }
       }
     }
     __syncthreads();
@@ -284,11 +348,21 @@ auto with_local_rows(int64_t rows_per_block, const Fn& fn) {
   return fn(std::integral_constant<int, 8>{});
 }
 
-// fn(kernel, kRows) with the local kernels built for rows_per_block.
+// fn(kernel, kRows, kWChunks) with the local forward built for rows_per_block and
+// register_chunks (0, 16 or 32; 32 only with up to 2 rows, as the plan gives it).
 template <typename scalar_t, bool kSave, typename Fn>
-auto with_local_forward_kernel(int64_t rows_per_block, const Fn& fn) {
+auto with_local_forward_kernel(int64_t rows_per_block, int64_t register_chunks, const Fn& fn) {
   return with_local_rows(rows_per_block, [&](auto rows) {
-    return fn(local_forward_kernel<scalar_t, kSave, decltype(rows)::value>, rows());
+    constexpr int kRows = decltype(rows)::value;
+    if (register_chunks == 16) {
+      return fn(local_forward_kernel<scalar_t, kSave, kRows, 16>, kRows, 16);
+    }
+    if constexpr (kRows <= kLocalMaxRowsAt32Chunks) {
+      if (register_chunks == 32) {
+        return fn(local_forward_kernel<scalar_t, kSave, kRows, 32>, kRows, 32);
+      }
+    }
+    return fn(local_forward_kernel<scalar_t, kSave, kRows, 0>, kRows, 0);
   });
 }
 

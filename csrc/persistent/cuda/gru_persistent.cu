@@ -55,9 +55,13 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                  cudaStream_t stream) {
   const int64_t local_rows = args.shape.rows_per_block;
   if (local_rows > 0) {
-    const auto launch = [&](auto kernel, int /*rows*/) { return local_launch(kernel, args, stream); };
-    return args.saved != nullptr ? with_local_forward_kernel<scalar_t, true>(local_rows, launch)
-                                 : with_local_forward_kernel<scalar_t, false>(local_rows, launch);
+    const auto launch = [&](auto kernel, int /*rows*/, int /*chunks*/) {
+      return local_launch(kernel, args, stream);
+    };
+    const int64_t chunks = args.shape.register_chunks;
+    return args.saved != nullptr
+               ? with_local_forward_kernel<scalar_t, true>(local_rows, chunks, launch)
+               : with_local_forward_kernel<scalar_t, false>(local_rows, chunks, launch);
   }
   const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
     return cooperative_launch(kernel, args, device, stream);
@@ -84,8 +88,11 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
 // Sizes the kernels were not built for (the plan never gives them).
 bool outside_instantiations(const PersistentShape& s) {
   if (s.rows_per_block > 0) {
-    const int64_t r = s.rows_per_block;  // a kernel's layout is its own kRows's
-    return (r != 1 && r != 2 && r != 4 && r != 8) || s.threads > kLocalMaxThreads;
+    const int64_t r = s.rows_per_block, chunks = s.register_chunks;  // layouts are their own
+    return (r != 1 && r != 2 && r != 4 && r != 8) || s.threads > kLocalMaxThreads ||
+           (chunks != 0 && chunks != 16 && chunks != 32) ||
+           (chunks != 0 && (s.H > 4 * chunks || s.threads > 12 * chunks)) ||
+           (chunks == 32 && r > kLocalMaxRowsAt32Chunks);
   }
   return s.H > kPersistentMaxHidden || s.units_per_block > kPersistentMaxUnits;
 }

@@ -43,7 +43,8 @@ bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, Persisten
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()), persistent_local_allowed().load(),
                          persistent_warp_rows().load(),
-                         mma_bytes(like.scalar_type(), like.get_device()));
+                         mma_bytes(like.scalar_type(), like.get_device()),
+                         persistent_local_registers().load());
   const bool usable = plan.eligible() && !capturing(like);
   if (!usable) persistent_counts().refused++;
   return usable;
@@ -64,7 +65,7 @@ PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64
   const bool local = plan.form == PersistentForm::kLocal;
   return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes, steps_ptr,
           steps_ptr != nullptr ? steps_ptr + T : nullptr, plan.rows_per_warp,
-          local ? plan.rows_per_block : 0, plan.mma, plan.threads};
+          local ? plan.rows_per_block : 0, plan.mma, plan.threads, plan.register_chunks};
 }
 
 // Whether the kernel was launched; false (a fallback) only for a grid the device cannot
@@ -115,6 +116,7 @@ bool persistent_layer_forward(const LayerForward& layer) {
   persistent_counts().forward++;
   if (plan.form == PersistentForm::kLocal) {
     persistent_counts().local_forward++;
+    if (plan.register_chunks != 0) persistent_counts().local_forward_registers++;
   } else if (plan.mma != 0) {
     persistent_counts().grid_forward_mma++;
   } else {
