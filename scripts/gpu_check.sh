@@ -5,8 +5,8 @@
 # captured and replayed from our own graphs) with the three compute-sanitizer tools on
 # the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
 # benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
-# variants (the persistent forward's rows a warp; the local form against the grid form
-# at H=128; tensor cores against FFMA; the direct cuBLAS GEMMs against ATen's; float64
+# variants (the persistent forward's rows a warp; the local form, with W_hh in shared
+# memory or registers, against the grid form at H=128; tensor cores against FFMA; the direct cuBLAS GEMMs against ATen's; float64
 # eager against replayed), one
 # step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
 # OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
@@ -87,13 +87,13 @@ step benchmark 135 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
-# the sizes where rows per warp matter; the local form against the grid form where both
-# can run (H=128); the grid form on tensor cores against FFMA (bfloat16); the
+# the sizes where rows per warp matter; the local form (W_hh in shared memory, then in
+# registers) against the grid form where both can run (H=128); the grid form on tensor cores against FFMA (bfloat16); the
 # per-step path's GEMMs on cuBLAS directly against ATen's, in full
 # fp32 and TF32; then float64, which only the per-step path takes, eager against
 # replayed.
 export OUT
-step variants 110 variants.log bash -c 'for rows in 1 2 4; do
+step variants 125 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
@@ -101,9 +101,10 @@ done
 python benchmarks/bench_gru.py --device cuda --dtypes bfloat16 --repeats 5 --warmup 2 \
   --contenders "persistent,persistent mma,nn.GRU" --out "$OUT/persistent-mma" \
   --sizes "100,8,256,256;100,64,256,256;100,8,1024,1024;100,64,1024,1024" || exit 1
-for local in 1 0; do
-  GRU_CUDA_PERSISTENT_LOCAL=$local python benchmarks/bench_gru.py --device cuda \
-    --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-local-$local" \
+for form in local-1 local-registers-1 local-0; do
+  GRU_CUDA_PERSISTENT_LOCAL=${form: -1} GRU_CUDA_PERSISTENT_REGISTERS=$([ "$form" = local-registers-1 ] && echo 1 || echo 0) \
+    python benchmarks/bench_gru.py --device cuda \
+    --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-$form" \
     --sizes "100,1,128,128;100,8,128,128;100,64,128,128;100,128,128,128" || exit 1
 done
 python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats 5 --warmup 2 \
@@ -115,7 +116,7 @@ python benchmarks/bench_gru.py --device cuda --dtypes float64 --contenders fused
 step single-step 30 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
   --out "$OUT/single-step"
 # How the CPU path scales with cores: this machine has many, the others two.
-step cpu-threads 40 cpu-threads.log bash -c 'for threads in 1 4 16; do
+step cpu-threads 25 cpu-threads.log bash -c 'for threads in 1 4 16; do
   python benchmarks/bench_gru.py --device cpu --threads $threads --contenders fused,nn.GRU \
     --sizes "100,64,256,256;100,1,256,256;100,64,256,256,packed;60,32,128,128,L2,bidir,packed" \
     --repeats 3 --warmup 1 --out "$OUT/cpu-threads-$threads" || exit 1
@@ -147,9 +148,10 @@ done'
     echo "  $rows: $(grep -E '\| persistent \|' "$OUT/persistent-rows-$rows/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
-  echo "persistent at H=128, local form / grid form (ms: N=1/8/64/128; fwd, fwd+bwd):"
-  for local in 1 0; do
-    echo "  $local: $(grep -E '\| persistent \|' "$OUT/persistent-local-$local/results.md" 2>/dev/null \
+  echo "persistent at H=128: local form (W_hh in shared memory; in registers) / grid form"
+  echo "(ms: N=1/8/64/128; fwd, fwd+bwd):"
+  for form in local-1 local-registers-1 local-0; do
+    echo "  $form: $(grep -E '\| persistent \|' "$OUT/persistent-$form/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
   echo "persistent bfloat16, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; fwd, fwd+bwd):"
@@ -166,6 +168,7 @@ done'
   echo "float64, replayed against eager (ms; fwd, fwd+bwd): $(grep -E '\| (fused|replayed) \|' \
     "$OUT/replay-float64/results.md" 2>/dev/null | awk -F'|' '{printf "%s %s; ", $9, $10}')"
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"
+  echo "tensor cores, registers under the sanitizers: $(grep -h 'on tensor cores' "$OUT"/*check.log | head -n 1)"
   echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"
   grep -A 2 "Compiling entry function.*persistent" "$OUT/build.log" | grep -E "registers|spill" \

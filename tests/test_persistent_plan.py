@@ -237,3 +237,35 @@ def test_environment_local_form_other_than_0_or_1_is_an_error():
                         GRU_CUDA_PERSISTENT_LOCAL="yes")
     assert done.returncode != 0
     assert "GRU_CUDA_PERSISTENT_LOCAL must be 0 or 1, got 'yes'" in done.stderr
+
+
+@pytest.mark.parametrize("H,N,D,rows,chunks", [
+    (16, 8, 1, 1, 16), (64, 300, 2, 8, 16), (65, 8, 2, 1, 32), (128, 64, 2, 1, 32),
+    (128, 128, 2, 2, 32), (128, 300, 1, 4, 0), (129, 8, 1, 1, 0), (137, 8, 1, 1, 0)])
+def test_local_forward_keeps_w_hh_in_registers_where_a_thread_holds_its_row(H, N, D, rows,
+                                                                            chunks):
+    """4 values a chunk: up to H=64 at any rows a block (192 threads); up to H=128 at 1 or
+    2 rows (384 threads, 168 registers each); else shared memory."""
+    p = persistent_kernels.plan(H, N, D, **H100, registers=True)
+    assert p["form"] == "local" and p["rows_per_block"] == rows
+    assert p["register_chunks"] == chunks
+    if chunks:
+        assert H <= 4 * chunks and p["threads"] <= 12 * chunks  # a thread per gate row
+    assert persistent_kernels.plan(H, N, D, **H100, registers=False)["register_chunks"] == 0
+
+
+def test_registers_are_off_by_default_grid_form_has_none_and_restored():
+    assert persistent_kernels.registers_allowed() is False
+    assert persistent_kernels.plan(64, 8, 1, **H100)["register_chunks"] == 0
+    assert persistent_kernels.plan(256, 8, 1, **H100, registers=True)["register_chunks"] == 0
+    assert persistent_kernels.set_registers(True) is False
+    assert persistent_kernels.plan(64, 8, 1, **H100)["register_chunks"] == 16  # follows it
+    assert persistent_kernels.set_registers(False) is True
+
+
+@pytest.mark.parametrize("value,allowed", [("0", False), ("1", True)])
+def test_environment_sets_the_registers(value, allowed):
+    done = _python_with("from gru_cuda import persistent_kernels as p; print(p.registers_allowed())",
+                        GRU_CUDA_PERSISTENT_REGISTERS=value)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(allowed)
