@@ -185,7 +185,7 @@ def build_persistent(problem, mma=False):
     if plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
         if plan["register_chunks"]:
-            passes += ("local_forward_registers",)
+            passes += ("local_forward_registers", "local_backward_registers")
     elif plan["mma"]:
         passes += ("grid_forward_mma", "grid_backward_mma")
     else:

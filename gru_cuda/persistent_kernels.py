@@ -14,8 +14,8 @@ Two forms: where one block's shared memory holds all of W_hh (H up to about 137 
 Hopper card) the local form runs, each block taking a few batch rows alone, with no grid
 barrier; else the grid form, blocks owning hidden units, one grid barrier per step.
 GRU_CUDA_PERSISTENT_LOCAL=0 or set_local_form(False) keeps to the grid form. The local
-form's forward keeps W_hh in shared memory, or with GRU_CUDA_PERSISTENT_REGISTERS=1 (or
-set_registers(True)) a thread's gate row of it in registers where they hold it.
+form keeps W_hh in shared memory, or with GRU_CUDA_PERSISTENT_REGISTERS=1 (or
+set_registers(True)) a thread's part of it in registers where they hold it.
 
     with gru_cuda.persistent():
         out, h_n = model(x)
@@ -82,15 +82,15 @@ def mma_allowed():
 
 
 def set_registers(allowed):
-    """Let the local form's forward keep each thread's gate row of W_hh in registers
-    (True) where they hold it: H up to 64, or up to 128 with at most 2 batch rows a
+    """Let the local form keep each thread's part of W_hh in registers (True: the
+    forward's gate row, the backward's gate-block column) where they hold it: H up to 64, or up to 128 with at most 2 batch rows a
     block. Or keep W_hh in shared memory (False, the default until a GPU run has measured
     the two; GRU_CUDA_PERSISTENT_REGISTERS=1 at start). Returns the previous setting."""
     return torch.ops.gru_cuda.set_persistent_registers(bool(allowed))
 
 
 def registers_allowed():
-    """Whether the local forward may keep W_hh in registers now."""
+    """Whether the local form may keep W_hh in registers now."""
     return _current(set_registers, False)
 
 
@@ -103,13 +103,14 @@ def counts():
     """Since the process started: layers run persistent (forward, backward; local_forward
     and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
-    passes on tensor cores; local_forward_registers: local forwards with W_hh in
-    registers), layers the switch offered them that they did not take
-    (refused: the plan's reasons or graph capture), and layers whose launch the device
-    refused (fallback: run per step)."""
+    passes on tensor cores; local_forward_registers, local_backward_registers: the local
+    form's passes with W_hh in registers), layers the switch offered them that they did
+    not take (refused: the plan's reasons or graph capture), and layers whose launch the
+    device refused (fallback: run per step)."""
     names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
              "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4",
-             "grid_forward_mma", "grid_backward_mma", "local_forward_registers")
+             "grid_forward_mma", "grid_backward_mma", "local_forward_registers",
+             "local_backward_registers")
     return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
 
 

@@ -2,7 +2,7 @@
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
 on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
-counted) and the local forward with W_hh in registers (counted); float32 and bfloat16,
+counted) and the local form with W_hh in registers (counted); float32 and bfloat16,
 one and two directions, padded and packed, training and inference; the persistent kernels' local form (H=37) and the grid form's large ones
 (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits
 non-zero if a path did not run every layer it should, or a loop ran eagerly under
@@ -48,7 +48,8 @@ def main():
     local = 2 * sum(case[2] for case in CASES if case[1] <= 128)  # W_hh in one block
     expected = {"forward": CALLS["forward"] * layers, "backward": CALLS["backward"] * layers,
                 "refused": 0, "fallback": 0, "local_forward": CALLS["forward"] * local,
-                "local_backward": CALLS["backward"] * local, "local_forward_registers": 0}
+                "local_backward": CALLS["backward"] * local, "local_forward_registers": 0,
+                "local_backward_registers": 0}
     print("sanitizer case: persistent kernels ran:", ran, "expected:", expected)
     if ran != expected:
         raise SystemExit("sanitizer case: the persistent kernels did not run every layer")
@@ -60,15 +61,16 @@ def main():
         run_all()
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
-    names = ("grid_forward_mma", "grid_backward_mma", "local_forward_registers")
+    names = ("grid_forward_mma", "grid_backward_mma", "local_forward_registers",
+             "local_backward_registers")
     ran = [after[k] - before[k] for k in names]
     # The grid form's layers (H past the local form), both dtypes; the local form's
     # (H=37, a batch row a block) keep W_hh in registers.
     mma_layers = 2 * sum(case[2] for case in CASES if case[1] > 137 and case[1] % 16 == 0)
     expected = [CALLS["forward"] * mma_layers, CALLS["backward"] * mma_layers,
-                CALLS["forward"] * local]
-    print("sanitizer case: forwards, backwards on tensor cores, local forwards with W_hh in "
-          "registers:", ran, "expected:", expected)
+                CALLS["forward"] * local, CALLS["backward"] * local]
+    print("sanitizer case: forwards, backwards on tensor cores, local forwards, backwards "
+          "with W_hh in registers:", ran, "expected:", expected)
     if ran != expected:
         raise SystemExit("sanitizer case: the tensor-core or register passes did not run "
                          "every layer")

@@ -195,10 +195,10 @@ def test_local_form_takes_more_rows_than_the_grid_form():
 @pytest.mark.parametrize("H,N,in_registers", [(64, 7, True), (101, 3, True), (128, 5, True),
                                                (128, 300, False)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_local_forward_keeps_w_hh_in_registers_where_they_hold_it(H, N, in_registers, dtype):
+def test_local_form_keeps_w_hh_in_registers_where_they_hold_it(H, N, in_registers, dtype):
     """With registers allowed: H up to 64, and up to 128 at 1 or 2 batch rows a block, keep
-    each thread's gate row of W_hh in registers (counted); H=128 at N=300 (8 rows a
-    block) keeps shared memory. Against the per-step path; packed, two directions."""
+    each thread's part of W_hh in registers in both passes (counted); H=128 at N=300 (8
+    rows a block) keeps shared memory. Against the per-step path; packed, two directions."""
     torch.manual_seed(62)
     model = gru_cuda.GRU(12, H, bidirectional=True, device="cuda", dtype=dtype)
     x = torch.randn(6, N, 12, device="cuda", dtype=dtype, requires_grad=True)
@@ -207,7 +207,8 @@ def test_local_forward_keeps_w_hh_in_registers_where_they_hold_it(H, N, in_regis
     got, expected, ran = _persistent_against_per_step(
         model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_registers, True)
     assert ran["local_forward"] == ran["local_backward"] == 1
-    assert ran["local_forward_registers"] == (1 if in_registers else 0)
+    assert ran["local_forward_registers"] == ran["local_backward_registers"] == \
+        (1 if in_registers else 0)
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < tol, f"tensor {i}"

@@ -242,8 +242,8 @@ def test_environment_local_form_other_than_0_or_1_is_an_error():
 @pytest.mark.parametrize("H,N,D,rows,chunks", [
     (16, 8, 1, 1, 16), (64, 300, 2, 8, 16), (65, 8, 2, 1, 32), (128, 64, 2, 1, 32),
     (128, 128, 2, 2, 32), (128, 300, 1, 4, 0), (129, 8, 1, 1, 0), (137, 8, 1, 1, 0)])
-def test_local_forward_keeps_w_hh_in_registers_where_a_thread_holds_its_row(H, N, D, rows,
-                                                                            chunks):
+def test_local_form_keeps_w_hh_in_registers_where_a_thread_holds_its_part(H, N, D, rows,
+                                                                         chunks):
     """4 values a chunk: up to H=64 at any rows a block (192 threads); up to H=128 at 1 or
     2 rows (384 threads, 168 registers each); else shared memory."""
     p = persistent_kernels.plan(H, N, D, **H100, registers=True)

@@ -17,7 +17,7 @@ struct PersistentShape {
   int64_t rows_per_block;      // local form: batch rows a block takes; 0: the grid form
   int64_t mma;                 // grid form's forward: 1 on tensor cores
   int64_t threads;             // a block's
-  int64_t register_chunks;     // local form's forward: W_hh's row in registers (0: shared)
+  int64_t register_chunks;     // local form: W_hh's part a thread takes in registers (0: shared)
 };
 
 struct PersistentForwardArgs {

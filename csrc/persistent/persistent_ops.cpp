@@ -43,14 +43,16 @@ int64_t set_persistent_warp_rows_op(int64_t rows) {
 
 // [forward runs, backward runs, refused, fallbacks, local forward runs, local backward
 // runs, grid forward runs taking 1, 2 and 4 rows a warp, grid forward and backward runs
-// on tensor cores, local forward runs with W_hh in registers] since the process started.
+// on tensor cores, local forward and backward runs with W_hh in registers] since the
+// process started.
 std::vector<int64_t> persistent_counts_op() {
   const PersistentCounts& c = persistent_counts();
   return {c.forward.load(),          c.backward.load(),         c.refused.load(),
           c.fallback.load(),         c.local_forward.load(),    c.local_backward.load(),
           c.grid_forward_rows[0].load(), c.grid_forward_rows[1].load(),
           c.grid_forward_rows[2].load(), c.grid_forward_mma.load(),
-          c.grid_backward_mma.load(),   c.local_forward_registers.load()};
+          c.grid_backward_mma.load(),   c.local_forward_registers.load(),
+          c.local_backward_registers.load()};
 }
 
 }  // namespace

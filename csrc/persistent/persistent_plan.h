@@ -64,8 +64,8 @@ GRU_PLAN_HOST_DEVICE inline LocalBackwardSlots local_backward_slots(int64_t H, i
   return {w_block, dgh, dh, partial, partial + 3 * R * H};
 }
 
-// The local forward's W_hh gate row in a thread's registers, in chunks of 4 values, or 0
-// to keep W_hh^T in shared memory: 16 chunks up to H=64 (192 threads), 32 up to H=128
+// The local form's W_hh in a thread's registers (the forward's gate row, the backward's
+// gate-block column), in chunks of 4 values, or 0 to keep W_hh in shared memory: 16 chunks up to H=64 (192 threads), 32 up to H=128
 // (384 threads) with at most kLocalMaxRowsAt32Chunks rows a block, within the 168
 // registers a thread of 384 may have.
 constexpr int64_t kLocalMaxRowsAt32Chunks = 2;
@@ -91,7 +91,7 @@ struct PersistentPlan {
   int64_t smem_backward = 0;    // grid: W_hh columns (k x 3H), floats
   int64_t rows_per_warp = 0;    // grid: batch rows a warp's forward product takes (1, 2, 4)
   int64_t mma = 0;              // grid: 1 when the products run on tensor cores
-  int64_t register_chunks = 0;  // local: the forward's W_hh row in registers (0: shared)
+  int64_t register_chunks = 0;  // local: W_hh's part a thread takes in registers (0: shared)
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
 // The fields in the order the plan op returns them, exported to Python.
@@ -130,7 +130,7 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_
 // warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
 // mma_bytes: the element size of a layer whose products may use tensor cores (2: float16
 // or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not. local_registers:
-// whether the local forward may keep W_hh in registers.
+// whether the local form may keep W_hh in registers.
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
                                int64_t warp_rows = 1, int64_t mma_bytes = 0,

@@ -33,19 +33,20 @@ std::atomic<int64_t>& persistent_warp_rows();
 // set_persistent_mma op.
 std::atomic<bool>& persistent_mma_allowed();
 
-// Whether the local form's forward may keep W_hh in registers: off until a GPU run has
+// Whether the local form's passes may keep W_hh in registers: off until a GPU run has
 // measured it against shared memory; GRU_CUDA_PERSISTENT_REGISTERS=1 at start, or the
 // set_persistent_registers op.
 std::atomic<bool>& persistent_local_registers();
 
 // Layers run by the persistent kernels (local_*: of those, by the local form, and
-// local_forward_registers of its forwards with W_hh in registers; the grid
+// local_*_registers of its passes with W_hh in registers; the grid
 // form's forwards by the rows a warp took); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
 // whose cooperative launch was refused (fallback: they ran per step).
 struct PersistentCounts {
   std::atomic<int64_t> forward{0}, backward{0}, refused{0}, fallback{0};
-  std::atomic<int64_t> local_forward{0}, local_backward{0}, local_forward_registers{0};
+  std::atomic<int64_t> local_forward{0}, local_backward{0};
+  std::atomic<int64_t> local_forward_registers{0}, local_backward_registers{0};
   std::atomic<int64_t> grid_forward_rows[3] = {0, 0, 0};  // taking 1, 2, 4 rows a warp
   std::atomic<int64_t> grid_forward_mma{0}, grid_backward_mma{0};  // on tensor cores
 };

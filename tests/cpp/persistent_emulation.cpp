@@ -74,8 +74,10 @@ void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& ar
 template <typename S>
 void emulate_backward(const PersistentPlan& plan, const PersistentBackwardArgs& args) {
   if (plan.form == PersistentForm::kLocal) {
-    with_local_backward_kernel<S>(plan.rows_per_block, [&](auto kernel, int rows) {
-      std::printf("backward local rows %d\n", rows);
+    with_local_backward_kernel<S>(plan.rows_per_block, plan.register_chunks,
+                                  [&](auto kernel, int rows, int chunks) {
+      if (chunks == 0) std::printf("backward local rows %d\n", rows);
+      if (chunks != 0) std::printf("backward local rows %d registers %d\n", rows, chunks);
       emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); });
       return 0;
     });

@@ -107,12 +107,12 @@ __device__ __forceinline__ void local_dots(const float* a, int a_stride, const T
 }
 
 // The same sums with a in registers: w, kWChunks chunks of 4 values (zeros past H).
-// Only b is read from shared memory, so a step's product costs the state's broadcast
-// loads and the FMAs, not one shared load of W_hh per FMA. Two accumulator chains a row
+// Only b is read from shared memory, so a step's product costs b's broadcast loads and
+// the FMAs, not one shared load of W_hh per FMA. Two accumulator chains a row
 // keep FMA latency under issue with 3 warps a scheduler, and leave registers for w.
 template <int kRows, int kWChunks, bool kVector, typename T>
 __device__ __forceinline__ void register_dots_with(const float (&w)[4 * kWChunks], const T* b,
-                                                   int H, float (&sums)[kRows]) {
+                                                   int b_row, int H, float (&sums)[kRows]) {
   float acc[2][kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[0][r] = acc[1][r] = 0.0f;
@@ -124,10 +124,12 @@ __device__ __forceinline__ void register_dots_with(const float (&w)[4 * kWChunks
     for (int r = 0; r < kRows; ++r) {
       float v[4];
       if (kVector) {
-        load_four<true>(b + r * H + c, v);
+        load_four<true>(b + r * b_row + c, v);
       } else {
 #pragma unroll
-        for (int q = 0; q < 4; ++q) v[q] = c + q < H ? static_cast<float>(b[r * H + c + q]) : 0.0f;
+        for (int q = 0; q < 4; ++q) {
+          v[q] = c + q < H ? static_cast<float>(b[r * b_row + c + q]) : 0.0f;
+        }
       }
 #pragma unroll
       for (int q = 0; q < 4; ++q) acc[q % 2][r] = fmaf(w[c + q], v[q], acc[q % 2][r]);
@@ -137,21 +139,47 @@ __device__ __forceinline__ void register_dots_with(const float (&w)[4 * kWChunks
   for (int r = 0; r < kRows; ++r) sums[r] = acc[0][r] + acc[1][r];
 }
 
+// As local_dots: 4-wide loads where H % 4 == 0 aligns b and its rows.
 template <int kRows, int kWChunks, typename T>
-__device__ __forceinline__ void register_dots(const float (&w)[4 * kWChunks], const T* b, int H,
-                                              float (&sums)[kRows]) {
+__device__ __forceinline__ void register_dots(const float (&w)[4 * kWChunks], const T* b,
+                                              int b_row, int H, float (&sums)[kRows]) {
   if (H % 4 == 0) {
-    register_dots_with<kRows, kWChunks, true>(w, b, H, sums);
+    register_dots_with<kRows, kWChunks, true>(w, b, b_row, H, sums);
   } else {
-    register_dots_with<kRows, kWChunks, false>(w, b, H, sums);
+    register_dots_with<kRows, kWChunks, false>(w, b, b_row, H, sums);
   }
 }
 
-// kWChunks: 0 keeps W_hh^T in shared memory; else a thread holds its gate row of W_hh in
-// registers, 4 kWChunks values (local_register_chunks in persistent_plan.h says when),
-// and the block has at most 3 * 4 kWChunks threads, a thread per gate row.
+// A thread's 4 kWChunks values of W_hh in registers, w[(first + c) * step] for c < H and
+// zeros past it; nothing for a thread past the 3H a block needs.
+template <int kWChunks, typename T>
+__device__ __forceinline__ void load_register_row(const T* w, int first, int step, int H,
+                                                  bool thread_used, float (&row)[4 * kWChunks]) {
+#pragma unroll
+  for (int c = 0; c < 4 * kWChunks; ++c) {
+    row[c] = thread_used && c < H ? static_cast<float>(w[first + c * step]) : 0.0f;
+  }
+}
+
+// The register variants' kWChunks for the plan's register_chunks (local_register_chunks
+// in persistent_plan.h): the forward holds them all. The backward's element pass keeps
+// more values live, so at 32 chunks it holds 28 in registers (no spills at 168 registers
+// a thread) and reads the rest of its column from shared memory.
+constexpr int forward_register_chunks(int64_t plan_chunks) { return static_cast<int>(plan_chunks); }
+constexpr int backward_register_chunks(int64_t plan_chunks) {
+  return plan_chunks == 32 ? 28 : static_cast<int>(plan_chunks);
+}
+// A block's threads at most: one per gate row (or column) of the largest H the variant
+// takes, 4 plan chunks.
+constexpr int local_max_threads(int kWChunks) {
+  return kWChunks == 0 ? static_cast<int>(kLocalMaxThreads) : kWChunks <= 16 ? 192 : 384;
+}
+
+// kWChunks (both passes): 0 keeps W_hh in shared memory; else a thread holds its part of
+// W_hh in registers, 4 kWChunks values: the forward a gate row, the backward a gate
+// block's column.
 template <typename scalar_t, bool kSave, int kRows, int kWChunks>
-__global__ void __launch_bounds__(kWChunks == 0 ? kLocalMaxThreads : 12 * kWChunks, 1)
+__global__ void __launch_bounds__(local_max_threads(kWChunks), 1)
     local_forward_kernel(const PersistentForwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
@@ -171,10 +199,7 @@ __global__ void __launch_bounds__(kWChunks == 0 ? kLocalMaxThreads : 12 * kWChun
   float w_row[kWChunks > 0 ? 4 * kWChunks : 1];
   if constexpr (kWChunks > 0) {
     const int j = threadIdx.x;
-#pragma unroll
-    for (int c = 0; c < 4 * kWChunks; ++c) {
-      w_row[c] = j < G && c < H ? static_cast<float>(w[j * H + c]) : 0.0f;
-    }
+    load_register_row<kWChunks>(w, j * H, 1, H, j < G, w_row);
   } else {
     for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
       const int j = e / H, c = e - j * H;
@@ -216,7 +241,7 @@ __global__ void __launch_bounds__(kWChunks == 0 ? kLocalMaxThreads : 12 * kWChun
       }
       float gh[kRows];
       if constexpr (kWChunks > 0) {
-        register_dots<kRows, kWChunks>(w_row, h_s, H, gh);  // j is threadIdx.x
+        register_dots<kRows, kWChunks>(w_row, h_s, H, H, gh);  // j is threadIdx.x
       } else {
         local_dots<kRows>(w_t + j, w_stride, h_s, H, H, gh);
       }
@@ -250,8 +275,8 @@ __global__ void __launch_bounds__(kWChunks == 0 ? kLocalMaxThreads : 12 * kWChun
   for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) h_n[e] = h_s[e];
 }
 
-template <typename scalar_t, int kRows>
-__global__ void __launch_bounds__(kLocalMaxThreads, 1)
+template <typename scalar_t, int kRows, int kWChunks>
+__global__ void __launch_bounds__(local_max_threads(kWChunks), 1)
     local_backward_kernel(const PersistentBackwardArgs args) {
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
@@ -267,23 +292,34 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   const int w_block = static_cast<int>(slots.w_block);
-  for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
-    const int g = e / (H * H);
-    w_s[g * w_block + e - g * H * H] = static_cast<float>(w[e]);
+  float w_col[kWChunks > 0 ? 4 * kWChunks : 1];  // thread g H + u: W_hh[g H + c, u]
+  constexpr int kInRegisters = 4 * kWChunks;    // of the column; the rest from w_s
+  if constexpr (kWChunks > 0) {
+    const int t = threadIdx.x, g = t / H;
+    load_register_row<kWChunks>(w, g * H * H + (t - g * H), H, H, t < G, w_col);
+  }
+  if (kWChunks == 0 || H > kInRegisters) {
+    for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
+      const int g = e / (H * H);
+      w_s[g * w_block + e - g * H * H] = static_cast<float>(w[e]);
+    }
   }
   // dgh rows beyond a step's live ones are multiplied too (their products unused): zeros
   // rather than whatever shared memory held.
   for (int e = threadIdx.x; e < kRows * G; e += blockDim.x) dgh_s[e] = scalar_t(0);
-  scalar_t* dh = static_cast<scalar_t*>(args.dh) + (static_cast<int64_t>(d) * N + block.n0) * H;
-  for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) dh_s[e] = dh[e];
+  const int64_t dh_first = (static_cast<int64_t>(d) * N + block.n0) * H;
+  for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) {
+    dh_s[e] = static_cast<const scalar_t*>(args.dh)[dh_first + e];
+  }
   __syncthreads();
 
-  const scalar_t* grad_out = static_cast<const scalar_t*>(args.grad_out);
-  const scalar_t* saved = static_cast<const scalar_t*>(args.saved);
-  scalar_t* dgx = static_cast<scalar_t*>(args.dgx);
-  scalar_t* dgh_n = static_cast<scalar_t*>(args.dgh_n);
-  const int64_t gx_stride = s.D * G, out_stride = s.D * H;
-  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  // This direction's columns of each row; rows are the strides apart (32-bit: H <= 137).
+  const scalar_t* grad_out = static_cast<const scalar_t*>(args.grad_out) + d * H;
+  const scalar_t* saved = static_cast<const scalar_t*>(args.saved) + d * kSavedBlocks * H;
+  scalar_t* dgx = static_cast<scalar_t*>(args.dgx) + d * G;
+  scalar_t* dgh_n = static_cast<scalar_t*>(args.dgh_n) + d * H;
+  const int D = static_cast<int>(s.D);
+  const int gx_stride = D * G, out_stride = D * H, saved_stride = D * kSavedBlocks * H;
   // The rows live at the last step done have their products in part_s, added to their
   // dh at the start of the next step done (or at the end): a row's dh is complete before
   // its next element step, and rows not live at a step keep theirs.
@@ -304,19 +340,17 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
       if (r < live_before) dh_s[e] = add_products(e);
       if (r >= live) continue;
       const int64_t row = row0 + r;
-      gru_backward_element<acc_t>(grad_out + row * out_stride + d * H, dh_s + r * H,
-                                  saved + row * saved_stride + d * kSavedBlocks * H,
-                                  dgx + row * gx_stride + d * G, dgh_s + r * G,
-                                  dgh_n + row * out_stride + d * H, u, H);
+      gru_backward_element<acc_t>(grad_out + row * out_stride, dh_s + r * H,
+                                  saved + row * saved_stride, dgx + row * gx_stride,
+                                  dgh_s + r * G, dgh_n + row * out_stride, u, H);
     }
     if (i > 0) {  // the next step's inputs, fetched during the product below
       const StepRows next = step_rows(s, i - 1, d);
       const int64_t next_row0 = next.first + block.n0;
       for (int e = threadIdx.x; e < live_rows(next, block) * H; e += blockDim.x) {
         const int r = e / H;
-        prefetch_backward_inputs(grad_out + (next_row0 + r) * out_stride + d * H,
-                                 saved + (next_row0 + r) * saved_stride + d * kSavedBlocks * H,
-                                 e - r * H, H);
+        prefetch_backward_inputs(grad_out + (next_row0 + r) * out_stride,
+                                 saved + (next_row0 + r) * saved_stride, e - r * H, H);
       }
     }
     __syncthreads();
@@ -326,13 +360,25 @@ __global__ void __launch_bounds__(kLocalMaxThreads, 1)
     for (int t = threadIdx.x; t < G; t += blockDim.x) {
       const int g = t / H, u = t - g * H;
       float sums[kRows];
-      local_dots<kRows>(w_s + g * w_block + u, H, dgh_s + g * H, G, H, sums);
+      if constexpr (kWChunks > 0) {
+        register_dots<kRows, kWChunks>(w_col, dgh_s + g * H, G, H, sums);  // t is threadIdx.x
+        if (H > kInRegisters) {
+          float rest[kRows];
+          local_dots<kRows>(w_s + g * w_block + kInRegisters * H + u, H,
+                            dgh_s + g * H + kInRegisters, G, H - kInRegisters, rest);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) sums[r] += rest[r];
+        }
+      } else {
+        local_dots<kRows>(w_s + g * w_block + u, H, dgh_s + g * H, G, H, sums);
+      }
 #pragma unroll
       for (int r = 0; r < kRows; ++r) part_s[(g * kRows + r) * H + u] = sums[r];
     }
     __syncthreads();
     live_before = live;
   }
+  scalar_t* dh = static_cast<scalar_t*>(args.dh) + dh_first;
   for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) {
     dh[e] = e < live_before * H ? add_products(e) : static_cast<float>(dh_s[e]);
   }
@@ -348,28 +394,36 @@ auto with_local_rows(int64_t rows_per_block, const Fn& fn) {
   return fn(std::integral_constant<int, 8>{});
 }
 
-// fn(kernel, kRows, kWChunks) with the local forward built for rows_per_block and
-// register_chunks (0, 16 or 32; 32 only with up to 2 rows, as the plan gives it).
-template <typename scalar_t, bool kSave, typename Fn>
-auto with_local_forward_kernel(int64_t rows_per_block, int64_t register_chunks, const Fn& fn) {
+// fn(kRows, kPlanChunks) for rows_per_block and register_chunks (0, 16 or 32; 32 only
+// with up to 2 rows, as the plan gives it), as integral constants.
+template <typename Fn>
+auto with_local_variant(int64_t rows_per_block, int64_t register_chunks, const Fn& fn) {
   return with_local_rows(rows_per_block, [&](auto rows) {
     constexpr int kRows = decltype(rows)::value;
-    if (register_chunks == 16) {
-      return fn(local_forward_kernel<scalar_t, kSave, kRows, 16>, kRows, 16);
-    }
+    if (register_chunks == 16) return fn(rows, std::integral_constant<int, 16>{});
     if constexpr (kRows <= kLocalMaxRowsAt32Chunks) {
-      if (register_chunks == 32) {
-        return fn(local_forward_kernel<scalar_t, kSave, kRows, 32>, kRows, 32);
-      }
+      if (register_chunks == 32) return fn(rows, std::integral_constant<int, 32>{});
     }
-    return fn(local_forward_kernel<scalar_t, kSave, kRows, 0>, kRows, 0);
+    return fn(rows, std::integral_constant<int, 0>{});
+  });
+}
+
+// fn(kernel, kRows, kWChunks) with the local kernels built for that variant.
+template <typename scalar_t, bool kSave, typename Fn>
+auto with_local_forward_kernel(int64_t rows_per_block, int64_t register_chunks, const Fn& fn) {
+  return with_local_variant(rows_per_block, register_chunks, [&](auto rows, auto chunks) {
+    constexpr int kRows = decltype(rows)::value;
+    constexpr int kWChunks = forward_register_chunks(decltype(chunks)::value);
+    return fn(local_forward_kernel<scalar_t, kSave, kRows, kWChunks>, kRows, kWChunks);
   });
 }
 
 template <typename scalar_t, typename Fn>
-auto with_local_backward_kernel(int64_t rows_per_block, const Fn& fn) {
-  return with_local_rows(rows_per_block, [&](auto rows) {
-    return fn(local_backward_kernel<scalar_t, decltype(rows)::value>, rows());
+auto with_local_backward_kernel(int64_t rows_per_block, int64_t register_chunks, const Fn& fn) {
+  return with_local_variant(rows_per_block, register_chunks, [&](auto rows, auto chunks) {
+    constexpr int kRows = decltype(rows)::value;
+    constexpr int kWChunks = backward_register_chunks(decltype(chunks)::value);
+    return fn(local_backward_kernel<scalar_t, kRows, kWChunks>, kRows, kWChunks);
   });
 }
 

@@ -77,8 +77,10 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
                                   cudaStream_t stream) {
   if (args.shape.rows_per_block > 0) {
     return with_local_backward_kernel<scalar_t>(
-        args.shape.rows_per_block,
-        [&](auto kernel, int /*rows*/) { return local_launch(kernel, args, stream); });
+        args.shape.rows_per_block, args.shape.register_chunks,
+        [&](auto kernel, int /*rows*/, int /*chunks*/) {
+          return local_launch(kernel, args, stream);
+        });
   }
   return with_backward_kernel<scalar_t>(
       args.shape.units_per_block, args.shape.mma != 0,

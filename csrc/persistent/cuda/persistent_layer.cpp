@@ -154,6 +154,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   }
   persistent_counts().backward++;
   if (plan.form == PersistentForm::kLocal) persistent_counts().local_backward++;
+  if (plan.register_chunks != 0) persistent_counts().local_backward_registers++;
   if (plan.mma != 0) persistent_counts().grid_backward_mma++;
   return true;
 }
