@@ -128,7 +128,9 @@ PARAMS = ([(*case, torch.float32, 1, False, False, False) for case in CASES]
           + [(*case, dtype, 1, True, False, False) for case in LOCAL_HALF_CASES
              for dtype in HALF_TYPES]
           + [(*case, torch.float32, 1, True, False, True) for case in REGISTER_CASES]
-          + [(*REGISTER_CASES[1], torch.bfloat16, 1, True, False, True)]
+          + [(*case, dtype, 1, True, False, True) for case, dtype in
+             [(REGISTER_CASES[1], torch.bfloat16), (LOCAL_CASES[6], torch.bfloat16),
+              (LOCAL_CASES[6], torch.float16)]]
           + [(*case, dtype, 1, False, True, False) for case in MMA_CASES for dtype in MMA_TYPES])
 
 

@@ -298,11 +298,12 @@ __global__ void __launch_bounds__(local_max_threads(kWChunks), 1)
     const int t = threadIdx.x, g = t / H;
     load_register_row<kWChunks>(w, g * H * H + (t - g * H), H, H, t < G, w_col);
   }
-  if (kWChunks == 0 || H > kInRegisters) {
-    for (int e = threadIdx.x; e < G * H; e += blockDim.x) {
-      const int g = e / (H * H);
-      w_s[g * w_block + e - g * H * H] = static_cast<float>(w[e]);
-    }
+  // Each gate block's rows from first_row on in shared memory: all without registers.
+  const int first_row = kWChunks == 0 ? 0 : H < kInRegisters ? H : kInRegisters;
+  const int tail = (H - first_row) * H;  // values of a gate block
+  for (int e = threadIdx.x; e < 3 * tail; e += blockDim.x) {
+    const int g = e / tail, in_block = first_row * H + e - g * tail;
+    w_s[g * w_block + in_block] = static_cast<float>(w[g * H * H + in_block]);
   }
   // dgh rows beyond a step's live ones are multiplied too (their products unused): zeros
   // rather than whatever shared memory held.
@@ -313,7 +314,7 @@ __global__ void __launch_bounds__(local_max_threads(kWChunks), 1)
   }
   __syncthreads();
 
-  // This direction's columns of each row; rows are the strides apart (32-bit: H <= 137).
+  // This direction's columns of each row; rows are the strides apart (a few thousand).
   const scalar_t* grad_out = static_cast<const scalar_t*>(args.grad_out) + d * H;
   const scalar_t* saved = static_cast<const scalar_t*>(args.saved) + d * kSavedBlocks * H;
   scalar_t* dgx = static_cast<scalar_t*>(args.dgx) + d * G;

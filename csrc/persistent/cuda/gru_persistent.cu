@@ -93,7 +93,8 @@ bool outside_instantiations(const PersistentShape& s) {
     const int64_t r = s.rows_per_block, chunks = s.register_chunks;  // layouts are their own
     return (r != 1 && r != 2 && r != 4 && r != 8) || s.threads > kLocalMaxThreads ||
            (chunks != 0 && chunks != 16 && chunks != 32) ||
-           (chunks != 0 && (s.H > 4 * chunks || s.threads > 12 * chunks)) ||
+           (chunks != 0 && (s.H > 4 * chunks || s.threads > 12 * chunks ||
+                            s.threads < 3 * s.H)) ||  // a thread per gate row
            (chunks == 32 && r > kLocalMaxRowsAt32Chunks);
   }
   return s.H > kPersistentMaxHidden || s.units_per_block > kPersistentMaxUnits;

@@ -36,16 +36,21 @@ int64_t mma_bytes(at::ScalarType dtype, int device) {
   return dtype == at::kFloat && rnn_allows_tf32() ? 4 : 0;
 }
 
-// The plan, or a refusal (counted). Not under CUDA graph capture: a refused cooperative
-// launch there would invalidate the capture instead of falling back.
-bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, PersistentPlan& plan) {
+// The plan, or a refusal (counted). Under a user's CUDA graph capture only the local form
+// of a padded layer: a refused cooperative launch would invalidate the capture instead of
+// falling back, and a packed layer's steps are copied from host memory the graph would
+// read again at every replay, after the call freed it.
+bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool packed,
+              PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
                          device_limits(like.get_device()), persistent_local_allowed().load(),
                          persistent_warp_rows().load(),
                          mma_bytes(like.scalar_type(), like.get_device()),
                          persistent_local_registers().load());
-  const bool usable = plan.eligible() && !capturing(like);
+  const bool usable =
+      plan.eligible() &&
+      (!capturing(like) || (plan.form == PersistentForm::kLocal && !packed));
   if (!usable) persistent_counts().refused++;
   return usable;
 }
@@ -90,7 +95,9 @@ bool launched(cudaError_t err, const char* pass, const at::Tensor& like, int64_t
 
 bool persistent_layer_forward(const LayerForward& layer) {
   PersistentPlan plan;
-  if (layer.T == 0 || !plan_for(layer.gx, layer.H, layer.N, layer.D, plan)) return false;
+  if (layer.T == 0 || !plan_for(layer.gx, layer.H, layer.N, layer.D, layer.packed, plan)) {
+    return false;
+  }
   const at::Tensor steps =
       device_steps(layer.packed, layer.batch_sizes, layer.offsets, layer.gx);
   at::Tensor h_buf = at::empty({2, layer.D, layer.N, layer.H}, layer.h.options());
@@ -127,7 +134,8 @@ bool persistent_layer_forward(const LayerForward& layer) {
 
 bool persistent_layer_backward(const LayerBackward& layer) {
   PersistentPlan plan;
-  if (layer.T == 0 || !plan_for(layer.grad_output, layer.H, layer.N, layer.D, plan)) {
+  if (layer.T == 0 ||
+      !plan_for(layer.grad_output, layer.H, layer.N, layer.D, layer.packed, plan)) {
     return false;
   }
   const at::Tensor steps =
@@ -153,8 +161,10 @@ bool persistent_layer_backward(const LayerBackward& layer) {
     return false;
   }
   persistent_counts().backward++;
-  if (plan.form == PersistentForm::kLocal) persistent_counts().local_backward++;
-  if (plan.register_chunks != 0) persistent_counts().local_backward_registers++;
+  if (plan.form == PersistentForm::kLocal) {
+    persistent_counts().local_backward++;
+    if (plan.register_chunks != 0) persistent_counts().local_backward_registers++;
+  }
   if (plan.mma != 0) persistent_counts().grid_backward_mma++;
   return true;
 }
