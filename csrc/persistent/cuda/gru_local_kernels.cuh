@@ -161,11 +161,10 @@ __device__ __forceinline__ void load_register_row(const T* w, int first, int ste
   }
 }
 
-// The register variants' kWChunks for the plan's register_chunks (local_register_chunks
-// in persistent_plan.h): the forward holds them all. The backward's element pass keeps
-// more values live, so at 32 chunks it holds 28 in registers (no spills at 168 registers
-// a thread) and reads the rest of its column from shared memory.
-constexpr int forward_register_chunks(int64_t plan_chunks) { return static_cast<int>(plan_chunks); }
+// The backward's kWChunks for the plan's register_chunks (local_register_chunks in
+// persistent_plan.h; the forward takes them as they are). Its element pass keeps more
+// values live, so at 32 chunks it holds 28 in registers (within 168 registers a thread)
+// and reads the rest of its column from shared memory.
 constexpr int backward_register_chunks(int64_t plan_chunks) {
   return plan_chunks == 32 ? 28 : static_cast<int>(plan_chunks);
 }
@@ -414,7 +413,7 @@ template <typename scalar_t, bool kSave, typename Fn>
 auto with_local_forward_kernel(int64_t rows_per_block, int64_t register_chunks, const Fn& fn) {
   return with_local_variant(rows_per_block, register_chunks, [&](auto rows, auto chunks) {
     constexpr int kRows = decltype(rows)::value;
-    constexpr int kWChunks = forward_register_chunks(decltype(chunks)::value);
+    constexpr int kWChunks = decltype(chunks)::value;
     return fn(local_forward_kernel<scalar_t, kSave, kRows, kWChunks>, kRows, kWChunks);
   });
 }
