@@ -4,8 +4,9 @@ They are compiled, not yet run on a GPU, so they are opt-in: nothing uses them u
 GRU_CUDA_PERSISTENT=1 is set or this switch is turned on. When on, an eligible layer
 (CUDA, float32/float16/bfloat16, W_hh fitting one block's shared memory with N up to
 4 waves of blocks, or else H <= 1024, N <= 128 and W_hh fitting the SMs' shared memory;
-under a user's CUDA graph capture, only the former with padded input) runs persistent; any other layer runs the per-step
-path, as does one whose cooperative launch the device refuses. In require mode
+under a user's CUDA graph capture, only the former with padded input) runs persistent;
+any other layer runs the per-step path, as does one whose cooperative launch the device
+refuses. In require mode
 (GRU_CUDA_PERSISTENT=require, or persistent("require")) that refused launch is an error
 instead, so that a test or a benchmark knows which kernels it ran; any other CUDA error
 is raised in every mode.
@@ -28,6 +29,7 @@ from ._switches import mode_within, set_mode
 REFUSALS = tuple(_C.PERSISTENT_REFUSALS.split(","))  # the plan's reasons, "none" first
 PLAN_FIELDS = tuple(_C.PERSISTENT_PLAN_FIELDS.split(","))
 FORMS = tuple(_C.PERSISTENT_FORMS.split(","))
+COUNTS = tuple(_C.PERSISTENT_COUNTS.split(","))
 _MODES = (False, True, "require")  # the C++ switch's values, in order
 
 
@@ -83,9 +85,10 @@ def mma_allowed():
 
 def set_registers(allowed):
     """Let the local form keep each thread's part of W_hh in registers (True: the
-    forward's gate row, the backward's gate-block column) where they hold it: H up to 64, or up to 128 with at most 2 batch rows a
-    block. Or keep W_hh in shared memory (False, the default until a GPU run has measured
-    the two; GRU_CUDA_PERSISTENT_REGISTERS=1 at start). Returns the previous setting."""
+    forward's gate row, the backward's gate-block column) where they hold it: H up to 64,
+    or up to 128 with at most 2 batch rows a block. Or keep W_hh in shared memory (False,
+    the default until a GPU run has measured the two; GRU_CUDA_PERSISTENT_REGISTERS=1 at
+    start). Returns the previous setting."""
     return torch.ops.gru_cuda.set_persistent_registers(bool(allowed))
 
 
@@ -107,11 +110,7 @@ def counts():
     form's passes with W_hh in registers), layers the switch offered them that they did
     not take (refused: the plan's reasons or graph capture), and layers whose launch the
     device refused (fallback: run per step)."""
-    names = ("forward", "backward", "refused", "fallback", "local_forward", "local_backward",
-             "grid_forward_rows_1", "grid_forward_rows_2", "grid_forward_rows_4",
-             "grid_forward_mma", "grid_backward_mma", "local_forward_registers",
-             "local_backward_registers")
-    return dict(zip(names, torch.ops.gru_cuda.persistent_counts()))
+    return dict(zip(COUNTS, torch.ops.gru_cuda.persistent_counts(), strict=True))
 
 
 def _mma_bytes(dtype, mma):

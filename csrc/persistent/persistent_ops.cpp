@@ -41,10 +41,7 @@ int64_t set_persistent_warp_rows_op(int64_t rows) {
   return persistent_warp_rows().exchange(rows);
 }
 
-// [forward runs, backward runs, refused, fallbacks, local forward runs, local backward
-// runs, grid forward runs taking 1, 2 and 4 rows a warp, grid forward and backward runs
-// on tensor cores, local forward and backward runs with W_hh in registers] since the
-// process started.
+// Since the process started, in the order of kPersistentCountNames.
 std::vector<int64_t> persistent_counts_op() {
   const PersistentCounts& c = persistent_counts();
   return {c.forward.load(),          c.backward.load(),         c.refused.load(),

@@ -65,9 +65,9 @@ GRU_PLAN_HOST_DEVICE inline LocalBackwardSlots local_backward_slots(int64_t H, i
 }
 
 // The local form's W_hh in a thread's registers (the forward's gate row, the backward's
-// gate-block column), in chunks of 4 values, or 0 to keep W_hh in shared memory: 16 chunks up to H=64 (192 threads), 32 up to H=128
-// (384 threads) with at most kLocalMaxRowsAt32Chunks rows a block, within the 168
-// registers a thread of 384 may have.
+// gate-block column), in chunks of 4 values, or 0 to keep W_hh in shared memory: 16
+// chunks up to H=64 (192 threads), 32 up to H=128 (384 threads) with at most
+// kLocalMaxRowsAt32Chunks rows a block, within the 168 registers a thread of 384 may have.
 constexpr int64_t kLocalMaxRowsAt32Chunks = 2;
 GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) {
   if (H <= 64) return 16;
@@ -124,9 +124,9 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_
 }
 
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
-// to kLocalMaxRows) that keep the grid within one block per SM; else the grid form: one block per SM, all
-// co-resident (a cooperative launch checks this again). W_hh is kept in float in shared
-// memory whatever the layer's dtype.
+// to kLocalMaxRows) that keep the grid within one block per SM; else the grid form: one
+// block per SM, all co-resident (a cooperative launch checks this again). W_hh is kept
+// in float in shared memory whatever the layer's dtype.
 // warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
 // mma_bytes: the element size of a layer whose products may use tensor cores (2: float16
 // or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not. local_registers:

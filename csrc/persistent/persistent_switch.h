@@ -51,5 +51,10 @@ struct PersistentCounts {
   std::atomic<int64_t> grid_forward_mma{0}, grid_backward_mma{0};  // on tensor cores
 };
 PersistentCounts& persistent_counts();
+// The counts in the order the counts op returns them, exported to Python.
+constexpr const char* kPersistentCountNames =
+    "forward,backward,refused,fallback,local_forward,local_backward,grid_forward_rows_1,"
+    "grid_forward_rows_2,grid_forward_rows_4,grid_forward_mma,grid_backward_mma,"
+    "local_forward_registers,local_backward_registers";
 
 }  // namespace gru_cuda

@@ -92,10 +92,9 @@ bool outside_instantiations(const PersistentShape& s) {
   if (s.rows_per_block > 0) {
     const int64_t r = s.rows_per_block, chunks = s.register_chunks;  // layouts are their own
     return (r != 1 && r != 2 && r != 4 && r != 8) || s.threads > kLocalMaxThreads ||
-           (chunks != 0 && chunks != 16 && chunks != 32) ||
-           (chunks != 0 && (s.H > 4 * chunks || s.threads > 12 * chunks ||
-                            s.threads < 3 * s.H)) ||  // a thread per gate row
-           (chunks == 32 && r > kLocalMaxRowsAt32Chunks);
+           (chunks != 0 && (chunks != local_register_chunks(s.H, r) ||
+                            s.threads < 3 * s.H ||  // a thread per gate row
+                            s.threads > 12 * chunks));
   }
   return s.H > kPersistentMaxHidden || s.units_per_block > kPersistentMaxUnits;
 }
