@@ -25,6 +25,7 @@ BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full
 BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
 PERSISTENT_MMA = "persistent mma"  # the same, the grid form on tensor cores (half types)
+PERSISTENT_CLUSTER = "persistent cluster"  # the same, in thread-block clusters (Hopper)
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
@@ -167,22 +168,28 @@ def _proven_once(fused, counts, switches, proven_by, **contender):
     return Contender(fused.fn, fused.params, context=context, **contender)
 
 
-def build_persistent(problem, mma=False):
+def build_persistent(problem, mma=False, cluster=False):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
     where the plan would not take the layer. With mma, the grid form on tensor cores
-    (float16 and bfloat16), unavailable where the plan would not use them."""
+    (float16 and bfloat16), unavailable where the plan would not use them; with cluster,
+    the cluster form, unavailable where the plan would not choose it."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
     plan = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype,
-                                   local=persistent_kernels.local_form_allowed(), mma=mma)
+                                   local=persistent_kernels.local_form_allowed(), mma=mma,
+                                   cluster=cluster)
     if plan["refusal"] != "none":
         raise Unavailable(f"not eligible for the persistent kernels: {plan['refusal']}")
     if mma and not plan["mma"]:
         raise Unavailable("no tensor cores here (float32, the local form, or H % 16 != 0)")
+    if cluster and plan["form"] != "cluster":
+        raise Unavailable(f"the plan runs the {plan['form']} form here (clusters: Hopper, H <= 512)")
     passes = ("forward", "backward")
-    if plan["form"] == "local":  # and in the form (and variant) the plan chose
+    if plan["form"] == "cluster":
+        passes += ("cluster_forward", "cluster_backward")
+    elif plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
         if plan["register_chunks"]:
             passes += ("local_forward_registers", "local_backward_registers")
@@ -192,7 +199,9 @@ def build_persistent(problem, mma=False):
         passes += (f"grid_forward_rows_{plan['rows_per_warp']}",)
 
     def switches():
-        return _all(mode_within(persistent_kernels.set_mma, mma), gru_cuda.persistent("require"))
+        return _all(mode_within(persistent_kernels.set_mma, mma),
+                    mode_within(persistent_kernels.set_cluster, cluster),
+                    gru_cuda.persistent("require"))
 
     def ran_all(pass_name, before, after):
         ran = {k: (after[k] - before[k]) // s.layers for k in passes}
@@ -202,6 +211,10 @@ def build_persistent(problem, mma=False):
 
 def build_persistent_mma(problem):
     return build_persistent(problem, mma=True)
+
+
+def build_persistent_cluster(problem):
+    return build_persistent(problem, cluster=True)
 
 
 def build_replayed(problem):
@@ -319,7 +332,8 @@ def build_compiled(problem):
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
     return {"fused": build_fused, PERSISTENT: build_persistent,
-            PERSISTENT_MMA: build_persistent_mma, REPLAYED: build_replayed,
+            PERSISTENT_MMA: build_persistent_mma, PERSISTENT_CLUSTER: build_persistent_cluster,
+            REPLAYED: build_replayed,
             DIRECT: build_direct, DIRECT_TF32: build_direct_tf32,
             BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,
             BASELINE_GRAPHED: build_nn_graphed, "reference": build_reference,

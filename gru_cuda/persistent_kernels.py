@@ -16,7 +16,11 @@ Hopper card) the local form runs, each block taking a few batch rows alone, with
 barrier; else the grid form, blocks owning hidden units, one grid barrier per step.
 GRU_CUDA_PERSISTENT_LOCAL=0 or set_local_form(False) keeps to the grid form. The local
 form keeps W_hh in shared memory, or with GRU_CUDA_PERSISTENT_REGISTERS=1 (or
-set_registers(True)) a thread's part of it in registers where they hold it.
+set_registers(True)) a thread's part of it in registers where they hold it. With
+GRU_CUDA_PERSISTENT_CLUSTER=1 (or set_cluster(True)) a third form runs where the local
+one does not, on Hopper cards, up to H=512: thread-block clusters of 8 or 16 blocks,
+each cluster taking some batch rows alone, its blocks exchanging the state through each
+other's shared memory with a cluster barrier per step.
 
     with gru_cuda.persistent():
         out, h_n = model(x)
@@ -97,6 +101,19 @@ def registers_allowed():
     return _current(set_registers, False)
 
 
+def set_cluster(allowed):
+    """Let the plan choose the cluster form where the local one does not run and the
+    device has clusters (sm_90 on; H up to 512, its slices fitting shared memory) (True),
+    or not (False, the default until a GPU run has checked it;
+    GRU_CUDA_PERSISTENT_CLUSTER=1 at start). Returns the previous setting."""
+    return torch.ops.gru_cuda.set_persistent_cluster(bool(allowed))
+
+
+def cluster_allowed():
+    """Whether the plan may choose the cluster form now."""
+    return _current(set_cluster, False)
+
+
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
     return _current(set_local_form, True)
@@ -107,7 +124,8 @@ def counts():
     and local_backward: of those, by the local form; grid_forward_rows_R: the grid form's
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
     passes on tensor cores; local_forward_registers, local_backward_registers: the local
-    form's passes with W_hh in registers), layers the switch offered them that they did
+    form's passes with W_hh in registers; cluster_forward, cluster_backward: the cluster
+    form's passes), layers the switch offered them that they did
     not take (refused: the plan's reasons or graph capture), and layers whose launch the
     device refused (fallback: run per step)."""
     return dict(zip(COUNTS, torch.ops.gru_cuda.persistent_counts(), strict=True))
@@ -125,22 +143,28 @@ def _mma_bytes(dtype, mma):
 
 def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
          smem_per_block=None, device=None, local=True, rows_per_warp=None, mma=None,
-         registers=None):
-    """The launch plan for a layer: the current CUDA device's figures unless given; the
-    local form only where `local` allows it; the grid form's rows a warp and its tensor
-    cores, and the local forward's W_hh in registers, as wanted (the current settings
-    unless given)."""
+         registers=None, cluster=None, clusters=None):
+    """The launch plan for a layer: the CUDA device's figures unless given (then its
+    clusters of 8 and 16 blocks at once unless `clusters` gives them: one cluster an 8 or
+    16 SMs); the local form only where `local` allows it; the grid form's rows a warp and
+    its tensor cores, the local forward's W_hh in registers, and the cluster form, as
+    wanted (the current settings unless given)."""
     if sm_count is None or smem_per_block is None:
-        props = torch.cuda.get_device_properties(device)
-        sm_count = props.multi_processor_count if sm_count is None else sm_count
-        if smem_per_block is None:
-            smem_per_block = props.shared_memory_per_block_optin
+        index = torch.cuda._utils._get_device_index(device, optional=True)
+        figures = torch.ops.gru_cuda.persistent_device_limits(index)
+        sm_count = figures[0] if sm_count is None else sm_count
+        smem_per_block = figures[1] if smem_per_block is None else smem_per_block
+        clusters = tuple(figures[2:]) if clusters is None else clusters
+    if clusters is None:
+        clusters = (sm_count // 8, sm_count // 16)
+    if not (cluster_allowed() if cluster is None else cluster):
+        clusters = (0, 0)
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
                                                 local, rows_per_warp or warp_rows(),
                                                 _mma_bytes(dtype, mma),
                                                 registers_allowed() if registers is None
-                                                else registers)
+                                                else registers, *clusters)
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
     result["form"] = FORMS[result["form"]]

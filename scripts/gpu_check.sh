@@ -6,7 +6,8 @@
 # the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
 # benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
 # variants (the persistent forward's rows a warp; the local form, with W_hh in shared
-# memory or registers, against the grid form at H=128; tensor cores against FFMA; the direct cuBLAS GEMMs against ATen's; float64
+# memory or registers, against the grid form at H=128; the cluster form against the grid
+# form; tensor cores against FFMA; the direct cuBLAS GEMMs against ATen's; float64
 # eager against replayed), one
 # step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
 # OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
@@ -52,7 +53,7 @@ cat "$OUT/env.txt"
 ARCH=$(python -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())" 2>/dev/null)
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$ARCH}
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
-step build 90 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
+step build 85 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
 
 # The sanitizers run beside the tests (their timings do not matter); without the caching
 # allocator every tensor is its own allocation, so memcheck sees an overrun past it.
@@ -83,21 +84,25 @@ fi
 step profile 40 profile.log python benchmarks/profile_launches.py
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
-step benchmark 135 benchmark.log python benchmarks/bench_gru.py --device cuda \
+step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
 # the sizes where rows per warp matter; the local form (W_hh in shared memory, then in
-# registers) against the grid form where both can run (H=128); the grid form on tensor cores against FFMA (bfloat16); the
+# registers) against the grid form where both can run (H=128); the cluster form against
+# the grid form (H=256 and 512); the grid form on tensor cores against FFMA (bfloat16); the
 # per-step path's GEMMs on cuBLAS directly against ATen's, in full
 # fp32 and TF32; then float64, which only the per-step path takes, eager against
 # replayed.
 export OUT
-step variants 125 variants.log bash -c 'for rows in 1 2 4; do
+step variants 140 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
     --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
 done
+python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats 5 --warmup 2 \
+  --contenders "persistent,persistent cluster,nn.GRU" --out "$OUT/persistent-cluster" \
+  --sizes "100,1,256,256;100,8,256,256;100,64,256,256;100,8,512,512;100,16,512,512" || exit 1
 python benchmarks/bench_gru.py --device cuda --dtypes bfloat16 --repeats 5 --warmup 2 \
   --contenders "persistent,persistent mma,nn.GRU" --out "$OUT/persistent-mma" \
   --sizes "100,8,256,256;100,64,256,256;100,8,1024,1024;100,64,1024,1024" || exit 1
@@ -116,7 +121,7 @@ python benchmarks/bench_gru.py --device cuda --dtypes float64 --contenders fused
 step single-step 30 single-step.log python benchmarks/bench_step.py --device cuda --rounds 7 \
   --out "$OUT/single-step"
 # How the CPU path scales with cores: this machine has many, the others two.
-step cpu-threads 25 cpu-threads.log bash -c 'for threads in 1 4 16; do
+step cpu-threads 20 cpu-threads.log bash -c 'for threads in 1 4 16; do
   python benchmarks/bench_gru.py --device cpu --threads $threads --contenders fused,nn.GRU \
     --sizes "100,64,256,256;100,1,256,256;100,64,256,256,packed;60,32,128,128,L2,bidir,packed" \
     --repeats 3 --warmup 1 --out "$OUT/cpu-threads-$threads" || exit 1
@@ -154,6 +159,12 @@ done'
     echo "  $form: $(grep -E '\| persistent \|' "$OUT/persistent-$form/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
+  echo "persistent, grid / cluster form (ms: N=1/8/64 at H=256, N=8/16 at H=512, float32 then"
+  echo "bfloat16; fwd, fwd+bwd):"
+  for name in persistent "persistent cluster"; do
+    echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-cluster/results.md" 2>/dev/null \
+      | awk -F'|' '{printf "%s ", $10}')"
+  done
   echo "persistent bfloat16, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; fwd, fwd+bwd):"
   for name in persistent "persistent mma"; do
     echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-mma/results.md" 2>/dev/null \
@@ -169,6 +180,7 @@ done'
     "$OUT/replay-float64/results.md" 2>/dev/null | awk -F'|' '{printf "%s %s; ", $9, $10}')"
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"
   echo "tensor cores, registers under the sanitizers: $(grep -h 'on tensor cores' "$OUT"/*check.log | head -n 1)"
+  echo "clusters under the sanitizers: $(grep -h 'in clusters' "$OUT"/*check.log | head -n 1)"
   echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"
   grep -A 2 "Compiling entry function.*persistent" "$OUT/build.log" | grep -E "registers|spill" \

@@ -2,8 +2,9 @@
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
 on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
-counted) and the local form with W_hh in registers (counted); float32 and bfloat16,
-one and two directions, padded and packed, training and inference; the persistent kernels' local form (H=37) and the grid form's large ones
+counted), the local form with W_hh in registers and the cluster form on a Hopper card
+(counted); float32 and bfloat16, one and two directions, padded and packed, training and
+inference; the persistent kernels' local form (H=37) and the grid form's large ones
 (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits
 non-zero if a path did not run every layer it should, or a loop ran eagerly under
 replay."""
@@ -43,13 +44,13 @@ def main():
         run_all()
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
-    ran = {k: after[k] - before[k] for k in after}
     layers = 2 * sum(case[2] for case in CASES)  # two dtypes
     local = 2 * sum(case[2] for case in CASES if case[1] <= 128)  # W_hh in one block
     expected = {"forward": CALLS["forward"] * layers, "backward": CALLS["backward"] * layers,
                 "refused": 0, "fallback": 0, "local_forward": CALLS["forward"] * local,
                 "local_backward": CALLS["backward"] * local, "local_forward_registers": 0,
-                "local_backward_registers": 0}
+                "local_backward_registers": 0, "cluster_forward": 0, "cluster_backward": 0}
+    ran = {k: after[k] - before[k] for k in expected}  # the grid form's by rows a warp aside
     print("sanitizer case: persistent kernels ran:", ran, "expected:", expected)
     if ran != expected:
         raise SystemExit("sanitizer case: the persistent kernels did not run every layer")
@@ -74,6 +75,20 @@ def main():
     if ran != expected:
         raise SystemExit("sanitizer case: the tensor-core or register passes did not run "
                          "every layer")
+
+    if torch.cuda.get_device_capability()[0] >= 9:  # clusters: Hopper on
+        before = persistent_kernels.counts()
+        with mode_within(persistent_kernels.set_cluster, True), gru_cuda.persistent("require"):
+            run_all()
+        torch.cuda.synchronize()
+        after = persistent_kernels.counts()
+        ran = [after[k] - before[k] for k in ("cluster_forward", "cluster_backward")]
+        # H=512 (clusters of 16 at these few rows); H=37 stays local, H=1024 on the grid.
+        cluster_layers = 2 * sum(case[2] for case in CASES if 137 < case[1] <= 512)
+        expected = [CALLS["forward"] * cluster_layers, CALLS["backward"] * cluster_layers]
+        print("sanitizer case: forwards, backwards in clusters:", ran, "expected:", expected)
+        if ran != expected:
+            raise SystemExit("sanitizer case: the cluster form did not run every layer")
 
     before = graph_replay.counts()
     with gru_cuda.replay("always"):

@@ -5,7 +5,7 @@ bfloat16 and float64; forward and every gradient, on the per-step and the persis
 On the persistent path a layer the plan takes must run there (require mode, counts), in
 the form the plan chose (H=128 local on a Hopper card, the rest the grid form); for the
 half types also with the grid form on tensor cores; where the local form takes W_hh in
-registers, also with them."""
+registers, also with them; where the cluster form runs (a Hopper card), also with it."""
 import itertools
 
 import pytest
@@ -59,14 +59,17 @@ def _fwd_bwd(model, x, hx, lengths, grad_seed):
 
 
 @pytest.mark.parametrize("path", ["per-step", "persistent", "persistent+mma",
-                                  "persistent+registers"])
+                                  "persistent+registers", "persistent+cluster"])
 @pytest.mark.parametrize("H,N,D,packed,dtype", _cases())
 def test_matches_nn_gru(H, N, D, packed, dtype, path):
     if path == "persistent+mma" and dtype not in (torch.float16, torch.bfloat16):
         pytest.skip("tensor cores are for the half types")
     mma, registers = path == "persistent+mma", path == "persistent+registers"
+    cluster = path == "persistent+cluster"
     if registers and not persistent_kernels.plan(H, N, D, dtype, registers=True)["register_chunks"]:
         pytest.skip("the plan keeps W_hh in shared memory here")
+    if cluster and persistent_kernels.plan(H, N, D, dtype, cluster=True)["form"] != "cluster":
+        pytest.skip("the cluster form does not run here")
     seed = H * 1000 + N * 10 + D * 2 + packed
     torch.manual_seed(seed)
     theirs = nn.GRU(INPUT, H, bidirectional=D == 2, device="cuda")
@@ -85,13 +88,15 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     hx_t = hx.detach().to(truth_dtype).requires_grad_()
     expected = _fwd_bwd(theirs, x_t, hx_t, lengths, seed)
 
-    plan = persistent_kernels.plan(H, N, D, dtype, mma=mma, registers=registers)
+    plan = persistent_kernels.plan(H, N, D, dtype, mma=mma, registers=registers, cluster=cluster)
     runs = 1 if path != "per-step" and plan["refusal"] == "none" else 0
     local_runs = runs if plan["form"] == "local" else 0
+    cluster_runs = runs if plan["form"] == "cluster" else 0
     before = persistent_kernels.counts()
     _poison_allocator()
     with mode_within(persistent_kernels.set_mma, mma), \
             mode_within(persistent_kernels.set_registers, registers), \
+            mode_within(persistent_kernels.set_cluster, cluster), \
             cuda_path(path.split("+")[0]):
         got = _fwd_bwd(ours, x, hx, lengths, seed)
     torch.cuda.synchronize()
@@ -105,6 +110,8 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     register_runs = runs if plan["register_chunks"] else 0
     assert after["local_forward_registers"] - before["local_forward_registers"] == register_runs
     assert after["local_backward_registers"] - before["local_backward_registers"] == register_runs
+    assert after["cluster_forward"] - before["cluster_forward"] == cluster_runs
+    assert after["cluster_backward"] - before["cluster_backward"] == cluster_runs
 
     names = ["output", "h_n", "grad_x", "grad_hx"] + [n for n, _ in ours.named_parameters()]
     for name, a, b in zip(names, got, expected):

@@ -115,38 +115,54 @@ REGISTER_CASES = [LOCAL_CASES[0], LOCAL_CASES[2], LOCAL_CASES[4], LOCAL_CASES[5]
 # rows (some rows padding), 1 to 2 tiles of batch rows.
 MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 4]),
              (3, 2, 256, 1, 40, [3, 1])]
+# The cluster form (SMs / 8 clusters of 8 at once, SMs / 16 of 16): a cluster per
+# direction taking every row, or several taking 2; the last block owning fewer units, or
+# none (H=25: 8 blocks of 4); one row (its gate rows split among the warps); 9 rows (2 and
+# 4 rows a warp); H=256 (32 units a block: 8 items of 4 units a row in the backward);
+# H=500 (16 chunks; clusters of 16, since a slice of 8 would not fit).
+CLUSTER_CASES = [(5, 3, 45, 2, 16, None), (7, 4, 45, 2, 32, [7, 5, 5, 2]),
+                 (4, 3, 25, 1, 8, [4, 3, 1]), (5, 1, 45, 2, 16, None),
+                 (3, 9, 37, 1, 8, [3, 3, 3, 2, 2, 2, 1, 1, 1]), (3, 2, 256, 1, 8, [3, 1]),
+                 (3, 2, 500, 1, 16, [3, 1])]
+CLUSTER_ROW_CASES = [(CLUSTER_CASES[4], 2), (CLUSTER_CASES[4], 4), (CLUSTER_CASES[6], 2)]
 HALF_TYPES = (torch.bfloat16, torch.float16)
 MMA_TYPES = HALF_TYPES + (torch.float32,)  # float32 as TF32
 
 # (case, dtype, rows a warp, local form allowed, tensor cores allowed, W_hh in registers
-# allowed)
-PARAMS = ([(*case, torch.float32, 1, False, False, False) for case in CASES]
-          + [(*case, dtype, 1, False, False, False) for case in HALF_CASES
+# allowed, cluster form allowed)
+PARAMS = ([(*case, torch.float32, 1, False, False, False, False) for case in CASES]
+          + [(*case, dtype, 1, False, False, False, False) for case in HALF_CASES
              for dtype in HALF_TYPES]
-          + [(*case, torch.float32, rows, False, False, False) for case, rows in ROW_CASES]
-          + [(*case, torch.float32, 1, True, False, False) for case in LOCAL_CASES]
-          + [(*case, dtype, 1, True, False, False) for case in LOCAL_HALF_CASES
+          + [(*case, torch.float32, rows, False, False, False, False)
+             for case, rows in ROW_CASES]
+          + [(*case, torch.float32, 1, True, False, False, False) for case in LOCAL_CASES]
+          + [(*case, dtype, 1, True, False, False, False) for case in LOCAL_HALF_CASES
              for dtype in HALF_TYPES]
-          + [(*case, torch.float32, 1, True, False, True) for case in REGISTER_CASES]
-          + [(*case, dtype, 1, True, False, True) for case, dtype in
+          + [(*case, torch.float32, 1, True, False, True, False) for case in REGISTER_CASES]
+          + [(*case, dtype, 1, True, False, True, False) for case, dtype in
              [(REGISTER_CASES[1], torch.bfloat16), (LOCAL_CASES[6], torch.bfloat16),
               (LOCAL_CASES[6], torch.float16)]]
-          + [(*case, dtype, 1, False, True, False) for case in MMA_CASES for dtype in MMA_TYPES])
+          + [(*case, dtype, 1, False, True, False, False) for case in MMA_CASES
+             for dtype in MMA_TYPES]
+          + [(*case, torch.float32, 1, False, False, False, True) for case in CLUSTER_CASES]
+          + [(*case, torch.float32, rows, False, False, False, True)
+             for case, rows in CLUSTER_ROW_CASES]
+          + [(*CLUSTER_CASES[1], dtype, 1, False, False, False, True) for dtype in HALF_TYPES])
 
 
 def case_id(p):
-    T, N, H, D, sms, lengths, dtype, rows, local, mma, registers = p
+    T, N, H, D, sms, lengths, dtype, rows, local, mma, registers, cluster = p
     form = ("local-registers" if registers else "local") if local else \
-        "mma" if mma else f"rows{rows}"
+        "mma" if mma else f"cluster-rows{rows}" if cluster else f"rows{rows}"
     return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
             f"{str(dtype).split('.')[-1]}-{form}")
 
 
-@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local,mma,registers", PARAMS,
-                         ids=[case_id(p) for p in PARAMS])
+@pytest.mark.parametrize("T,N,H,D,sms,lengths,dtype,rows_per_warp,local,mma,registers,cluster",
+                         PARAMS, ids=[case_id(p) for p in PARAMS])
 def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path, T, N, H, D, sms,
                                                             lengths, dtype, rows_per_warp, local,
-                                                            mma, registers):
+                                                            mma, registers, cluster):
     gen = torch.Generator().manual_seed(T * 1000 + H)
     batch_sizes = [N] * T if lengths is None else \
         [sum(1 for length in lengths if length > t) for t in range(T)]
@@ -161,7 +177,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     case = tmp_path / "case.bin"
     with open(case, "wb") as f:
         f.write(np.array([T, N, H, D, sms, DTYPES[dtype], int(lengths is not None),
-                          rows_per_warp, int(local), int(mma), int(registers)],
+                          rows_per_warp, int(local), int(mma), int(registers), int(cluster)],
                          np.int64).tobytes())
         f.write(np.array(batch_sizes, np.int64).tobytes())
         for t in (gx, w_hh, b_ih, b_hh, hx, grad_out, grad_hn):
@@ -195,9 +211,20 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
     with precision.cudnn_rnn_tf32(True):  # the emulation's float32 tensor cores are TF32
         plan = persistent_kernels.plan(H, N, D, dtype, sm_count=sms, smem_per_block=232448,
                                        local=local, rows_per_warp=rows_per_warp, mma=mma,
-                                       registers=registers)
-    assert plan["form"] == ("local" if local else "grid")
-    if local:
+                                       registers=registers, cluster=cluster)
+    assert plan["form"] == ("local" if local else "cluster" if cluster else "grid")
+    if cluster:
+        size = 8 if H <= 256 else 16  # the smallest whose slices fit here
+        at_once = sms // size // D
+        rows = -(-N // at_once)
+        assert plan["cluster_size"] == size and plan["rows_per_block"] == rows
+        assert plan["units_per_block"] == -(-H // size)
+        assert plan["grid"] == D * size * -(-N // rows)
+        chunks = 8 if H <= 256 else 16
+        warp_rows = min(rows_per_warp, 32 // chunks)
+        expected_forms = [f"forward cluster {size} rows {rows} chunks {chunks} warp rows {warp_rows}",
+                          "backward cluster units 4"]
+    elif local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
         assert plan["rows_per_block"] == rows
         chunks = (16 if H <= 64 else 32 if H <= 128 and rows <= 2 else 0) if registers else 0

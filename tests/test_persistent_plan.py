@@ -148,7 +148,7 @@ def test_environment_sets_the_starting_mode(value, mode):
 
 def test_plan_fields_come_from_cpp():
     assert persistent_kernels.PLAN_FIELDS[:2] == ("refusal", "form")
-    assert persistent_kernels.FORMS == ("grid", "local")
+    assert persistent_kernels.FORMS == ("grid", "local", "cluster")
     assert len(persistent_kernels.PLAN_FIELDS) == len(torch.ops.gru_cuda.persistent_plan(
         256, 8, 1, False, **H100))
 
@@ -263,9 +263,58 @@ def test_registers_are_off_by_default_grid_form_has_none_and_restored():
     assert persistent_kernels.set_registers(False) is True
 
 
+@pytest.mark.parametrize("variable,getter", [("GRU_CUDA_PERSISTENT_REGISTERS", "registers_allowed"),
+                                             ("GRU_CUDA_PERSISTENT_MMA", "mma_allowed"),
+                                             ("GRU_CUDA_PERSISTENT_CLUSTER", "cluster_allowed")])
 @pytest.mark.parametrize("value,allowed", [("0", False), ("1", True)])
-def test_environment_sets_the_registers(value, allowed):
-    done = _python_with("from gru_cuda import persistent_kernels as p; print(p.registers_allowed())",
-                        GRU_CUDA_PERSISTENT_REGISTERS=value)
+def test_environment_sets_the_opt_in_variants(variable, getter, value, allowed):
+    done = _python_with(f"from gru_cuda import persistent_kernels as p; print(p.{getter}())",
+                        **{variable: value})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(allowed)
+
+
+@pytest.mark.parametrize("H,N,D", list(itertools.product([138, 256], [1, 8, 32, 64], [1, 2])))
+def test_h100_cluster_form_spreads_the_rows_over_clusters_of_8(H, N, D):
+    """16 clusters of 8 at once (the default guess from 132 SMs): a direction's rows over
+    16 / D of them, each block owning H / 8 units."""
+    p = persistent_kernels.plan(H, N, D, **H100, cluster=True)
+    assert p["refusal"] == "none" and p["form"] == "cluster" and p["cluster_size"] == 8
+    R, k = -(-N // (16 // D)), -(-H // 8)
+    assert p["rows_per_block"] == R and p["units_per_block"] == k
+    assert p["blocks_per_direction"] == 8 * -(-N // R) and p["grid"] == D * p["blocks_per_direction"]
+    assert p["grid"] <= 128  # one wave
+    assert p["smem_forward"] == 4 * (3 * k * H + R * 3 * k + 2 * R * H) <= H100["smem_per_block"]
+    assert p["smem_backward"] == 4 * (k * 3 * H + 2 * R * 3 * H) <= H100["smem_per_block"]
+    assert p["threads"] == 256 and p["mma"] == 0 and p["rows_per_warp"] == 1
+
+
+@pytest.mark.parametrize("H,N,D,form,size", [
+    (512, 8, 1, "cluster", 16),    # a slice of 8 would not fit; 8 clusters of 16 at once
+    (512, 16, 1, "cluster", 16),   # 2 rows a cluster: the backward's copies just fit
+    (512, 32, 1, "grid", 0),       # 4 rows a cluster would not
+    (384, 64, 1, "cluster", 16),   # 4 rows a cluster of 8 would not fit; 8 of 16 do
+    (512, 64, 1, "grid", 0),
+    (520, 1, 1, "grid", 0),        # beyond the kernels' 16 chunks
+    (128, 8, 1, "local", 0),       # the local form first, where it runs
+])
+def test_cluster_form_where_its_slices_fit_else_the_others(H, N, D, form, size):
+    p = persistent_kernels.plan(H, N, D, **H100, cluster=True)
+    assert p["form"] == form and p["cluster_size"] == size and p["refusal"] == "none"
+
+
+def test_cluster_form_needs_clusters_and_takes_blocks_without_units():
+    assert persistent_kernels.plan(256, 8, 1, **A100, cluster=True, clusters=(0, 0))["form"] == "grid"
+    assert persistent_kernels.plan(256, 8, 2, **H100, cluster=True, clusters=(1, 0))["form"] == "grid"
+    p = persistent_kernels.plan(25, 3, 1, **H100, local=False, cluster=True)
+    assert p["form"] == "cluster" and p["units_per_block"] == 4  # block 7 of 8 owns none
+    p = persistent_kernels.plan(256, 32, 1, **H100, cluster=True, clusters=(3, 1))
+    assert p["rows_per_block"] == 11 and p["grid"] == 24  # as many clusters as run at once
+
+
+def test_cluster_form_is_off_by_default_and_restored():
+    assert persistent_kernels.cluster_allowed() is False
+    assert persistent_kernels.plan(256, 8, 1, **H100)["form"] == "grid"
+    assert persistent_kernels.set_cluster(True) is False
+    assert persistent_kernels.plan(256, 8, 1, **H100)["form"] == "cluster"  # follows it
+    assert persistent_kernels.set_cluster(False) is True

@@ -16,13 +16,14 @@ namespace {
 std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is_double,
                                         int64_t sm_count, int64_t smem_per_block,
                                         bool allow_local, int64_t rows_per_warp,
-                                        int64_t mma_bytes, bool local_registers) {
-  const PersistentPlan p = plan_persistent(H, N, D, is_double, {sm_count, smem_per_block},
-                                           allow_local, rows_per_warp, mma_bytes,
-                                           local_registers);
+                                        int64_t mma_bytes, bool local_registers,
+                                        int64_t clusters_of_8, int64_t clusters_of_16) {
+  const PersistentPlan p =
+      plan_persistent(H, N, D, is_double, {sm_count, smem_per_block, {clusters_of_8, clusters_of_16}},
+                      allow_local, rows_per_warp, mma_bytes, local_registers);
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
-          p.smem_backward, p.rows_per_warp, p.mma, p.register_chunks};
+          p.smem_backward, p.rows_per_warp, p.mma, p.register_chunks, p.cluster_size};
 }
 
 int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchange(mode); }
@@ -33,6 +34,10 @@ bool set_persistent_mma_op(bool allowed) { return persistent_mma_allowed().excha
 
 bool set_persistent_registers_op(bool allowed) {
   return persistent_local_registers().exchange(allowed);
+}
+
+bool set_persistent_cluster_op(bool allowed) {
+  return persistent_cluster_allowed().exchange(allowed);
 }
 
 int64_t set_persistent_warp_rows_op(int64_t rows) {
@@ -49,7 +54,8 @@ std::vector<int64_t> persistent_counts_op() {
           c.grid_forward_rows[0].load(), c.grid_forward_rows[1].load(),
           c.grid_forward_rows[2].load(), c.grid_forward_mma.load(),
           c.grid_backward_mma.load(),   c.local_forward_registers.load(),
-          c.local_backward_registers.load()};
+          c.local_backward_registers.load(), c.cluster_forward.load(),
+          c.cluster_backward.load()};
 }
 
 }  // namespace
@@ -57,13 +63,15 @@ std::vector<int64_t> persistent_counts_op() {
 TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
         "int smem_per_block, bool allow_local=True, int rows_per_warp=1, "
-        "int mma_bytes=0, bool local_registers=False) -> int[]",
+        "int mma_bytes=0, bool local_registers=False, int clusters_of_8=0, "
+        "int clusters_of_16=0) -> int[]",
         &persistent_plan_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);
   m.def("set_persistent_warp_rows(int rows) -> int", &set_persistent_warp_rows_op);
   m.def("set_persistent_mma(bool allowed) -> bool", &set_persistent_mma_op);
   m.def("set_persistent_registers(bool allowed) -> bool", &set_persistent_registers_op);
+  m.def("set_persistent_cluster(bool allowed) -> bool", &set_persistent_cluster_op);
   m.def("persistent_counts() -> int[]", &persistent_counts_op);
 }
 

@@ -38,6 +38,37 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
   return true;
 }
 
+// The cluster form for H, N, D, or false: the smallest cluster whose blocks' slices of
+// W_hh and staged rows fit, with the rows spread over as many clusters as run at once
+// (a cluster per direction at least). Blocks past H own no units; they keep the barrier.
+// Built for H <= 512 (a lane's 8 or 16 chunks of a row's state): beyond it the slices
+// leave no room for the staged rows.
+bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
+                  int64_t warp_rows, PersistentPlan& plan) {
+  if (forward_chunks(H) > 16) return false;
+  for (int i = 0; i < 2; ++i) {
+    const int64_t C = kClusterSizes[i], at_once = limits.clusters[i] / D;
+    if (at_once < 1) continue;
+    const int64_t k = ceil_div(H, C), R = ceil_div(N, at_once);
+    const ClusterSlots slots = cluster_slots(H, k, R);
+    const int64_t floats = static_cast<int64_t>(sizeof(float));
+    if (std::max(slots.forward_total, slots.backward_total) * floats > limits.smem_per_block) {
+      continue;
+    }
+    plan.form = PersistentForm::kCluster;
+    plan.cluster_size = C;
+    plan.rows_per_block = R;
+    plan.units_per_block = k;
+    plan.blocks_per_direction = C * ceil_div(N, R);
+    plan.grid = plan.blocks_per_direction * D;
+    plan.smem_forward = slots.forward_total * floats;
+    plan.smem_backward = slots.backward_total * floats;
+    plan.rows_per_warp = forward_warp_rows(H, warp_rows);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
@@ -49,7 +80,10 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
   } else if (H <= 0 || N <= 0 || D <= 0 || limits.sm_count < D) {
     plan.refusal = PersistentRefusal::kEmpty;
   }
-  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, local_registers, plan))) return plan;
+  if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, local_registers, plan)) ||
+      plan_cluster(H, N, D, limits, warp_rows, plan)) {
+    return plan;
+  }
   if (N > kPersistentMaxRows) {
     plan.refusal = PersistentRefusal::kTooManyRows;
   } else if (H > kPersistentMaxHidden) {

@@ -37,8 +37,11 @@ constexpr const char* kPersistentRefusalNames =
 // grid: each block owns some hidden units of every batch row, blocks exchange the state
 // through L2 with a grid barrier per step (cooperative launch). local: each block holds
 // all of W_hh and runs kRows batch rows alone, no barrier between blocks (small H).
-enum class PersistentForm : int64_t { kGrid = 0, kLocal = 1 };
-constexpr const char* kPersistentFormNames = "grid,local";
+// cluster: a thread-block cluster (sm_90 on) runs some batch rows alone, its blocks
+// owning hidden units as in the grid form, exchanging the state through each other's
+// shared memory with a cluster barrier per step.
+enum class PersistentForm : int64_t { kGrid = 0, kLocal = 1, kCluster = 2 };
+constexpr const char* kPersistentFormNames = "grid,local,cluster";
 
 // The local form's shared memory in float slots, W_hh first (a half type's value uses
 // half a slot). Forward: W_hh^T (H rows of w_stride: 3H made odd, so that a warp writing
@@ -74,9 +77,26 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
   return H <= 128 && R <= kLocalMaxRowsAt32Chunks ? 32 : 0;
 }
 
+// The cluster form's shared memory in float slots, W_hh's slice first (a half type's
+// value uses half a slot). Forward: the block's 3k gate rows of W_hh (as the grid form's),
+// gh (R, 3k), the state of the cluster's R rows, double-buffered by step (2, R, H): the
+// blocks write their units into every block's copy. Backward: the k units' columns of
+// W_hh (k, 3H), then gh's gradient of the R rows, double-buffered likewise (2, R, 3H).
+struct ClusterSlots {
+  int64_t gh, h, forward_total, dgh, backward_total;
+};
+GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int64_t R) {
+  const int64_t w = 3 * k * H, h = w + R * 3 * k;
+  return {w, h, h + 2 * R * H, w, w + 2 * R * 3 * H};
+}
+constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most
+
 struct DeviceLimits {
   int64_t sm_count;
   int64_t smem_per_block;  // the opt-in maximum of dynamic shared memory per block, bytes
+  // Clusters of kClusterSizes blocks (one an SM) the device runs at once; 0: none (no
+  // clusters before sm_90, or the cluster form is off).
+  int64_t clusters[2] = {0, 0};
 };
 
 struct PersistentPlan {
@@ -92,12 +112,13 @@ struct PersistentPlan {
   int64_t rows_per_warp = 0;    // grid: batch rows a warp's forward product takes (1, 2, 4)
   int64_t mma = 0;              // grid: 1 when the products run on tensor cores
   int64_t register_chunks = 0;  // local: W_hh's part a thread takes in registers (0: shared)
+  int64_t cluster_size = 0;     // cluster: blocks a cluster (rows_per_block: rows it takes)
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
 };
 // The fields in the order the plan op returns them, exported to Python.
 constexpr const char* kPersistentPlanFields =
     "refusal,form,rows_per_block,blocks_per_direction,units_per_block,grid,threads,"
-    "smem_forward,smem_backward,rows_per_warp,mma,register_chunks";
+    "smem_forward,smem_backward,rows_per_warp,mma,register_chunks,cluster_size";
 
 // The grid form's forward: a lane holds forward_chunks(H) values of a row's state, and a
 // warp takes as many of the wanted 1, 2 or 4 rows as 32 values a lane allow.
@@ -124,9 +145,11 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_
 }
 
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
-// to kLocalMaxRows) that keep the grid within one block per SM; else the grid form: one
-// block per SM, all co-resident (a cooperative launch checks this again). W_hh is kept
-// in float in shared memory whatever the layer's dtype.
+// to kLocalMaxRows) that keep the grid within one block per SM; else the cluster form
+// where the device has clusters and its slices fit, the rows spread over the clusters it
+// runs at once; else the grid form: one block per SM, all co-resident (a cooperative
+// launch checks this again). W_hh is kept in float in shared memory whatever the
+// layer's dtype.
 // warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
 // mma_bytes: the element size of a layer whose products may use tensor cores (2: float16
 // or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not. local_registers:

@@ -37,6 +37,11 @@ std::atomic<bool>& persistent_local_registers() {
   return allowed;
 }
 
+std::atomic<bool>& persistent_cluster_allowed() {
+  static std::atomic<bool> allowed(flag_from_env("GRU_CUDA_PERSISTENT_CLUSTER", false));
+  return allowed;
+}
+
 PersistentCounts& persistent_counts() {
   static PersistentCounts counts;
   return counts;

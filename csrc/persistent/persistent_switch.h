@@ -38,8 +38,12 @@ std::atomic<bool>& persistent_mma_allowed();
 // set_persistent_registers op.
 std::atomic<bool>& persistent_local_registers();
 
+// Whether the plan may choose the cluster form (sm_90 on): off until a GPU run has
+// checked it; GRU_CUDA_PERSISTENT_CLUSTER=1 at start, or the set_persistent_cluster op.
+std::atomic<bool>& persistent_cluster_allowed();
+
 // Layers run by the persistent kernels (local_*: of those, by the local form, and
-// local_*_registers of its passes with W_hh in registers; the grid
+// local_*_registers of its passes with W_hh in registers; cluster_*: by the cluster form; the grid
 // form's forwards by the rows a warp took); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
 // whose cooperative launch was refused (fallback: they ran per step).
@@ -49,12 +53,13 @@ struct PersistentCounts {
   std::atomic<int64_t> local_forward_registers{0}, local_backward_registers{0};
   std::atomic<int64_t> grid_forward_rows[3] = {0, 0, 0};  // taking 1, 2, 4 rows a warp
   std::atomic<int64_t> grid_forward_mma{0}, grid_backward_mma{0};  // on tensor cores
+  std::atomic<int64_t> cluster_forward{0}, cluster_backward{0};
 };
 PersistentCounts& persistent_counts();
 // The counts in the order the counts op returns them, exported to Python.
 constexpr const char* kPersistentCountNames =
     "forward,backward,refused,fallback,local_forward,local_backward,grid_forward_rows_1,"
     "grid_forward_rows_2,grid_forward_rows_4,grid_forward_mma,grid_backward_mma,"
-    "local_forward_registers,local_backward_registers";
+    "local_forward_registers,local_backward_registers,cluster_forward,cluster_backward";
 
 }  // namespace gru_cuda

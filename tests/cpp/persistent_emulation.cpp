@@ -5,13 +5,15 @@
 //   persistent_emulation CASE_FILE OUT_FILE
 // CASE_FILE: int64 T, N, H, D, SM count, dtype (0 float32, 1 bfloat16, 2 float16), packed,
 // rows per warp of the grid form's forward product, local form allowed, tensor cores
-// allowed (float32: as TF32), the local forward's W_hh in registers allowed; int64
+// allowed (float32: as TF32), the local forward's W_hh in registers allowed, the cluster
+// form allowed (with SM count / 8 and / 16 clusters of 8 and 16 at once); int64
 // batch_sizes[T]; then float32 gx (rows,
 // D*3H), w_hh (D, 3H, H), b_ih (D, 3H), b_hh (D, 3H), hx (D, N, H), grad_out (rows, D*H),
 // grad_hn (D, N, H).
 // OUT_FILE: float32 output, h_n, saved, dgx, dgh_n, grad_hx, then the inference forward's
 // output and h_n. Outputs start as NaN. Prints the instantiations that ran.
 #include "emulation/cuda_emulation.h"
+#include "persistent/cuda/gru_cluster_kernels.cuh"
 #include "persistent/cuda/gru_local_kernels.cuh"
 #include "persistent/cuda/gru_persistent_kernels.cuh"
 
@@ -20,6 +22,8 @@
 
 using namespace gru_cuda;
 using persistent_kernels::with_backward_kernel;
+using persistent_kernels::with_cluster_backward_kernel;
+using persistent_kernels::with_cluster_forward_kernel;
 using persistent_kernels::with_forward_kernel;
 using persistent_kernels::with_local_backward_kernel;
 using persistent_kernels::with_local_forward_kernel;
@@ -52,6 +56,19 @@ std::vector<S> poisoned(int64_t n) {
 // when `say`.
 template <typename S, bool kSave>
 void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& args, bool say) {
+  if (plan.form == PersistentForm::kCluster) {
+    with_cluster_forward_kernel<S, kSave>(args.shape.H, args.shape.rows_per_warp,
+                                          [&](auto kernel, int chunks, int rows) {
+      if (say) {
+        std::printf("forward cluster %d rows %d chunks %d warp rows %d\n",
+                    static_cast<int>(plan.cluster_size), static_cast<int>(plan.rows_per_block),
+                    chunks, rows);
+      }
+      emulated_launch(plan.grid, plan.smem_forward, [&] { kernel(args); }, plan.cluster_size);
+      return 0;
+    });
+    return;
+  }
   if (plan.form == PersistentForm::kLocal) {
     with_local_forward_kernel<S, kSave>(plan.rows_per_block, plan.register_chunks,
                                         [&](auto kernel, int rows, int chunks) {
@@ -73,6 +90,14 @@ void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& ar
 
 template <typename S>
 void emulate_backward(const PersistentPlan& plan, const PersistentBackwardArgs& args) {
+  if (plan.form == PersistentForm::kCluster) {
+    with_cluster_backward_kernel<S>([&](auto kernel, int units) {
+      std::printf("backward cluster units %d\n", units);
+      emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); }, plan.cluster_size);
+      return 0;
+    });
+    return;
+  }
   if (plan.form == PersistentForm::kLocal) {
     with_local_backward_kernel<S>(plan.rows_per_block, plan.register_chunks,
                                   [&](auto kernel, int rows, int chunks) {
@@ -98,16 +123,20 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   const bool packed = head[6] != 0;
   const int64_t rows_per_warp = head[7];
   const bool allow_local = head[8] != 0, allow_mma = head[9] != 0, registers = head[10] != 0;
+  const bool allow_cluster = head[11] != 0;
   std::vector<int64_t> steps(batch_sizes);  // batch sizes, then each step's first row
   int64_t rows = 0;
   for (const int64_t n : batch_sizes) {
     steps.push_back(rows);
     rows += n;
   }
-  const PersistentPlan plan = plan_persistent(H, N, D, false, {sms, 232448}, allow_local,
+  DeviceLimits limits{sms, 232448};
+  if (allow_cluster) limits.clusters[0] = sms / 8, limits.clusters[1] = sms / 16;
+  const PersistentPlan plan = plan_persistent(H, N, D, false, limits, allow_local,
                                               rows_per_warp, allow_mma ? sizeof(S) : 0,
                                               registers);
   const bool local = plan.form == PersistentForm::kLocal;
+  const bool cluster = plan.form == PersistentForm::kCluster;
   blockDim.x = local ? static_cast<unsigned>(plan.threads) : 64;
   if (!plan.eligible()) {
     std::fprintf(stderr, "the plan refuses the case: %d\n", static_cast<int>(plan.refusal));
@@ -129,8 +158,8 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   PersistentForwardArgs fwd{};
   fwd.shape = {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, plan.smem_forward,
                packed ? steps.data() : nullptr, packed ? steps.data() + T : nullptr,
-               plan.rows_per_warp, local ? plan.rows_per_block : 0, plan.mma, plan.threads,
-               plan.register_chunks};
+               plan.rows_per_warp, local || cluster ? plan.rows_per_block : 0, plan.mma,
+               plan.threads, plan.register_chunks, plan.cluster_size};
   fwd.gx = gx.data();
   for (int64_t d = 0; d < D; ++d) {
     fwd.w_hh[d] = w_hh.data() + d * 3 * H * H;
@@ -159,7 +188,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
 
   auto dgx = poisoned<S>(rows * D * 3 * H);
   auto dgh_n = poisoned<S>(rows * D * H);
-  auto dgh_buf = poisoned<S>(local ? 0 : 2 * D * N * 3 * H);
+  auto dgh_buf = poisoned<S>(local || cluster ? 0 : 2 * D * N * 3 * H);
   PersistentBackwardArgs bwd{};
   bwd.shape = fwd.shape;
   bwd.shape.smem_bytes = plan.smem_backward;
@@ -169,7 +198,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   bwd.dh = dh.data();
   bwd.dgx = dgx.data();
   bwd.dgh_n = dgh_n.data();
-  bwd.dgh_buf = local ? nullptr : dgh_buf.data();
+  bwd.dgh_buf = local || cluster ? nullptr : dgh_buf.data();
   emulate_backward<S>(plan, bwd);
 
   std::ofstream result(out_path, std::ios::binary);
@@ -192,7 +221,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::ifstream in(argv[1], std::ios::binary);
-  int64_t head[11];
+  int64_t head[12];
   in.read(reinterpret_cast<char*>(head), sizeof(head));
   std::vector<int64_t> batch_sizes(head[0]);
   in.read(reinterpret_cast<char*>(batch_sizes.data()), head[0] * sizeof(int64_t));

@@ -1,6 +1,8 @@
 // Launches of the persistent layer kernels: the grid form (gru_persistent_kernels.cuh)
 // gets the shared memory attribute, a co-residency check, then one cooperative launch;
-// the local form (gru_local_kernels.cuh) an ordinary launch.
+// the local form (gru_local_kernels.cuh) an ordinary launch; the cluster form
+// (gru_cluster_kernels.cuh) an ordinary launch with a cluster dimension.
+#include "gru_cluster_kernels.cuh"
 #include "gru_local_kernels.cuh"
 #include "gru_persistent.h"
 #include "gru_persistent_kernels.cuh"
@@ -9,6 +11,8 @@ namespace gru_cuda {
 namespace {
 
 using persistent_kernels::with_backward_kernel;
+using persistent_kernels::with_cluster_backward_kernel;
+using persistent_kernels::with_cluster_forward_kernel;
 using persistent_kernels::with_forward_kernel;
 using persistent_kernels::with_local_backward_kernel;
 using persistent_kernels::with_local_forward_kernel;
@@ -25,6 +29,41 @@ cudaError_t local_launch(Kernel kernel, const Args& args, cudaStream_t stream) {
                           dim3(static_cast<unsigned int>(s.blocks_per_direction * s.D)),
                           dim3(static_cast<unsigned int>(s.threads)), params, s.smem_bytes,
                           stream);
+}
+
+// A launch of `grid` blocks in clusters of cluster_size, each block with smem_bytes; the
+// attributes a cluster of over 8 blocks and that much shared memory need set first.
+template <typename Args>
+cudaError_t cluster_config(void (*kernel)(Args), int64_t grid, int64_t cluster_size,
+                           int64_t smem_bytes, cudaStream_t stream,
+                           cudaLaunchAttribute& attribute, cudaLaunchConfig_t& config) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem_bytes));
+  if (err == cudaSuccess && cluster_size > 8) {
+    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  }
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = static_cast<unsigned int>(cluster_size);
+  attribute.val.clusterDim.y = attribute.val.clusterDim.z = 1;
+  config = {};
+  config.gridDim = dim3(static_cast<unsigned int>(grid));
+  config.blockDim = dim3(kPersistentThreads);
+  config.dynamicSmemBytes = static_cast<size_t>(smem_bytes);
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return err;
+}
+
+// Clusters never wait for each other: any grid runs, in waves if need be.
+template <typename Args>
+cudaError_t cluster_launch(void (*kernel)(Args), const Args& args, cudaStream_t stream) {
+  const PersistentShape& s = args.shape;
+  cudaLaunchAttribute attribute;
+  cudaLaunchConfig_t config;
+  const cudaError_t err = cluster_config(kernel, s.blocks_per_direction * s.D, s.cluster_size,
+                                         s.smem_bytes, stream, attribute, config);
+  return err != cudaSuccess ? err : cudaLaunchKernelEx(&config, kernel, args);
 }
 
 template <typename Kernel, typename Args>
@@ -53,6 +92,14 @@ cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
 template <typename scalar_t>
 cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                  cudaStream_t stream) {
+  if (args.shape.cluster_size > 0) {
+    const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
+      return cluster_launch(kernel, args, stream);
+    };
+    const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
+    return args.saved != nullptr ? with_cluster_forward_kernel<scalar_t, true>(H, rows, launch)
+                                 : with_cluster_forward_kernel<scalar_t, false>(H, rows, launch);
+  }
   const int64_t local_rows = args.shape.rows_per_block;
   if (local_rows > 0) {
     const auto launch = [&](auto kernel, int /*rows*/, int /*chunks*/) {
@@ -75,6 +122,10 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
 template <typename scalar_t>
 cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device,
                                   cudaStream_t stream) {
+  if (args.shape.cluster_size > 0) {
+    return with_cluster_backward_kernel<scalar_t>(
+        [&](auto kernel, int /*units*/) { return cluster_launch(kernel, args, stream); });
+  }
   if (args.shape.rows_per_block > 0) {
     return with_local_backward_kernel<scalar_t>(
         args.shape.rows_per_block, args.shape.register_chunks,
@@ -89,6 +140,11 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
 
 // Sizes the kernels were not built for (the plan never gives them).
 bool outside_instantiations(const PersistentShape& s) {
+  if (s.cluster_size > 0) {
+    return (s.cluster_size != kClusterSizes[0] && s.cluster_size != kClusterSizes[1]) ||
+           forward_chunks(s.H) > 16 || s.rows_per_block < 1 ||
+           s.blocks_per_direction % s.cluster_size != 0;
+  }
   if (s.rows_per_block > 0) {
     const int64_t r = s.rows_per_block, chunks = s.register_chunks;  // layouts are their own
     return (r != 1 && r != 2 && r != 4 && r != 8) || s.threads > kLocalMaxThreads ||
@@ -100,6 +156,20 @@ bool outside_instantiations(const PersistentShape& s) {
 }
 
 }  // namespace
+
+void max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
+  for (int i = 0; i < 2; ++i) {
+    cudaLaunchAttribute attribute;
+    cudaLaunchConfig_t config;
+    const auto kernel = persistent_kernels::cluster_forward_kernel<float, true, 8, 1>;
+    int count = 0;
+    cudaError_t err = cluster_config(kernel, kClusterSizes[i], kClusterSizes[i], smem_bytes,
+                                     nullptr, attribute, config);
+    if (err == cudaSuccess) err = cudaOccupancyMaxActiveClusters(&count, kernel, &config);
+    if (err != cudaSuccess) (void)cudaGetLastError();  // no clusters of that size: none
+    clusters[i] = err == cudaSuccess ? count : 0;
+  }
+}
 
 cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::ScalarType dtype,
                                       int device, cudaStream_t stream) {

@@ -1,5 +1,5 @@
 // Launches of the persistent layer kernels (gru_persistent.cu): a layer's whole time
-// loop in one cooperative launch, W_hh held in shared memory, one grid barrier per step.
+// loop in one launch, W_hh held on chip.
 // Raw pointers in, a CUDA error out; persistent_layer.cpp prepares the buffers and says
 // what an error means.
 #pragma once
@@ -17,5 +17,9 @@ cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::Sc
                                       int device, cudaStream_t stream);
 cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
                                        c10::ScalarType dtype, int device, cudaStream_t stream);
+
+// The clusters of kClusterSizes blocks, each with smem_bytes of shared memory, the current
+// device runs at once (0 where it runs none, as before sm_90).
+void max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]);
 
 }  // namespace gru_cuda

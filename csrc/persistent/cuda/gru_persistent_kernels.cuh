@@ -44,6 +44,18 @@ __device__ __forceinline__ float load_cg(const T* p) {
   return static_cast<float>(value);
 }
 
+// A value of the exchanged state (or its gradient) in float: from L2 where blocks exchange
+// it through global memory (the grid form), a plain load where each block holds its own
+// copy in shared memory (the cluster form).
+template <bool kShared, typename T>
+__device__ __forceinline__ float load_state(const T* p) {
+  if constexpr (kShared) {
+    return static_cast<float>(*p);
+  } else {
+    return load_cg(p);
+  }
+}
+
 // One exchange of warp_sums: lanes with kOffset set keep the upper kHalf values and the
 // others the lower, each adding its partner's; then the next exchange, on half as many.
 template <int kValues, int kHalf, int kOffset>
@@ -207,8 +219,9 @@ __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, floa
 // The forward product on FFMA: gh_s[n * 3k + m] = W_m . h_n for the live rows n and the
 // block's gate rows m = g k + i. Warps take groups of kRows batch rows, their state in
 // registers; when there are fewer groups than warps, a group's gate rows are split among
-// several warps so that none idles (at N=1 all of them share one row).
-template <int kChunks, int kRows, typename scalar_t>
+// several warps so that none idles (at N=1 all of them share one row). kShared: h_in is
+// this block's copy of the state in shared memory.
+template <int kChunks, int kRows, bool kShared = false, typename scalar_t>
 __device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, const scalar_t* h_in,
                                              int H, int k, int units, int live, int lane,
                                              int warp, int warps) {
@@ -223,7 +236,8 @@ __device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, cons
 #pragma unroll
       for (int c = 0; c < kChunks; ++c) {
         const int col = lane + 32 * c;
-        h_lane[j][c] = col < H && n0 + j < live ? load_cg(h_in + (n0 + j) * H + col) : 0.0f;
+        h_lane[j][c] =
+            col < H && n0 + j < live ? load_state<kShared>(h_in + (n0 + j) * H + col) : 0.0f;
       }
     }
     const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
@@ -364,44 +378,53 @@ __device__ __forceinline__ void mma_backward_product(const scalar_t* w_m, int w_
   }
 }
 
-// The backward product on FFMA (same sums): a warp per batch row, a lane's share of the
-// gate rows with kLoads loads from L2 in flight at once, one accumulator per unit (w_s
-// holds only the units' rows: the guard keeps reads inside it), the units' sums in one
-// shuffle butterfly.
+// One row's backward product on FFMA, by one warp: dh_row[u0 + i] += dgh_row . W_hh[:, u0 +
+// i] for i < units <= kUnits, a lane's share of the gate rows with kLoads loads in flight
+// at once, one accumulator per unit (w_s: the units' columns as rows; the guard keeps
+// reads inside it), the units' sums in one shuffle butterfly. kShared: dgh_row is this
+// block's copy in shared memory.
+template <int kUnits, bool kShared, typename scalar_t>
+__device__ __forceinline__ void backward_row_product(const float* w_s, const scalar_t* dgh_row,
+                                                     scalar_t* dh_row, int G, int u0, int units,
+                                                     int lane) {
+  constexpr int kLoads = 4;
+  float acc[kUnits];
+#pragma unroll
+  for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
+  for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
+    float g[kLoads];
+#pragma unroll
+    for (int b = 0; b < kLoads; ++b) {
+      g[b] = r0 + 32 * b < G ? load_state<kShared>(dgh_row + r0 + 32 * b) : 0.0f;
+    }
+#pragma unroll
+    for (int b = 0; b < kLoads; ++b) {
+      const int r = r0 + 32 * b;
+      if (r >= G) break;
+#pragma unroll
+      for (int iu = 0; iu < kUnits; ++iu) {
+        if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
+      }
+    }
+  }
+  const float total = warp_sums<kUnits>(acc, lane);
+  const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
+  if (lane % (32 / kUnits) == 0 && iu < units) {
+    scalar_t& slot = dh_row[u0 + iu];
+    slot = static_cast<float>(slot) + total;
+  }
+}
+
+// The backward product on FFMA (same sums as the tensor cores'): a warp per batch row,
+// each over all of the block's units (<= kUnits).
 template <int kUnits, typename scalar_t>
 __device__ __forceinline__ void ffma_backward_product(const float* w_s, const scalar_t* dgh,
                                                       scalar_t* dh, int H, int u0, int units,
                                                       int live, int lane, int warp,
                                                       int warps) {
-  const int G = 3 * H;
-  constexpr int kLoads = 4;
   for (int n = warp; n < live; n += warps) {
-    const scalar_t* dgh_row = dgh + n * G;
-    float acc[kUnits];
-#pragma unroll
-    for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
-    for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
-      float g[kLoads];
-#pragma unroll
-      for (int b = 0; b < kLoads; ++b) {
-        g[b] = r0 + 32 * b < G ? load_cg(dgh_row + r0 + 32 * b) : 0.0f;
-      }
-#pragma unroll
-      for (int b = 0; b < kLoads; ++b) {
-        const int r = r0 + 32 * b;
-        if (r >= G) break;
-#pragma unroll
-        for (int iu = 0; iu < kUnits; ++iu) {
-          if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
-        }
-      }
-    }
-    const float total = warp_sums<kUnits>(acc, lane);
-    const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
-    if (lane % (32 / kUnits) == 0 && iu < units) {
-      scalar_t& slot = dh[n * H + u0 + iu];
-      slot = static_cast<float>(slot) + total;
-    }
+    backward_row_product<kUnits, false>(w_s, dgh + n * 3 * H, dh + n * H, 3 * H, u0, units,
+                                        lane);
   }
 }
 

@@ -1,11 +1,17 @@
 // The CUDA layer runner: runs a layer's time loop in the persistent kernels when they are
 // switched on and the layer is eligible, else reports that the per-step path must run.
 // Only the documented refusals fall back (the plan's reasons, CUDA graph capture, a
-// cooperative launch too large for the device); any other CUDA error raises, and in
+// cooperative launch or a
+// cluster too large for the device); any other CUDA error raises, and in
 // require mode so does a refused launch of a layer the plan took.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <map>
+#include <mutex>
 
 #include "../../cuda/stream_capture.h"
 #include "../../gemm/cuda/cublas_calls.h"
@@ -17,12 +23,24 @@
 namespace gru_cuda {
 namespace {
 
+// The device's figures, its clusters measured once (an occupancy query per size).
 DeviceLimits device_limits(int device) {
-  int sms = 0, smem = 0;
+  static std::mutex mutex;
+  static std::map<int, DeviceLimits> known;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto found = known.find(device);
+  if (found != known.end()) return found->second;
+  int sms = 0, smem = 0, major = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   C10_CUDA_CHECK(
       cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return {sms, smem};
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  DeviceLimits limits{sms, smem};
+  if (major >= 9) {
+    const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    max_active_clusters(smem, limits.clusters);
+  }
+  return known.emplace(device, limits).first->second;
 }
 
 // The element size of a layer whose products may use tensor cores, else 0: float32 only as
@@ -43,8 +61,10 @@ int64_t mma_bytes(at::ScalarType dtype, int device) {
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool packed,
               PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
-  plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble,
-                         device_limits(like.get_device()), persistent_local_allowed().load(),
+  DeviceLimits limits = device_limits(like.get_device());
+  if (!persistent_cluster_allowed().load()) limits.clusters[0] = limits.clusters[1] = 0;
+  plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble, limits,
+                         persistent_local_allowed().load(),
                          persistent_warp_rows().load(),
                          mma_bytes(like.scalar_type(), like.get_device()),
                          persistent_local_registers().load());
@@ -67,19 +87,22 @@ at::Tensor device_steps(bool packed, const std::vector<int64_t>& batch_sizes,
 PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64_t H,
                          int64_t D, const at::Tensor& steps, int64_t smem_bytes) {
   const int64_t* steps_ptr = steps.defined() ? steps.const_data_ptr<int64_t>() : nullptr;
-  const bool local = plan.form == PersistentForm::kLocal;
+  const bool grid = plan.form == PersistentForm::kGrid;
   return {T, N, H, D, plan.units_per_block, plan.blocks_per_direction, smem_bytes, steps_ptr,
           steps_ptr != nullptr ? steps_ptr + T : nullptr, plan.rows_per_warp,
-          local ? plan.rows_per_block : 0, plan.mma, plan.threads, plan.register_chunks};
+          grid ? 0 : plan.rows_per_block, plan.mma, plan.threads, plan.register_chunks,
+          plan.cluster_size};
 }
 
-// Whether the kernel was launched; false (a fallback) only for a grid the device cannot
-// hold at once, which leaves no sticky error. Every other error is raised by name.
+// Whether the kernel was launched; false (a fallback) only for a grid (or cluster) the
+// device cannot hold at once, which leaves no sticky error. Every other error is raised
+// by name.
 bool launched(cudaError_t err, const char* pass, const at::Tensor& like, int64_t H, int64_t N,
               int64_t D) {
   if (err == cudaSuccess) return true;
   (void)cudaGetLastError();
-  TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge, "gru_cuda: the persistent ", pass,
+  TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge || err == cudaErrorInvalidClusterSize,
+              "gru_cuda: the persistent ", pass,
               " kernel failed to launch: ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
               ")");
   TORCH_CHECK(persistent_switch().get() != PersistentMode::kRequire, "gru_cuda: the persistent ",
@@ -124,6 +147,8 @@ bool persistent_layer_forward(const LayerForward& layer) {
   if (plan.form == PersistentForm::kLocal) {
     persistent_counts().local_forward++;
     if (plan.register_chunks != 0) persistent_counts().local_forward_registers++;
+  } else if (plan.form == PersistentForm::kCluster) {
+    persistent_counts().cluster_forward++;
   } else if (plan.mma != 0) {
     persistent_counts().grid_forward_mma++;
   } else {
@@ -140,7 +165,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   }
   const at::Tensor steps =
       device_steps(layer.packed, layer.batch_sizes, layer.offsets, layer.grad_output);
-  // The grid form exchanges gh's gradient through this; the local form keeps it on chip.
+  // The grid form exchanges gh's gradient through this; the others keep it on chip.
   const at::Tensor dgh_buf =
       plan.form == PersistentForm::kGrid
           ? at::empty({2, layer.D, layer.N, 3 * layer.H}, layer.dh.options())
@@ -165,8 +190,20 @@ bool persistent_layer_backward(const LayerBackward& layer) {
     persistent_counts().local_backward++;
     if (plan.register_chunks != 0) persistent_counts().local_backward_registers++;
   }
+  if (plan.form == PersistentForm::kCluster) persistent_counts().cluster_backward++;
   if (plan.mma != 0) persistent_counts().grid_backward_mma++;
   return true;
+}
+
+// The figures the plan takes for a device: SMs, shared memory a block, clusters of 8 and
+// of 16 at once (whatever the cluster switch says), for gru_cuda.persistent_kernels.plan.
+std::vector<int64_t> persistent_device_limits_op(int64_t device) {
+  const DeviceLimits l = device_limits(static_cast<int>(device));
+  return {l.sm_count, l.smem_per_block, l.clusters[0], l.clusters[1]};
+}
+
+TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
+  m.def("persistent_device_limits(int device) -> int[]", &persistent_device_limits_op);
 }
 
 }  // namespace gru_cuda

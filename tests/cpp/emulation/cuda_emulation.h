@@ -1,6 +1,6 @@
 // Just enough of CUDA to run a kernel's source on the CPU, one std::thread per CUDA
 // thread: the thread and block indices, the vector types used, __syncthreads and the
-// grid's barrier as std::barrier, a warp's shuffle and tensor-core product through
+// grid's (and a cluster's) barrier as std::barrier, a warp's shuffle and tensor-core product through
 // shared slots and two barriers, __ldcg as a plain load (the threads share one coherent memory), and dynamic
 // shared memory from the launch. A kernel must be launched through emulated_launch.
 #pragma once
@@ -44,7 +44,8 @@ struct EmulatedMmaFragments {
 
 struct EmulatedGrid {
   std::unique_ptr<std::barrier<>> grid;
-  std::vector<std::unique_ptr<std::barrier<>>> blocks, warps;
+  std::vector<std::unique_ptr<std::barrier<>>> blocks, warps, clusters;
+  unsigned cluster_size = 1;
   std::vector<float> lanes;                 // a slot per thread, for shuffles
   std::vector<EmulatedMmaFragments> mma;    // a slot per thread, for tensor-core products
   std::vector<std::vector<float>> shared;  // dynamic shared memory per block
@@ -155,12 +156,17 @@ inline void emulated_mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4],
   float* name = emulated_grid->shared[blockIdx.x].data()
 
 // Runs kernel() on grid x blockDim.x threads with shared_bytes of shared memory per
-// block, filled with NaN so that a read of what no thread wrote shows.
+// block, filled with NaN so that a read of what no thread wrote shows; in clusters of
+// cluster_size consecutive blocks.
 inline void emulated_launch(int64_t grid, int64_t shared_bytes,
-                            const std::function<void()>& kernel) {
+                            const std::function<void()>& kernel, int64_t cluster_size = 1) {
   EmulatedGrid state;
   const int64_t threads = grid * blockDim.x;
   state.grid = std::make_unique<std::barrier<>>(threads);
+  state.cluster_size = static_cast<unsigned>(cluster_size);
+  for (int64_t c = 0; c < grid / cluster_size; ++c) {
+    state.clusters.push_back(std::make_unique<std::barrier<>>(cluster_size * blockDim.x));
+  }
   for (int64_t b = 0; b < grid; ++b) {
     state.blocks.push_back(std::make_unique<std::barrier<>>(blockDim.x));
     state.shared.emplace_back(shared_bytes / sizeof(float), std::nanf(""));

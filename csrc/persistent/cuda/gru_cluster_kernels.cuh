@@ -1,0 +1,250 @@
+// The persistent kernels' cluster form (sm_90 on): a thread-block cluster runs the whole
+// sequence for R batch rows of one direction, its C blocks owning k hidden units each and
+// holding their slice of W_hh in shared memory, as the grid form's blocks do. What a step
+// needs of the other blocks (the forward's new state, the backward's gradient of gh) each
+// block writes into every block's copy in shared memory, then the cluster waits at one
+// hardware barrier: a step reads nothing from L2 but its own inputs, and never waits on
+// the whole grid. Clusters never meet: an ordinary launch with a cluster dimension, in
+// waves if need be. Shared memory as cluster_slots (persistent_plan.h) lays it out.
+// Included by gru_persistent.cu and by the tests' CPU emulation.
+#pragma once
+
+#include "gru_local_kernels.cuh"
+#include "gru_persistent_kernels.cuh"
+
+namespace gru_cuda {
+namespace persistent_kernels {
+
+// Clusters exist from sm_90 on; the kernels are built for older devices too (one
+// library), where their bodies only trap: the plan never gives those devices clusters.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define GRU_CLUSTERS 0
+#else
+#define GRU_CLUSTERS 1
+#endif
+
+#if GRU_CLUSTERS
+// The cluster's barrier: arrive with release, wait with acquire, at cluster scope, so
+// what a block wrote into its peers' shared memory before it is seen by all after it.
+__device__ __forceinline__ void cluster_barrier() { cg::this_cluster().sync(); }
+
+// p, an address in this block's shared memory, in block `rank` of the cluster.
+template <typename T>
+__device__ __forceinline__ T* cluster_peer(T* p, int rank) {
+  return cg::this_cluster().map_shared_rank(p, rank);
+}
+#endif
+
+// This block's place: its cluster's direction and batch rows, as LocalRows says them, and
+// its rank in the cluster, owning units [u0, u0 + units) (none past H).
+struct ClusterBlock {
+  LocalRows rows;
+  int rank, u0, units;
+};
+
+__device__ __forceinline__ ClusterBlock cluster_block(const PersistentShape& s) {
+  const int C = static_cast<int>(s.cluster_size), R = static_cast<int>(s.rows_per_block);
+  const int k = static_cast<int>(s.units_per_block), H = static_cast<int>(s.H);
+  const int cluster = blockIdx.x / C, rank = blockIdx.x % C;
+  const int per_direction = static_cast<int>(s.blocks_per_direction) / C;
+  const int n0 = (cluster % per_direction) * R, left = static_cast<int>(s.N) - n0;
+  const int u0 = rank * k, owned = H - u0 < k ? H - u0 : k;
+  return {{cluster / per_direction, n0, left < R ? left : R}, rank, u0, owned > 0 ? owned : 0};
+}
+
+// value at `index` of `buffer` (this block's shared memory) in every other block's copy.
+template <typename T>
+__device__ __forceinline__ void write_to_peers(T* buffer, int index, T value, int rank, int C) {
+#if GRU_CLUSTERS
+  for (int r = 1; r < C; ++r) cluster_peer(buffer, (rank + r) % C)[index] = value;
+#endif
+}
+
+// kChunks, kRows: the grid form's forward product's (gru_persistent_kernels.cuh).
+template <typename scalar_t, bool kSave, int kChunks, int kRows>
+__global__ void __launch_bounds__(kPersistentThreads, 1)
+    cluster_forward_kernel(const PersistentForwardArgs args) {
+#if !GRU_CLUSTERS
+  __trap();
+#else
+  using acc_t = at::opmath_type<scalar_t>;
+  GRU_DYNAMIC_SHARED_FLOATS(smem);
+  const PersistentShape& s = args.shape;
+  const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
+  const int k = static_cast<int>(s.units_per_block), R = static_cast<int>(s.rows_per_block);
+  const int C = static_cast<int>(s.cluster_size);
+  const auto [block, rank, u0, units] = cluster_block(s);
+  const int d = block.d;
+  const ClusterSlots slots = cluster_slots(H, k, R);
+  float* w_s = smem;                // (3k, H): gate g of unit u0 + i at row g k + i
+  float* gh_s = smem + slots.gh;    // (R, 3k): h W_hh^T of those rows
+  scalar_t* h_s = reinterpret_cast<scalar_t*>(smem + slots.h);  // (2, R, H)
+
+  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
+  for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
+    const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
+    w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
+  }
+  // Every block starts from the whole of its rows' first state.
+  const scalar_t* h0 = static_cast<const scalar_t*>(args.h_buf) + (d * N + block.n0) * H;
+  for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) h_s[e] = h0[e];
+  cluster_barrier();  // all blocks have started before any writes into their memory
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
+  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const scalar_t* b_ih = static_cast<const scalar_t*>(args.b_ih[d]);
+  const scalar_t* b_hh = static_cast<const scalar_t*>(args.b_hh[d]);
+  for (int64_t i = 0; i < s.T; ++i) {
+    const StepRows step = step_rows(s, i, d);
+    const int live = live_rows(step, block);
+    scalar_t* h_in = h_s + (i % 2) * R * H;
+    scalar_t* h_out = h_s + ((i + 1) % 2) * R * H;
+    ffma_product<kChunks, kRows, true>(w_s, gh_s, h_in, H, k, units, live, lane, warp, warps);
+    __syncthreads();
+
+    for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
+      const int n = e / units, j = u0 + e - n * units;
+      const int64_t row = step.first + block.n0 + n;
+      gru_forward_element<acc_t, kSave>(
+          static_cast<const scalar_t*>(args.gx) + row * gx_stride + d * 3 * H,
+          gh_s + n * 3 * k + (j - u0), k, b_ih, b_hh, h_in + n * H, h_out + n * H,
+          static_cast<scalar_t*>(args.out) + row * out_stride + d * H,
+          kSave ? static_cast<scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H
+                : nullptr,
+          j, H);
+      write_to_peers(h_out, n * H + j, h_out[n * H + j], rank, C);
+    }
+    // Rows that have ended (packed input) keep their state: every block its own copy.
+    for (int e = threadIdx.x; e < (block.rows - live) * H; e += blockDim.x) {
+      h_out[live * H + e] = h_in[live * H + e];
+    }
+    if (i + 1 < s.T) {  // the next step's gx, for the same thread's elements
+      const StepRows next = step_rows(s, i + 1, d);
+      for (int e = threadIdx.x; e < live_rows(next, block) * units; e += blockDim.x) {
+        const int n = e / units;
+        const scalar_t* gx_row = static_cast<const scalar_t*>(args.gx) +
+                                 (next.first + block.n0 + n) * gx_stride + d * 3 * H + u0 +
+                                 (e - n * units);
+#pragma unroll
+        for (int g = 0; g < 3; ++g) prefetch_l1(gx_row + g * H);
+      }
+    }
+    cluster_barrier();  // every block's copy holds the whole new state
+  }
+  // The last state, this block's units, where the runner reads h_n.
+  const scalar_t* h_last = h_s + (s.T % 2) * R * H;
+  scalar_t* h_n = static_cast<scalar_t*>(args.h_buf) + (((s.T % 2) * s.D + d) * N + block.n0) * H;
+  for (int e = threadIdx.x; e < block.rows * units; e += blockDim.x) {
+    const int n = e / units, j = u0 + e - n * units;
+    h_n[n * H + j] = h_last[n * H + j];
+  }
+#endif
+}
+
+// The backward product: dh[n, u0 + i] += dgh_n . W_hh[:, u0 + i] for the live rows n and
+// the block's units, a warp a (row, kUnits units) item, so that a block owning many units
+// of few rows still keeps every warp busy.
+template <int kUnits, typename scalar_t>
+__device__ __forceinline__ void cluster_backward_product(const float* w_s, const scalar_t* dgh,
+                                                         scalar_t* dh, int H, int u0,
+                                                         int units, int live, int lane,
+                                                         int warp, int warps) {
+  const int G = 3 * H, groups = (units + kUnits - 1) / kUnits;
+  for (int item = warp; item < live * groups; item += warps) {
+    const int n = item / groups, first = (item - n * groups) * kUnits;
+    backward_row_product<kUnits, true>(w_s + first * G, dgh + n * G, dh + n * H, G,
+                                       u0 + first,
+                                       units - first < kUnits ? units - first : kUnits, lane);
+  }
+}
+
+// kUnits: the units of a warp's item in the backward product.
+template <typename scalar_t, int kUnits>
+__global__ void __launch_bounds__(kPersistentThreads, 1)
+    cluster_backward_kernel(const PersistentBackwardArgs args) {
+#if !GRU_CLUSTERS
+  __trap();
+#else
+  using acc_t = at::opmath_type<scalar_t>;
+  GRU_DYNAMIC_SHARED_FLOATS(smem);
+  const PersistentShape& s = args.shape;
+  const int H = static_cast<int>(s.H), G = 3 * H, N = static_cast<int>(s.N);
+  const int k = static_cast<int>(s.units_per_block), R = static_cast<int>(s.rows_per_block);
+  const int C = static_cast<int>(s.cluster_size);
+  const auto [block, rank, u0, units] = cluster_block(s);
+  const int d = block.d;
+  float* w_s = smem;  // (k, 3H): column u0 + i of W_hh as row i
+  scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + cluster_slots(H, k, R).dgh);  // (2, R, 3H)
+
+  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
+  for (int e = threadIdx.x; e < units * G; e += blockDim.x) {
+    const int i = e / G, r = e - i * G;
+    w_s[i * G + r] = static_cast<float>(w[r * H + u0 + i]);
+  }
+  cluster_barrier();  // all blocks have started before any writes into their memory
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
+  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  scalar_t* dh = static_cast<scalar_t*>(args.dh) + (d * N + block.n0) * H;
+  for (int64_t i = s.T - 1; i >= 0; --i) {
+    const StepRows step = step_rows(s, i, d);
+    const int live = live_rows(step, block);
+    scalar_t* dgh = dgh_s + (i % 2) * R * G;
+
+    for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
+      const int n = e / units, j = u0 + e - n * units;
+      const int64_t row = step.first + block.n0 + n;
+      gru_backward_element<acc_t>(
+          static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H, dh + n * H,
+          static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
+          static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H, dgh + n * G,
+          static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, j, H);
+#pragma unroll
+      for (int g = 0; g < 3; ++g) {
+        write_to_peers(dgh, n * G + g * H + j, dgh[n * G + g * H + j], rank, C);
+      }
+    }
+    if (i > 0) {  // the next step's inputs, for the same thread's elements
+      const StepRows next = step_rows(s, i - 1, d);
+      for (int e = threadIdx.x; e < live_rows(next, block) * units; e += blockDim.x) {
+        const int n = e / units;
+        const int64_t row = next.first + block.n0 + n;
+        prefetch_backward_inputs(
+            static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H,
+            static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
+            u0 + e - n * units, H);
+      }
+    }
+    cluster_barrier();  // every block's copy holds gh's gradient of every unit
+
+    cluster_backward_product<kUnits>(w_s, dgh, dh, H, u0, units, live, lane, warp, warps);
+    __syncthreads();  // the next step's element pass reads dh written by other warps
+  }
+#endif
+}
+
+// fn(kernel, kChunks, kRows) with the cluster forward built for H's chunk form (H <= 512:
+// 8 or 16 chunks, as the plan allows) and the rows a warp takes.
+template <typename scalar_t, bool kSave, typename Fn>
+auto with_cluster_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
+  const int64_t rows = forward_warp_rows(H, rows_per_warp);
+  if (forward_chunks(H) == 8) {
+    if (rows == 4) return fn(cluster_forward_kernel<scalar_t, kSave, 8, 4>, 8, 4);
+    if (rows == 2) return fn(cluster_forward_kernel<scalar_t, kSave, 8, 2>, 8, 2);
+    return fn(cluster_forward_kernel<scalar_t, kSave, 8, 1>, 8, 1);
+  }
+  if (rows == 2) return fn(cluster_forward_kernel<scalar_t, kSave, 16, 2>, 16, 2);
+  return fn(cluster_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
+}
+
+// fn(kernel, kUnits): items of 4 units, which keep 8 warps busy from 32 units of one row
+// (H=256 in clusters of 8) and load W_hh once per FMA whatever the item's size.
+template <typename scalar_t, typename Fn>
+auto with_cluster_backward_kernel(const Fn& fn) {
+  return fn(cluster_backward_kernel<scalar_t, 4>, 4);
+}
+
+}  // namespace persistent_kernels
+}  // namespace gru_cuda
