@@ -4,12 +4,11 @@ They are compiled, not yet run on a GPU, so they are opt-in: nothing uses them u
 GRU_CUDA_PERSISTENT=1 is set or this switch is turned on. When on, an eligible layer
 (CUDA, float32/float16/bfloat16, W_hh fitting one block's shared memory with N up to
 4 waves of blocks, or else H <= 1024, N <= 128 and W_hh fitting the SMs' shared memory;
-under a user's CUDA graph capture, only the former with padded input) runs persistent;
-any other layer runs the per-step path, as does one whose cooperative launch the device
-refuses. In require mode
-(GRU_CUDA_PERSISTENT=require, or persistent("require")) that refused launch is an error
-instead, so that a test or a benchmark knows which kernels it ran; any other CUDA error
-is raised in every mode.
+under a user's CUDA graph capture, only the local and cluster forms with padded input)
+runs persistent; any other layer runs the per-step path, as does one whose cooperative
+launch the device refuses. In require mode (GRU_CUDA_PERSISTENT=require, or
+persistent("require")) that refused launch is an error instead, so that a test or a
+benchmark knows which kernels it ran; any other CUDA error is raised in every mode.
 
 Two forms: where one block's shared memory holds all of W_hh (H up to about 137 on a
 Hopper card) the local form runs, each block taking a few batch rows alone, with no grid

@@ -36,13 +36,23 @@ def test_autocast_runs_in_autocast_dtype():
     assert rel_err(out, expected) < 1e-2
 
 
-@pytest.mark.parametrize("H,persistent,local_layers", [(24, False, 0), (24, "require", 2),
-                                                      (256, "require", 0)])
-def test_cuda_graph_capture_and_replay_of_forward_backward(H, persistent, local_layers):
+@pytest.mark.parametrize("H,persistent,cluster", [(24, False, False), (24, "require", False),
+                                                  (256, "require", False),
+                                                  (256, "require", True)])
+def test_cuda_graph_capture_and_replay_of_forward_backward(H, persistent, cluster):
     """A user's torch.cuda.graph of forward+backward, replayed with new input, against
-    eager. With the persistent kernels on, the local form (an ordinary launch) is captured
-    into it, both layers and passes; the grid form (a cooperative launch, whose refusal a
-    capture could not fall back from) leaves its layers to the per-step path (refused)."""
+    eager. With the persistent kernels on, the local form and the cluster form (ordinary
+    launches) are captured into it, both layers and passes; the grid form (a cooperative
+    launch, whose refusal a capture could not fall back from) leaves its layers to the
+    per-step path (refused). The warm-up runs with the same switches, as a user's would
+    (it measures the device's clusters, which a capture may not ask)."""
+    if cluster and torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("thread-block clusters need a Hopper or newer GPU")
+    local_layers = 2 if persistent and H <= 128 else 0
+    cluster_layers = 2 if persistent and cluster else 0
+    switches = contextlib.ExitStack()
+    switches.enter_context(gru_cuda.persistent(persistent))
+    switches.enter_context(mode_within(persistent_kernels.set_cluster, cluster))
     torch.manual_seed(53)
     model = gru_cuda.GRU(16, H, num_layers=2, device="cuda")
     static_x = torch.randn(12, 4, 16, device="cuda", requires_grad=True)
@@ -54,23 +64,26 @@ def test_cuda_graph_capture_and_replay_of_forward_backward(H, persistent, local_
 
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):  # warm-up outside the capture
-            model.zero_grad(set_to_none=False)
-            static_x.grad = None
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    model.zero_grad(set_to_none=False)
-    static_x.grad = torch.zeros_like(static_x)
-    graph = torch.cuda.CUDAGraph()
-    before = persistent_kernels.counts()
-    with gru_cuda.persistent(persistent), torch.cuda.graph(graph):
-        static_out = step()
-    after = persistent_kernels.counts()
+    with switches:
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up outside the capture
+                model.zero_grad(set_to_none=False)
+                static_x.grad = None
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        model.zero_grad(set_to_none=False)
+        static_x.grad = torch.zeros_like(static_x)
+        graph = torch.cuda.CUDAGraph()
+        before = persistent_kernels.counts()
+        with torch.cuda.graph(graph):
+            static_out = step()
+        after = persistent_kernels.counts()
     ran = {k: after[k] - before[k] for k in after}
     assert ran["local_forward"] == ran["local_backward"] == local_layers
-    assert ran["forward"] == ran["backward"] == local_layers  # the grid form: none
-    assert ran["refused"] == (4 if persistent and not local_layers else 0)
+    assert ran["cluster_forward"] == ran["cluster_backward"] == cluster_layers
+    # the grid form: none
+    assert ran["forward"] == ran["backward"] == local_layers + cluster_layers
+    assert ran["refused"] == (4 if persistent and not local_layers + cluster_layers else 0)
 
     new_x = torch.randn_like(static_x)
     static_x.data.copy_(new_x)

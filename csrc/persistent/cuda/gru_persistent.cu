@@ -157,7 +157,7 @@ bool outside_instantiations(const PersistentShape& s) {
 
 }  // namespace
 
-void max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
+bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
   for (int i = 0; i < 2; ++i) {
     cudaLaunchAttribute attribute;
     cudaLaunchConfig_t config;
@@ -166,9 +166,14 @@ void max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
     cudaError_t err = cluster_config(kernel, kClusterSizes[i], kClusterSizes[i], smem_bytes,
                                      nullptr, attribute, config);
     if (err == cudaSuccess) err = cudaOccupancyMaxActiveClusters(&count, kernel, &config);
-    if (err != cudaSuccess) (void)cudaGetLastError();  // no clusters of that size: none
-    clusters[i] = err == cudaSuccess ? count : 0;
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();  // the failed query's own error
+      clusters[0] = clusters[1] = 0;
+      return false;
+    }
+    clusters[i] = count;
   }
+  return true;
 }
 
 cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::ScalarType dtype,

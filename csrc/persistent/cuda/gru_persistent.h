@@ -19,7 +19,7 @@ cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
                                        c10::ScalarType dtype, int device, cudaStream_t stream);
 
 // The clusters of kClusterSizes blocks, each with smem_bytes of shared memory, the current
-// device runs at once (0 where it runs none, as before sm_90).
-void max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]);
+// device runs at once; false (and none) where the query failed.
+bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]);
 
 }  // namespace gru_cuda

@@ -219,12 +219,16 @@ __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, floa
 // The forward product on FFMA: gh_s[n * 3k + m] = W_m . h_n for the live rows n and the
 // block's gate rows m = g k + i. Warps take groups of kRows batch rows, their state in
 // registers; when there are fewer groups than warps, a group's gate rows are split among
-// several warps so that none idles (at N=1 all of them share one row). kShared: h_in is
-// this block's copy of the state in shared memory.
+// several warps so that none idles (at N=1 all of them share one row). A warp takes 4 /
+// kRows gate rows at once: 4 independent sums a lane, reduced in one butterfly of 6
+// shuffles, where one gate row at a time waited on 5 dependent shuffles each. kShared:
+// h_in is this block's copy of the state in shared memory.
 template <int kChunks, int kRows, bool kShared = false, typename scalar_t>
 __device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, const scalar_t* h_in,
                                              int H, int k, int units, int live, int lane,
                                              int warp, int warps) {
+  static_assert(kRows == 1 || kRows == 2 || kRows == 4, "4 sums a lane");
+  constexpr int kGates = 4 / kRows, kSums = kGates * kRows;
   const int groups = (live + kRows - 1) / kRows;
   const int per_group = groups >= warps || groups == 0 ? 1 : warps / groups;
   const int gate_rows = 3 * units;
@@ -240,30 +244,38 @@ __device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, cons
             col < H && n0 + j < live ? load_state<kShared>(h_in + (n0 + j) * H + col) : 0.0f;
       }
     }
-    const int row_of_lane = lane / (32 / kRows);  // the row whose sum this lane gets
-    const bool stores = lane % (32 / kRows) == 0 && n0 + row_of_lane < live;
-    for (int gate_row = warp % per_group; gate_row < gate_rows; gate_row += per_group) {
-      const int g = gate_row / units, iu = gate_row - g * units;
-      const float* w_row = w_s + (g * k + iu) * H;
-      // Two chains (even and odd chunks) halve the dependent FMAs a sum waits on.
-      float acc[2][kRows];
+    // The sum this lane gets: gate row first + lane_gate of batch row n0 + lane_row.
+    const int sum_of_lane = lane / (32 / kSums);
+    const int lane_gate = sum_of_lane / kRows, lane_row = sum_of_lane % kRows;
+    for (int first = (warp % per_group) * kGates; first < gate_rows;
+         first += per_group * kGates) {
+      float acc[kSums];
 #pragma unroll
-      for (int j = 0; j < kRows; ++j) acc[0][j] = acc[1][j] = 0.0f;
+      for (int v = 0; v < kSums; ++v) acc[v] = 0.0f;
 #pragma unroll
-      for (int c = 0; c < kChunks; ++c) {
-        const int col = lane + 32 * c;
-        if (col < H) {
-          const float w_value = w_row[col];
+      for (int q = 0; q < kGates; ++q) {
+        const int gate_row = first + q;
+        if (gate_row >= gate_rows) break;  // uniform across the warp
+        const int g = gate_row / units, iu = gate_row - g * units;
+        const float* w_row = w_s + (g * k + iu) * H;
 #pragma unroll
-          for (int j = 0; j < kRows; ++j) {
-            acc[c % 2][j] = fmaf(h_lane[j][c], w_value, acc[c % 2][j]);
+        for (int c = 0; c < kChunks; ++c) {
+          const int col = lane + 32 * c;
+          if (col < H) {
+            const float w_value = w_row[col];
+#pragma unroll
+            for (int j = 0; j < kRows; ++j) {
+              acc[q * kRows + j] = fmaf(h_lane[j][c], w_value, acc[q * kRows + j]);
+            }
           }
         }
       }
-#pragma unroll
-      for (int j = 0; j < kRows; ++j) acc[0][j] += acc[1][j];
-      const float total = warp_sums<kRows>(acc[0], lane);
-      if (stores) gh_s[(n0 + row_of_lane) * 3 * k + g * k + iu] = total;
+      const float total = warp_sums<kSums>(acc, lane);
+      const int gate_row = first + lane_gate;
+      if (lane % (32 / kSums) == 0 && n0 + lane_row < live && gate_row < gate_rows) {
+        const int g = gate_row / units, iu = gate_row - g * units;
+        gh_s[(n0 + lane_row) * 3 * k + g * k + iu] = total;
+      }
     }
   }
 }

@@ -1,8 +1,7 @@
 // The CUDA layer runner: runs a layer's time loop in the persistent kernels when they are
 // switched on and the layer is eligible, else reports that the per-step path must run.
 // Only the documented refusals fall back (the plan's reasons, CUDA graph capture, a
-// cooperative launch or a
-// cluster too large for the device); any other CUDA error raises, and in
+// cooperative launch too large for the device); any other CUDA error raises, and in
 // require mode so does a refused launch of a layer the plan took.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -23,24 +22,36 @@
 namespace gru_cuda {
 namespace {
 
-// The device's figures, its clusters measured once (an occupancy query per size).
-DeviceLimits device_limits(int device) {
+// The device's figures, with its clusters where `clusters` asks for them (else none).
+// Those are measured once, by an occupancy query per cluster size, and asked again where
+// the query failed; never while `may_query` is false (under a user's graph capture, where
+// a call the capture does not allow would invalidate it): none until measured.
+DeviceLimits device_limits(int device, bool clusters, bool may_query) {
+  struct Known {
+    DeviceLimits limits;
+    bool clusters_measured;
+  };
   static std::mutex mutex;
-  static std::map<int, DeviceLimits> known;
+  static std::map<int, Known> known;
   const std::lock_guard<std::mutex> lock(mutex);
-  const auto found = known.find(device);
-  if (found != known.end()) return found->second;
-  int sms = 0, smem = 0, major = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  C10_CUDA_CHECK(
-      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  DeviceLimits limits{sms, smem};
-  if (major >= 9) {
-    const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-    max_active_clusters(smem, limits.clusters);
+  auto found = known.find(device);
+  if (found == known.end()) {
+    int sms = 0, smem = 0, major = 0;
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    C10_CUDA_CHECK(
+        cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    found = known.emplace(device, Known{{sms, smem}, major < 9}).first;  // none before sm_90
   }
-  return known.emplace(device, limits).first->second;
+  Known& entry = found->second;
+  if (clusters && may_query && !entry.clusters_measured) {
+    const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    entry.clusters_measured =
+        max_active_clusters(entry.limits.smem_per_block, entry.limits.clusters);
+  }
+  DeviceLimits limits = entry.limits;
+  if (!clusters) limits.clusters[0] = limits.clusters[1] = 0;
+  return limits;
 }
 
 // The element size of a layer whose products may use tensor cores, else 0: float32 only as
@@ -54,23 +65,23 @@ int64_t mma_bytes(at::ScalarType dtype, int device) {
   return dtype == at::kFloat && rnn_allows_tf32() ? 4 : 0;
 }
 
-// The plan, or a refusal (counted). Under a user's CUDA graph capture only the local form
-// of a padded layer: a refused cooperative launch would invalidate the capture instead of
-// falling back, and a packed layer's steps are copied from host memory the graph would
-// read again at every replay, after the call freed it.
+// The plan, or a refusal (counted). Under a user's CUDA graph capture only the local and
+// cluster forms (ordinary launches) of a padded layer: a refused cooperative launch would
+// invalidate the capture instead of falling back, and a packed layer's steps are copied
+// from host memory the graph would read again at every replay, after the call freed it.
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool packed,
               PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
-  DeviceLimits limits = device_limits(like.get_device());
-  if (!persistent_cluster_allowed().load()) limits.clusters[0] = limits.clusters[1] = 0;
+  const bool under_capture = capturing(like);
+  const DeviceLimits limits =
+      device_limits(like.get_device(), persistent_cluster_allowed().load(), !under_capture);
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble, limits,
                          persistent_local_allowed().load(),
                          persistent_warp_rows().load(),
                          mma_bytes(like.scalar_type(), like.get_device()),
                          persistent_local_registers().load());
   const bool usable =
-      plan.eligible() &&
-      (!capturing(like) || (plan.form == PersistentForm::kLocal && !packed));
+      plan.eligible() && (!under_capture || (plan.form != PersistentForm::kGrid && !packed));
   if (!usable) persistent_counts().refused++;
   return usable;
 }
@@ -94,15 +105,14 @@ PersistentShape shape_of(const PersistentPlan& plan, int64_t T, int64_t N, int64
           plan.cluster_size};
 }
 
-// Whether the kernel was launched; false (a fallback) only for a grid (or cluster) the
-// device cannot hold at once, which leaves no sticky error. Every other error is raised
-// by name.
+// Whether the kernel was launched; false (a fallback) only for a grid the device cannot
+// hold at once, which leaves no sticky error (clusters need no co-residency). Every
+// other error is raised by name.
 bool launched(cudaError_t err, const char* pass, const at::Tensor& like, int64_t H, int64_t N,
               int64_t D) {
   if (err == cudaSuccess) return true;
   (void)cudaGetLastError();
-  TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge || err == cudaErrorInvalidClusterSize,
-              "gru_cuda: the persistent ", pass,
+  TORCH_CHECK(err == cudaErrorCooperativeLaunchTooLarge, "gru_cuda: the persistent ", pass,
               " kernel failed to launch: ", cudaGetErrorName(err), " (", cudaGetErrorString(err),
               ")");
   TORCH_CHECK(persistent_switch().get() != PersistentMode::kRequire, "gru_cuda: the persistent ",
@@ -198,7 +208,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
 // The figures the plan takes for a device: SMs, shared memory a block, clusters of 8 and
 // of 16 at once (whatever the cluster switch says), for gru_cuda.persistent_kernels.plan.
 std::vector<int64_t> persistent_device_limits_op(int64_t device) {
-  const DeviceLimits l = device_limits(static_cast<int>(device));
+  const DeviceLimits l = device_limits(static_cast<int>(device), true, true);
   return {l.sm_count, l.smem_per_block, l.clusters[0], l.clusters[1]};
 }
 

@@ -3,6 +3,9 @@
 // memory.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "cuda_emulation.h"
 
 namespace cooperative_groups {
@@ -14,15 +17,22 @@ struct grid_group {
 inline grid_group this_grid() { return {}; }
 
 struct cluster_group {
-  void sync() const { emulated_grid->clusters[blockIdx.x / emulated_grid->cluster_size]->arrive_and_wait(); }
+  static unsigned index() { return blockIdx.x / emulated_grid->cluster_size; }
+  void sync() const { emulated_grid->clusters[index()]->arrive_and_wait(); }
   // addr, in this block's shared memory, at the same offset in block `rank` of the cluster.
+  // On a GPU a peer's shared memory may be touched only once it runs: here, only once the
+  // cluster has passed a barrier, which a kernel must wait at before its first access.
   template <typename T>
   T* map_shared_rank(T* addr, int rank) const {
+    if (emulated_grid->cluster_phases[index()].load() == 0) {
+      std::fprintf(stderr, "a peer's shared memory mapped before the cluster's first barrier\n");
+      std::abort();
+    }
     const auto base = [](unsigned block) {
       return reinterpret_cast<char*>(emulated_grid->shared[block].data());
     };
-    const unsigned first = blockIdx.x / emulated_grid->cluster_size * emulated_grid->cluster_size;
-    return reinterpret_cast<T*>(base(first + rank) + (reinterpret_cast<char*>(addr) - base(blockIdx.x)));
+    const unsigned peer = index() * emulated_grid->cluster_size + rank;
+    return reinterpret_cast<T*>(base(peer) + (reinterpret_cast<char*>(addr) - base(blockIdx.x)));
   }
 };
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -42,9 +43,17 @@ struct EmulatedMmaFragments {
   float c[4];
 };
 
+// Counts a cluster's completed barriers (run once per phase, before its threads go on).
+struct EmulatedClusterPhase {
+  std::atomic<int>* phases;
+  void operator()() noexcept { phases->fetch_add(1); }
+};
+
 struct EmulatedGrid {
   std::unique_ptr<std::barrier<>> grid;
-  std::vector<std::unique_ptr<std::barrier<>>> blocks, warps, clusters;
+  std::vector<std::unique_ptr<std::barrier<>>> blocks, warps;
+  std::vector<std::unique_ptr<std::barrier<EmulatedClusterPhase>>> clusters;
+  std::unique_ptr<std::atomic<int>[]> cluster_phases;  // barriers each cluster completed
   unsigned cluster_size = 1;
   std::vector<float> lanes;                 // a slot per thread, for shuffles
   std::vector<EmulatedMmaFragments> mma;    // a slot per thread, for tensor-core products
@@ -164,8 +173,10 @@ inline void emulated_launch(int64_t grid, int64_t shared_bytes,
   const int64_t threads = grid * blockDim.x;
   state.grid = std::make_unique<std::barrier<>>(threads);
   state.cluster_size = static_cast<unsigned>(cluster_size);
+  state.cluster_phases = std::make_unique<std::atomic<int>[]>(grid / cluster_size);
   for (int64_t c = 0; c < grid / cluster_size; ++c) {
-    state.clusters.push_back(std::make_unique<std::barrier<>>(cluster_size * blockDim.x));
+    state.clusters.push_back(std::make_unique<std::barrier<EmulatedClusterPhase>>(
+        cluster_size * blockDim.x, EmulatedClusterPhase{&state.cluster_phases[c]}));
   }
   for (int64_t b = 0; b < grid; ++b) {
     state.blocks.push_back(std::make_unique<std::barrier<>>(blockDim.x));
