@@ -163,7 +163,7 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
                                                 local, rows_per_warp or warp_rows(),
                                                 _mma_bytes(dtype, mma),
                                                 registers_allowed() if registers is None
-                                                else registers, *clusters)
+                                                else registers, *clusters, dtype.itemsize)
     result = dict(zip(PLAN_FIELDS, values))
     result["refusal"] = REFUSALS[result["refusal"]]
     result["form"] = FORMS[result["form"]]

@@ -303,6 +303,19 @@ def test_cluster_form_where_its_slices_fit_else_the_others(H, N, D, form, size):
     assert p["form"] == form and p["cluster_size"] == size and p["refusal"] == "none"
 
 
+def test_cluster_form_counts_the_state_copies_in_the_layers_type():
+    """At H=512 (clusters of 16) the backward's copies of gh's gradient set the rows a
+    cluster may take: 2 in float32, 5 in a half type (the rest is W_hh's slice, in float)."""
+    def fits(N, dtype):
+        return persistent_kernels.plan(512, N, 1, dtype, **H100, cluster=True)["form"] == "cluster"
+    assert fits(16, torch.float32) and not fits(24, torch.float32)
+    assert fits(40, torch.bfloat16) and fits(40, torch.float16) and not fits(48, torch.bfloat16)
+    p = persistent_kernels.plan(512, 40, 1, torch.bfloat16, **H100, cluster=True)
+    assert p["rows_per_block"] == 5
+    assert p["smem_backward"] == 4 * 32 * 1536 + 2 * 5 * 1536 * 2 <= H100["smem_per_block"]
+    assert p["smem_forward"] == 4 * (32 * 1536 + 5 * 96) + 2 * 5 * 512 * 2
+
+
 def test_cluster_form_needs_clusters_and_takes_blocks_without_units():
     assert persistent_kernels.plan(256, 8, 1, **A100, cluster=True, clusters=(0, 0))["form"] == "grid"
     assert persistent_kernels.plan(256, 8, 2, **H100, cluster=True, clusters=(1, 0))["form"] == "grid"

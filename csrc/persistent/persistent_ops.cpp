@@ -17,10 +17,11 @@ std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is
                                         int64_t sm_count, int64_t smem_per_block,
                                         bool allow_local, int64_t rows_per_warp,
                                         int64_t mma_bytes, bool local_registers,
-                                        int64_t clusters_of_8, int64_t clusters_of_16) {
+                                        int64_t clusters_of_8, int64_t clusters_of_16,
+                                        int64_t element_bytes) {
   const PersistentPlan p =
       plan_persistent(H, N, D, is_double, {sm_count, smem_per_block, {clusters_of_8, clusters_of_16}},
-                      allow_local, rows_per_warp, mma_bytes, local_registers);
+                      allow_local, rows_per_warp, mma_bytes, local_registers, element_bytes);
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
           p.smem_backward, p.rows_per_warp, p.mma, p.register_chunks, p.cluster_size};
@@ -64,7 +65,7 @@ TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("persistent_plan(int H, int N, int D, bool is_double, int sm_count, "
         "int smem_per_block, bool allow_local=True, int rows_per_warp=1, "
         "int mma_bytes=0, bool local_registers=False, int clusters_of_8=0, "
-        "int clusters_of_16=0) -> int[]",
+        "int clusters_of_16=0, int element_bytes=4) -> int[]",
         &persistent_plan_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);

@@ -44,13 +44,13 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 // Built for H <= 512 (a lane's 8 or 16 chunks of a row's state): beyond it the slices
 // leave no room for the staged rows.
 bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
-                  int64_t warp_rows, PersistentPlan& plan) {
+                  int64_t warp_rows, int64_t element_bytes, PersistentPlan& plan) {
   if (forward_chunks(H) > 16) return false;
   for (int i = 0; i < 2; ++i) {
     const int64_t C = kClusterSizes[i], at_once = limits.clusters[i] / D;
     if (at_once < 1) continue;
     const int64_t k = ceil_div(H, C), R = ceil_div(N, at_once);
-    const ClusterSlots slots = cluster_slots(H, k, R);
+    const ClusterSlots slots = cluster_slots(H, k, R, element_bytes);
     const int64_t floats = static_cast<int64_t>(sizeof(float));
     if (std::max(slots.forward_total, slots.backward_total) * floats > limits.smem_per_block) {
       continue;
@@ -73,7 +73,8 @@ bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
-                               int64_t warp_rows, int64_t mma_bytes, bool local_registers) {
+                               int64_t warp_rows, int64_t mma_bytes, bool local_registers,
+                               int64_t element_bytes) {
   PersistentPlan plan;
   if (is_double) {
     plan.refusal = PersistentRefusal::kDtype;
@@ -81,7 +82,7 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
     plan.refusal = PersistentRefusal::kEmpty;
   }
   if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, local_registers, plan)) ||
-      plan_cluster(H, N, D, limits, warp_rows, plan)) {
+      plan_cluster(H, N, D, limits, warp_rows, element_bytes, plan)) {
     return plan;
   }
   if (N > kPersistentMaxRows) {

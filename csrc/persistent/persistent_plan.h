@@ -77,17 +77,20 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
   return H <= 128 && R <= kLocalMaxRowsAt32Chunks ? 32 : 0;
 }
 
-// The cluster form's shared memory in float slots, W_hh's slice first (a half type's
-// value uses half a slot). Forward: the block's 3k gate rows of W_hh (as the grid form's),
-// gh (R, 3k), the state of the cluster's R rows, double-buffered by step (2, R, H): the
-// blocks write their units into every block's copy. Backward: the k units' columns of
-// W_hh (k, 3H), then gh's gradient of the R rows, double-buffered likewise (2, R, 3H).
+// The cluster form's shared memory in float slots, W_hh's slice first. Forward: the
+// block's 3k gate rows of W_hh (as the grid form's), gh (R, 3k), the state of the
+// cluster's R rows, double-buffered by step (2, R, H): the blocks write their units into
+// every block's copy. Backward: the k units' columns of W_hh (k, 3H), then gh's gradient
+// of the R rows, double-buffered likewise (2, R, 3H). The copies are in the layer's type,
+// of `bytes` a value; the totals round them up to whole slots.
 struct ClusterSlots {
   int64_t gh, h, forward_total, dgh, backward_total;
 };
-GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int64_t R) {
+GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int64_t R,
+                                                       int64_t bytes = 4) {
   const int64_t w = 3 * k * H, h = w + R * 3 * k;
-  return {w, h, h + 2 * R * H, w, w + 2 * R * 3 * H};
+  const auto slots = [bytes](int64_t values) { return (values * bytes + 3) / 4; };
+  return {w, h, h + slots(2 * R * H), w, w + slots(2 * R * 3 * H)};
 }
 constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most
 
@@ -153,10 +156,11 @@ GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_
 // warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
 // mma_bytes: the element size of a layer whose products may use tensor cores (2: float16
 // or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not. local_registers:
-// whether the local form may keep W_hh in registers.
+// whether the local form may keep W_hh in registers. element_bytes: the layer's element
+// size (the cluster form's state copies are in its type).
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
                                const DeviceLimits& limits, bool allow_local,
                                int64_t warp_rows = 1, int64_t mma_bytes = 0,
-                               bool local_registers = false);
+                               bool local_registers = false, int64_t element_bytes = 4);
 
 }  // namespace gru_cuda

@@ -134,7 +134,7 @@ int run(const int64_t* head, const std::vector<int64_t>& batch_sizes, std::ifstr
   if (allow_cluster) limits.clusters[0] = sms / 8, limits.clusters[1] = sms / 16;
   const PersistentPlan plan = plan_persistent(H, N, D, false, limits, allow_local,
                                               rows_per_warp, allow_mma ? sizeof(S) : 0,
-                                              registers);
+                                              registers, sizeof(S));
   const bool local = plan.form == PersistentForm::kLocal;
   const bool cluster = plan.form == PersistentForm::kCluster;
   blockDim.x = local ? static_cast<unsigned>(plan.threads) : 64;

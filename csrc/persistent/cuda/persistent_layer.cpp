@@ -79,7 +79,7 @@ bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool pack
                          persistent_local_allowed().load(),
                          persistent_warp_rows().load(),
                          mma_bytes(like.scalar_type(), like.get_device()),
-                         persistent_local_registers().load());
+                         persistent_local_registers().load(), like.element_size());
   const bool usable =
       plan.eligible() && (!under_capture || (plan.form != PersistentForm::kGrid && !packed));
   if (!usable) persistent_counts().refused++;
