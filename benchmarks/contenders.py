@@ -26,6 +26,7 @@ BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
 PERSISTENT_MMA = "persistent mma"  # the same, the grid form on tensor cores (half types)
 PERSISTENT_CLUSTER = "persistent cluster"  # the same, in thread-block clusters (Hopper)
+PERSISTENT_CLUSTER_16 = "persistent cluster 16"  # the same, clusters of 16 only
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
@@ -168,18 +169,21 @@ def _proven_once(fused, counts, switches, proven_by, **contender):
     return Contender(fused.fn, fused.params, context=context, **contender)
 
 
-def build_persistent(problem, mma=False, cluster=False):
+def build_persistent(problem, mma=False, cluster=0):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
     where the plan would not take the layer. With mma, the grid form on tensor cores
-    (float16 and bfloat16), unavailable where the plan would not use them; with cluster,
-    the cluster form, unavailable where the plan would not choose it."""
+    (float16 and bfloat16), unavailable where the plan would not use them; with cluster
+    (the smallest cluster: 8 or 16), the cluster form, unavailable where the plan would
+    not choose it."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
-    plan = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype,
-                                   local=persistent_kernels.local_form_allowed(), mma=mma,
-                                   cluster=cluster)
+    size = cluster or 8
+    with mode_within(persistent_kernels.set_cluster_size, size):
+        plan = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype,
+                                       local=persistent_kernels.local_form_allowed(), mma=mma,
+                                       cluster=bool(cluster))
     if plan["refusal"] != "none":
         raise Unavailable(f"not eligible for the persistent kernels: {plan['refusal']}")
     if mma and not plan["mma"]:
@@ -200,7 +204,8 @@ def build_persistent(problem, mma=False, cluster=False):
 
     def switches():
         return _all(mode_within(persistent_kernels.set_mma, mma),
-                    mode_within(persistent_kernels.set_cluster, cluster),
+                    mode_within(persistent_kernels.set_cluster, bool(cluster)),
+                    mode_within(persistent_kernels.set_cluster_size, size),
                     gru_cuda.persistent("require"))
 
     def ran_all(pass_name, before, after):
@@ -214,7 +219,11 @@ def build_persistent_mma(problem):
 
 
 def build_persistent_cluster(problem):
-    return build_persistent(problem, cluster=True)
+    return build_persistent(problem, cluster=8)
+
+
+def build_persistent_cluster_16(problem):
+    return build_persistent(problem, cluster=16)
 
 
 def build_replayed(problem):
@@ -333,6 +342,7 @@ def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
     return {"fused": build_fused, PERSISTENT: build_persistent,
             PERSISTENT_MMA: build_persistent_mma, PERSISTENT_CLUSTER: build_persistent_cluster,
+            PERSISTENT_CLUSTER_16: build_persistent_cluster_16,
             REPLAYED: build_replayed,
             DIRECT: build_direct, DIRECT_TF32: build_direct_tf32,
             BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,

@@ -113,6 +113,18 @@ def cluster_allowed():
     return _current(set_cluster, False)
 
 
+def set_cluster_size(size):
+    """The smallest cluster the cluster form takes: 8 (16 only where a slice of 8 does not
+    fit; the default) or 16 (half the work a block, a barrier over twice the blocks);
+    GRU_CUDA_PERSISTENT_CLUSTER_SIZE at start. Returns the previous setting."""
+    return torch.ops.gru_cuda.set_persistent_cluster_size(size)
+
+
+def cluster_size():
+    """The cluster form's smallest cluster now."""
+    return _current(set_cluster_size, 8)
+
+
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
     return _current(set_local_form, True)
@@ -158,6 +170,8 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
         clusters = (sm_count // 8, sm_count // 16)
     if not (cluster_allowed() if cluster is None else cluster):
         clusters = (0, 0)
+    elif cluster_size() == 16:
+        clusters = (0, clusters[1])
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
                                                 local, rows_per_warp or warp_rows(),

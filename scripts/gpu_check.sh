@@ -89,8 +89,8 @@ step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
 # the sizes where rows per warp matter; the local form (W_hh in shared memory, then in
-# registers) against the grid form where both can run (H=128); the cluster form against
-# the grid form (H=256 and 512); the grid form on tensor cores against FFMA (bfloat16); the
+# registers) against the grid form where both can run (H=128); the cluster form (smallest
+# cluster 8, then 16) against the grid form (H=256 and 512); the grid form on tensor cores against FFMA (bfloat16); the
 # per-step path's GEMMs on cuBLAS directly against ATen's, in full
 # fp32 and TF32; then float64, which only the per-step path takes, eager against
 # replayed.
@@ -101,7 +101,8 @@ step variants 140 variants.log bash -c 'for rows in 1 2 4; do
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
 done
 python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats 5 --warmup 2 \
-  --contenders "persistent,persistent cluster,nn.GRU" --out "$OUT/persistent-cluster" \
+  --contenders "persistent,persistent cluster,persistent cluster 16,nn.GRU" \
+  --out "$OUT/persistent-cluster" \
   --sizes "100,1,256,256;100,8,256,256;100,64,256,256;100,8,512,512;100,16,512,512" || exit 1
 python benchmarks/bench_gru.py --device cuda --dtypes bfloat16 --repeats 5 --warmup 2 \
   --contenders "persistent,persistent mma,nn.GRU" --out "$OUT/persistent-mma" \
@@ -159,9 +160,9 @@ done'
     echo "  $form: $(grep -E '\| persistent \|' "$OUT/persistent-$form/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
-  echo "persistent, grid / cluster form (ms: N=1/8/64 at H=256, N=8/16 at H=512, float32 then"
-  echo "bfloat16; fwd, fwd+bwd):"
-  for name in persistent "persistent cluster"; do
+  echo "persistent, grid / cluster form / clusters of 16 (ms: N=1/8/64 at H=256, N=8/16 at"
+  echo "H=512, float32 then bfloat16; fwd, fwd+bwd):"
+  for name in persistent "persistent cluster" "persistent cluster 16"; do
     echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-cluster/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done

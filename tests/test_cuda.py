@@ -242,19 +242,22 @@ def test_local_form_keeps_w_hh_in_registers_where_they_hold_it(H, N, in_register
 
 @pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 9,
                     reason="thread-block clusters need a Hopper or newer GPU")
-@pytest.mark.parametrize("H,N,size", [(256, 5, 8), (200, 40, 8), (512, 4, 16)])
+@pytest.mark.parametrize("H,N,smallest,size", [(256, 5, 8, 8), (200, 40, 8, 8), (512, 4, 8, 16),
+                                               (256, 5, 16, 16)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_cluster_form_runs_and_matches_the_per_step_path(H, N, size, dtype):
+def test_cluster_form_runs_and_matches_the_per_step_path(H, N, smallest, size, dtype):
     """With the cluster form allowed: clusters of 8 (or 16 at H=512, where a slice of 8
-    would not fit) run both passes (counted), against the per-step path; packed, two
-    directions, rows ending at every step."""
-    assert persistent_kernels.plan(H, N, 2, dtype, cluster=True)["cluster_size"] == size
+    would not fit, or where 16 is the smallest allowed) run both passes (counted), against
+    the per-step path; packed, two directions, rows ending at every step."""
     torch.manual_seed(63)
     model = gru_cuda.GRU(12, H, bidirectional=True, device="cuda", dtype=dtype)
     x = torch.randn(7, N, 12, device="cuda", dtype=dtype, requires_grad=True)
     lengths = [7] + torch.randint(1, 8, (N - 1,)).tolist()
-    got, expected, ran = _persistent_against_per_step(
-        model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_cluster, True)
+    with mode_within(persistent_kernels.set_cluster_size, smallest):
+        assert persistent_kernels.plan(H, N, 2, dtype, cluster=True)["cluster_size"] == size
+        got, expected, ran = _persistent_against_per_step(
+            model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_cluster,
+            True)
     assert ran["cluster_forward"] == ran["cluster_backward"] == ran["forward"] == 1
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     for i, (a, b) in enumerate(zip(got, expected)):

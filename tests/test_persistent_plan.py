@@ -208,15 +208,19 @@ def test_rows_a_warp_setting_is_1_by_default_and_checked():
         persistent_kernels.set_warp_rows(3)
 
 
-@pytest.mark.parametrize("value,ok", [("2", True), ("3", False)])
-def test_environment_sets_the_rows_a_warp(value, ok):
-    done = _python_with("from gru_cuda import persistent_kernels as p; print(p.warp_rows())",
-                        GRU_CUDA_PERSISTENT_ROWS=value)
+@pytest.mark.parametrize("variable,getter,value,ok,allowed", [
+    ("GRU_CUDA_PERSISTENT_ROWS", "warp_rows", "2", True, None),
+    ("GRU_CUDA_PERSISTENT_ROWS", "warp_rows", "3", False, "1, 2 or 4"),
+    ("GRU_CUDA_PERSISTENT_CLUSTER_SIZE", "cluster_size", "16", True, None),
+    ("GRU_CUDA_PERSISTENT_CLUSTER_SIZE", "cluster_size", "12", False, "8 or 16")])
+def test_environment_sets_the_numeric_variants(variable, getter, value, ok, allowed):
+    done = _python_with(f"from gru_cuda import persistent_kernels as p; print(p.{getter}())",
+                        **{variable: value})
     assert (done.returncode == 0) == ok, done.stderr
     if ok:
         assert done.stdout.strip().splitlines()[-1] == value
     else:
-        assert "GRU_CUDA_PERSISTENT_ROWS must be 1, 2 or 4, got '3'" in done.stderr
+        assert f"{variable} must be {allowed}, got '{value}'" in done.stderr
 
 
 def test_local_form_switch_is_on_by_default_and_restored():
@@ -323,6 +327,17 @@ def test_cluster_form_needs_clusters_and_takes_blocks_without_units():
     assert p["form"] == "cluster" and p["units_per_block"] == 4  # block 7 of 8 owns none
     p = persistent_kernels.plan(256, 32, 1, **H100, cluster=True, clusters=(3, 1))
     assert p["rows_per_block"] == 11 and p["grid"] == 24  # as many clusters as run at once
+
+
+def test_clusters_of_16_only_where_asked_or_needed():
+    assert persistent_kernels.cluster_size() == 8
+    assert persistent_kernels.set_cluster_size(16) == 8
+    p = persistent_kernels.plan(256, 8, 1, **H100, cluster=True)  # 8 clusters of 16 at once
+    assert p["cluster_size"] == 16 and p["units_per_block"] == 16 and p["rows_per_block"] == 1
+    assert persistent_kernels.set_cluster_size(8) == 16
+    assert persistent_kernels.plan(256, 8, 1, **H100, cluster=True)["cluster_size"] == 8
+    with pytest.raises(RuntimeError, match="must be 8 or 16, got 4"):
+        persistent_kernels.set_cluster_size(4)
 
 
 def test_cluster_form_is_off_by_default_and_restored():

@@ -41,6 +41,12 @@ bool set_persistent_cluster_op(bool allowed) {
   return persistent_cluster_allowed().exchange(allowed);
 }
 
+int64_t set_persistent_cluster_size_op(int64_t size) {
+  TORCH_CHECK(size == 8 || size == 16,
+              "gru_cuda: the cluster form's smallest cluster must be 8 or 16, got ", size);
+  return persistent_cluster_size().exchange(size);
+}
+
 int64_t set_persistent_warp_rows_op(int64_t rows) {
   TORCH_CHECK(rows == 1 || rows == 2 || rows == 4,
               "gru_cuda: the persistent forward's rows a warp must be 1, 2 or 4, got ", rows);
@@ -73,6 +79,7 @@ TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
   m.def("set_persistent_mma(bool allowed) -> bool", &set_persistent_mma_op);
   m.def("set_persistent_registers(bool allowed) -> bool", &set_persistent_registers_op);
   m.def("set_persistent_cluster(bool allowed) -> bool", &set_persistent_cluster_op);
+  m.def("set_persistent_cluster_size(int size) -> int", &set_persistent_cluster_size_op);
   m.def("persistent_counts() -> int[]", &persistent_counts_op);
 }
 

@@ -1,6 +1,7 @@
 #include "persistent_switch.h"
 
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 namespace gru_cuda {
@@ -15,16 +16,32 @@ std::atomic<bool>& persistent_local_allowed() {
   return allowed;
 }
 
+namespace {
+
+// variable's value, one of `allowed` (as written in the message), else `unset`.
+int64_t choice_from_env(const char* variable, std::initializer_list<const char*> allowed,
+                        const char* allowed_text, int64_t unset) {
+  const char* value = std::getenv(variable);
+  if (value == nullptr) return unset;
+  const std::string text(value);
+  bool known = false;
+  for (const char* option : allowed) known = known || text == option;
+  TORCH_CHECK(known, "gru_cuda: ", variable, " must be ", allowed_text, ", got '", text, "'");
+  return static_cast<int64_t>(std::stoi(text));
+}
+
+}  // namespace
+
 std::atomic<int64_t>& persistent_warp_rows() {
-  static std::atomic<int64_t> rows([] {
-    const char* value = std::getenv("GRU_CUDA_PERSISTENT_ROWS");
-    if (value == nullptr) return int64_t{1};
-    const std::string text(value);
-    TORCH_CHECK(text == "1" || text == "2" || text == "4",
-                "gru_cuda: GRU_CUDA_PERSISTENT_ROWS must be 1, 2 or 4, got '", text, "'");
-    return static_cast<int64_t>(std::stoi(text));
-  }());
+  static std::atomic<int64_t> rows(
+      choice_from_env("GRU_CUDA_PERSISTENT_ROWS", {"1", "2", "4"}, "1, 2 or 4", 1));
   return rows;
+}
+
+std::atomic<int64_t>& persistent_cluster_size() {
+  static std::atomic<int64_t> size(
+      choice_from_env("GRU_CUDA_PERSISTENT_CLUSTER_SIZE", {"8", "16"}, "8 or 16", 8));
+  return size;
 }
 
 std::atomic<bool>& persistent_mma_allowed() {

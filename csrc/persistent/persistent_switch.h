@@ -42,6 +42,12 @@ std::atomic<bool>& persistent_local_registers();
 // checked it; GRU_CUDA_PERSISTENT_CLUSTER=1 at start, or the set_persistent_cluster op.
 std::atomic<bool>& persistent_cluster_allowed();
 
+// The smallest cluster the cluster form may take, 8 (a larger one only where a slice of 8
+// does not fit) or 16 (half the work a block, a barrier over twice the blocks), 8 until
+// a GPU run has measured both: GRU_CUDA_PERSISTENT_CLUSTER_SIZE at start, or the
+// set_persistent_cluster_size op.
+std::atomic<int64_t>& persistent_cluster_size();
+
 // Layers run by the persistent kernels (local_*: of those, by the local form, and
 // local_*_registers of its passes with W_hh in registers; cluster_*: by the cluster form; the grid
 // form's forwards by the rows a warp took); layers the switch offered them that they did not

@@ -73,8 +73,9 @@ bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool pack
               PersistentPlan& plan) {
   if (persistent_switch().get() == PersistentMode::kOff) return false;
   const bool under_capture = capturing(like);
-  const DeviceLimits limits =
+  DeviceLimits limits =
       device_limits(like.get_device(), persistent_cluster_allowed().load(), !under_capture);
+  if (persistent_cluster_size().load() == 16) limits.clusters[0] = 0;  // none of 8
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble, limits,
                          persistent_local_allowed().load(),
                          persistent_warp_rows().load(),
