@@ -168,21 +168,22 @@ GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(
 
 // One element of a backward step. grad_out_row (H): the output's gradient; dh_row (H):
 // in, the state gradient carried from the next step; out, its part that skips W_hh.
-// Written: dgx_row (3H), the gradient of gx; dgh_row (3H), that of gh, for the
-// recurrent GEMM; dgh_n_row (H), its n block, kept for dW_hh (its r and z blocks equal
-// dgx's).
+// Written: dgx_row (3H), the gradient of gx; dgh, this element's gradient of gh for the
+// recurrent product, its r, z, n values dgh_block apart (H in a (rows, 3H) buffer, as
+// gru_forward_element's gh); dgh_n_row (H), its n block, kept for dW_hh (its r and z
+// blocks equal dgx's).
 template <typename acc_t, typename scalar_t>
 GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_backward_element(
     const scalar_t* grad_out_row, scalar_t* dh_row, const scalar_t* saved_row, scalar_t* dgx_row,
-    scalar_t* dgh_row, scalar_t* dgh_n_row, int64_t j, int64_t H) {
+    scalar_t* dgh, int64_t dgh_block, scalar_t* dgh_n_row, int64_t j, int64_t H) {
   const acc_t dh_new = acc_t(grad_out_row[j]) + acc_t(dh_row[j]);
   const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
       dh_new, saved_row[kSavedHPrev * H + j], saved_row[kSavedR * H + j],
       saved_row[kSavedZ * H + j], saved_row[kSavedN * H + j], saved_row[kSavedGhN * H + j]);
-  dgx_row[j] = dgh_row[j] = g.dgx_r;
-  dgx_row[H + j] = dgh_row[H + j] = g.dgx_z;
+  dgx_row[j] = dgh[0] = g.dgx_r;
+  dgx_row[H + j] = dgh[dgh_block] = g.dgx_z;
   dgx_row[2 * H + j] = g.dgx_n;
-  dgh_row[2 * H + j] = dgh_n_row[j] = g.dgh_n;
+  dgh[2 * dgh_block] = dgh_n_row[j] = g.dgh_n;
   dh_row[j] = g.dh_direct;
 }
 

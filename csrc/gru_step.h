@@ -168,8 +168,8 @@ struct BackwardPass {
   template <typename acc_t, typename scalar_t>
   static GRU_HOST_DEVICE GRU_ALWAYS_INLINE void element(const BackwardRow<scalar_t>& row,
                                                         int64_t j, int64_t H) {
-    gru_backward_element<acc_t>(row.grad_out, row.dh, row.saved, row.dgx, row.dgh, row.dgh_n,
-                                j, H);
+    gru_backward_element<acc_t>(row.grad_out, row.dh, row.saved, row.dgx, row.dgh + j, H,
+                                row.dgh_n, j, H);
   }
 };
 

@@ -289,16 +289,16 @@ def test_h100_cluster_form_spreads_the_rows_over_clusters_of_8(H, N, D):
     assert p["blocks_per_direction"] == 8 * -(-N // R) and p["grid"] == D * p["blocks_per_direction"]
     assert p["grid"] <= 128  # one wave
     assert p["smem_forward"] == 4 * (3 * k * H + R * 3 * k + 2 * R * H) <= H100["smem_per_block"]
-    assert p["smem_backward"] == 4 * (k * 3 * H + 2 * R * 3 * H) <= H100["smem_per_block"]
+    # W_hh's gate rows, the units' gradient of gh, the 8 blocks' partial dh for the units
+    assert p["smem_backward"] == 4 * (3 * k * H + R * 3 * k + 2 * 8 * R * k) <= H100["smem_per_block"]
     assert p["threads"] == 256 and p["mma"] == 0 and p["rows_per_warp"] == 1
 
 
 @pytest.mark.parametrize("H,N,D,form,size", [
     (512, 8, 1, "cluster", 16),    # a slice of 8 would not fit; 8 clusters of 16 at once
-    (512, 16, 1, "cluster", 16),   # 2 rows a cluster: the backward's copies just fit
-    (512, 32, 1, "grid", 0),       # 4 rows a cluster would not
+    (512, 64, 1, "cluster", 16),   # 8 rows a cluster: exactly the shared memory there is
+    (512, 72, 1, "grid", 0),       # 9 would not fit
     (384, 64, 1, "cluster", 16),   # 4 rows a cluster of 8 would not fit; 8 of 16 do
-    (512, 64, 1, "grid", 0),
     (520, 1, 1, "grid", 0),        # beyond the kernels' 16 chunks
     (128, 8, 1, "local", 0),       # the local form first, where it runs
 ])
@@ -308,16 +308,15 @@ def test_cluster_form_where_its_slices_fit_else_the_others(H, N, D, form, size):
 
 
 def test_cluster_form_counts_the_state_copies_in_the_layers_type():
-    """At H=512 (clusters of 16) the backward's copies of gh's gradient set the rows a
-    cluster may take: 2 in float32, 5 in a half type (the rest is W_hh's slice, in float)."""
-    def fits(N, dtype):
-        return persistent_kernels.plan(512, N, 1, dtype, **H100, cluster=True)["form"] == "cluster"
-    assert fits(16, torch.float32) and not fits(24, torch.float32)
-    assert fits(40, torch.bfloat16) and fits(40, torch.float16) and not fits(48, torch.bfloat16)
-    p = persistent_kernels.plan(512, 40, 1, torch.bfloat16, **H100, cluster=True)
-    assert p["rows_per_block"] == 5
-    assert p["smem_backward"] == 4 * 32 * 1536 + 2 * 5 * 1536 * 2 <= H100["smem_per_block"]
-    assert p["smem_forward"] == 4 * (32 * 1536 + 5 * 96) + 2 * 5 * 512 * 2
+    """The forward's copies of the state are in the layer's type; the backward's partial
+    sums in float. At H=512 (clusters of 16, 32 units a block) both passes fit 8 rows a
+    cluster, exactly, whatever the type: N up to 64."""
+    for dtype, state_bytes in ((torch.float32, 4), (torch.bfloat16, 2), (torch.float16, 2)):
+        p = persistent_kernels.plan(512, 64, 1, dtype, **H100, cluster=True)
+        assert p["form"] == "cluster" and p["rows_per_block"] == 8
+        assert p["smem_forward"] == 4 * (32 * 1536 + 8 * 96) + 2 * 8 * 512 * state_bytes
+        assert p["smem_backward"] == 4 * (32 * 1536 + 8 * 96 + 2 * 16 * 8 * 32) == 232448
+        assert persistent_kernels.plan(512, 72, 1, dtype, **H100, cluster=True)["form"] == "grid"
 
 
 def test_cluster_form_needs_clusters_and_takes_blocks_without_units():

@@ -50,7 +50,7 @@ bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
     const int64_t C = kClusterSizes[i], at_once = limits.clusters[i] / D;
     if (at_once < 1) continue;
     const int64_t k = ceil_div(H, C), R = ceil_div(N, at_once);
-    const ClusterSlots slots = cluster_slots(H, k, R, element_bytes);
+    const ClusterSlots slots = cluster_slots(H, k, R, C, element_bytes);
     const int64_t floats = static_cast<int64_t>(sizeof(float));
     if (std::max(slots.forward_total, slots.backward_total) * floats > limits.smem_per_block) {
       continue;

@@ -77,20 +77,20 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
   return H <= 128 && R <= kLocalMaxRowsAt32Chunks ? 32 : 0;
 }
 
-// The cluster form's shared memory in float slots, W_hh's slice first. Forward: the
-// block's 3k gate rows of W_hh (as the grid form's), gh (R, 3k), the state of the
-// cluster's R rows, double-buffered by step (2, R, H): the blocks write their units into
-// every block's copy. Backward: the k units' columns of W_hh (k, 3H), then gh's gradient
-// of the R rows, double-buffered likewise (2, R, 3H). The copies are in the layer's type,
-// of `bytes` a value; the totals round them up to whole slots.
+// The cluster form's shared memory in float slots, W_hh's slice first: the block's 3k
+// gate rows (as the grid form's forward has them), in both passes. Forward: gh (R, 3k),
+// then the state of the cluster's R rows in the layer's type, `bytes` a value,
+// double-buffered by step (2, R, H): the blocks write their units into every block's
+// copy. Backward: the gradient of gh for the block's units (R, 3k), then the partial dh
+// the C blocks' gate rows give for this block's units, double-buffered by step
+// (2, C, R, k).
 struct ClusterSlots {
-  int64_t gh, h, forward_total, dgh, backward_total;
+  int64_t gh, h, forward_total, dgh, partial, backward_total;
 };
 GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int64_t R,
-                                                       int64_t bytes = 4) {
-  const int64_t w = 3 * k * H, h = w + R * 3 * k;
-  const auto slots = [bytes](int64_t values) { return (values * bytes + 3) / 4; };
-  return {w, h, h + slots(2 * R * H), w, w + slots(2 * R * 3 * H)};
+                                                       int64_t C, int64_t bytes = 4) {
+  const int64_t w = 3 * k * H, staged = w + R * 3 * k;
+  return {w, staged, staged + (2 * R * H * bytes + 3) / 4, w, staged, staged + 2 * C * R * k};
 }
 constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most
 

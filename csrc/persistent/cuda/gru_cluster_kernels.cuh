@@ -1,12 +1,14 @@
 // The persistent kernels' cluster form (sm_90 on): a thread-block cluster runs the whole
 // sequence for R batch rows of one direction, its C blocks owning k hidden units each and
-// holding their slice of W_hh in shared memory, as the grid form's blocks do. What a step
-// needs of the other blocks (the forward's new state, the backward's gradient of gh) each
-// block writes into every block's copy in shared memory, then the cluster waits at one
-// hardware barrier: a step reads nothing from L2 but its own inputs, and never waits on
-// the whole grid. Clusters never meet: an ordinary launch with a cluster dimension, in
-// waves if need be. Shared memory as cluster_slots (persistent_plan.h) lays it out.
-// Included by gru_persistent.cu and by the tests' CPU emulation.
+// holding their 3k gate rows of W_hh in shared memory, as the grid form's forward blocks
+// do. In the forward each block writes its units of the new state into every block's
+// copy of the state in shared memory; in the backward it turns its units' gradient of gh
+// into a partial dh for every unit and writes each into the unit's owner, which sums the
+// C partials. Either way the cluster then waits at one hardware barrier: a step reads
+// nothing from L2 but its own inputs, and never waits on the whole grid. Clusters never
+// meet: an ordinary launch with a cluster dimension. Shared memory as cluster_slots
+// (persistent_plan.h) lays it out. Included by gru_persistent.cu and by the tests' CPU
+// emulation.
 #pragma once
 
 #include "gru_local_kernels.cuh"
@@ -75,16 +77,12 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   const int C = static_cast<int>(s.cluster_size);
   const auto [block, rank, u0, units] = cluster_block(s);
   const int d = block.d;
-  const ClusterSlots slots = cluster_slots(H, k, R);
+  const ClusterSlots slots = cluster_slots(H, k, R, C);
   float* w_s = smem;                // (3k, H): gate g of unit u0 + i at row g k + i
   float* gh_s = smem + slots.gh;    // (R, 3k): h W_hh^T of those rows
   scalar_t* h_s = reinterpret_cast<scalar_t*>(smem + slots.h);  // (2, R, H)
 
-  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
-    const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
-    w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
-  }
+  load_gate_rows(w_s, static_cast<const scalar_t*>(args.w_hh[d]), H, k, u0, units);
   // Every block starts from the whole of its rows' first state.
   const scalar_t* h0 = static_cast<const scalar_t*>(args.h_buf) + (d * N + block.n0) * H;
   for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) h_s[e] = h0[e];
@@ -142,25 +140,48 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 #endif
 }
 
-// The backward product: dh[n, u0 + i] += dgh_n . W_hh[:, u0 + i] for the live rows n and
-// the block's units, a warp a (row, kUnits units) item, so that a block owning many units
-// of few rows still keeps every warp busy.
-template <int kUnits, typename scalar_t>
-__device__ __forceinline__ void cluster_backward_product(const float* w_s, const scalar_t* dgh,
-                                                         scalar_t* dh, int H, int u0,
-                                                         int units, int live, int lane,
-                                                         int warp, int warps) {
-  const int G = 3 * H, groups = (units + kUnits - 1) / kUnits;
-  for (int item = warp; item < live * groups; item += warps) {
-    const int n = item / groups, first = (item - n * groups) * kUnits;
-    backward_row_product<kUnits, true>(w_s + first * G, dgh + n * G, dh + n * H, G,
-                                       u0 + first,
-                                       units - first < kUnits ? units - first : kUnits, lane);
+// The backward's product, split by gate rows: a block multiplies the gradient of its own
+// gate rows (dgh_s, (R, 3k)) by its slice of W_hh into a partial dh for every unit, and
+// writes each unit's partial into the block owning it, as source `rank` of its (C, R, k)
+// buffer. A warp takes (row, 32 units) items, a lane a unit: no shuffles. Every block
+// writes every live row's partials, zeros where it owns no units.
+template <typename scalar_t>
+__device__ __forceinline__ void cluster_backward_partials(const float* w_s,
+                                                          const scalar_t* dgh_s,
+                                                          float* partial, int H, int k,
+                                                          int units, int R, int rank,
+                                                          int live, int lane, int warp,
+                                                          int warps) {
+#if GRU_CLUSTERS
+  const int slabs = (H + 31) / 32;
+  for (int item = warp; item < live * slabs; item += warps) {
+    const int n = item / slabs, u = (item - n * slabs) * 32 + lane;
+    if (u >= H) continue;
+    const scalar_t* dgh_row = dgh_s + n * 3 * k;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // independent chains
+    for (int g = 0; g < 3; ++g) {
+      const int first = g * k;
+      int i = 0;
+      for (; i + 4 <= units; i += 4) {
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const int m = first + i + q;
+          acc[q] = fmaf(static_cast<float>(dgh_row[m]), w_s[m * H + u], acc[q]);
+        }
+      }
+      for (; i < units; ++i) {
+        const int m = first + i;
+        acc[0] = fmaf(static_cast<float>(dgh_row[m]), w_s[m * H + u], acc[0]);
+      }
+    }
+    const int owner = u / k;
+    float* slot = partial + (rank * R + n) * k + (u - owner * k);
+    *(owner == rank ? slot : cluster_peer(slot, owner)) = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   }
+#endif
 }
 
-// kUnits: the units of a warp's item in the backward product.
-template <typename scalar_t, int kUnits>
+template <typename scalar_t>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     cluster_backward_kernel(const PersistentBackwardArgs args) {
 #if !GRU_CLUSTERS
@@ -169,19 +190,17 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
   const PersistentShape& s = args.shape;
-  const int H = static_cast<int>(s.H), G = 3 * H, N = static_cast<int>(s.N);
+  const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
   const int k = static_cast<int>(s.units_per_block), R = static_cast<int>(s.rows_per_block);
   const int C = static_cast<int>(s.cluster_size);
   const auto [block, rank, u0, units] = cluster_block(s);
   const int d = block.d;
-  float* w_s = smem;  // (k, 3H): column u0 + i of W_hh as row i
-  scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + cluster_slots(H, k, R).dgh);  // (2, R, 3H)
+  const ClusterSlots slots = cluster_slots(H, k, R, C);
+  float* w_s = smem;  // (3k, H): as the forward's
+  scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + slots.dgh);  // (R, 3k), same order
+  float* partial_s = smem + slots.partial;  // (2, C, R, k)
 
-  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
-  for (int e = threadIdx.x; e < units * G; e += blockDim.x) {
-    const int i = e / G, r = e - i * G;
-    w_s[i * G + r] = static_cast<float>(w[r * H + u0 + i]);
-  }
+  load_gate_rows(w_s, static_cast<const scalar_t*>(args.w_hh[d]), H, k, u0, units);
   cluster_barrier();  // all blocks have started before any writes into their memory
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -191,20 +210,17 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   for (int64_t i = s.T - 1; i >= 0; --i) {
     const StepRows step = step_rows(s, i, d);
     const int live = live_rows(step, block);
-    scalar_t* dgh = dgh_s + (i % 2) * R * G;
+    float* partial = partial_s + (i % 2) * C * R * k;
 
     for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
-      const int n = e / units, j = u0 + e - n * units;
+      const int n = e / units, iu = e - n * units;
       const int64_t row = step.first + block.n0 + n;
       gru_backward_element<acc_t>(
           static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H, dh + n * H,
           static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
-          static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H, dgh + n * G,
-          static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, j, H);
-#pragma unroll
-      for (int g = 0; g < 3; ++g) {
-        write_to_peers(dgh, n * G + g * H + j, dgh[n * G + g * H + j], rank, C);
-      }
+          static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H,
+          dgh_s + n * 3 * k + iu, k,
+          static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, u0 + iu, H);
     }
     if (i > 0) {  // the next step's inputs, for the same thread's elements
       const StepRows next = step_rows(s, i - 1, d);
@@ -217,10 +233,20 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
             u0 + e - n * units, H);
       }
     }
-    cluster_barrier();  // every block's copy holds gh's gradient of every unit
+    __syncthreads();  // the product reads every element's gradient of gh
+    cluster_backward_partials(w_s, dgh_s, partial, H, k, units, R, rank, live, lane, warp,
+                              warps);
+    cluster_barrier();  // every block's partials for this block's units are in
 
-    cluster_backward_product<kUnits>(w_s, dgh, dh, H, u0, units, live, lane, warp, warps);
-    __syncthreads();  // the next step's element pass reads dh written by other warps
+    // dh[n, u] += sum over the cluster's gate rows r of dgh[n, r] * W_hh[r, u], own units.
+    for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
+      const int n = e / units, iu = e - n * units;
+      float sum = 0.0f;
+      for (int c = 0; c < C; ++c) sum += partial[(c * R + n) * k + iu];
+      scalar_t& slot = dh[n * H + u0 + iu];
+      slot = static_cast<float>(slot) + sum;
+    }
+    __syncthreads();  // the next step's element pass reads dh written by other threads
   }
 #endif
 }
@@ -239,11 +265,10 @@ auto with_cluster_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn)
   return fn(cluster_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
 }
 
-// fn(kernel, kUnits): items of 4 units, which keep 8 warps busy from 32 units of one row
-// (H=256 in clusters of 8) and load W_hh once per FMA whatever the item's size.
+// fn(kernel): one backward a type (its product needs no variants).
 template <typename scalar_t, typename Fn>
 auto with_cluster_backward_kernel(const Fn& fn) {
-  return fn(cluster_backward_kernel<scalar_t, 4>, 4);
+  return fn(cluster_backward_kernel<scalar_t>);
 }
 
 }  // namespace persistent_kernels

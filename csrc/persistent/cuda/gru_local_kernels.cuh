@@ -342,7 +342,7 @@ __global__ void __launch_bounds__(local_max_threads(kWChunks), 1)
       const int64_t row = row0 + r;
       gru_backward_element<acc_t>(grad_out + row * out_stride, dh_s + r * H,
                                   saved + row * saved_stride, dgx + row * gx_stride,
-                                  dgh_s + r * G, dgh_n + row * out_stride, u, H);
+                                  dgh_s + r * G + u, H, dgh_n + row * out_stride, u, H);
     }
     if (i > 0) {  // the next step's inputs, fetched during the product below
       const StepRows next = step_rows(s, i - 1, d);

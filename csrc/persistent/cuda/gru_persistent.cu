@@ -124,7 +124,7 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
                                   cudaStream_t stream) {
   if (args.shape.cluster_size > 0) {
     return with_cluster_backward_kernel<scalar_t>(
-        [&](auto kernel, int /*units*/) { return cluster_launch(kernel, args, stream); });
+        [&](auto kernel) { return cluster_launch(kernel, args, stream); });
   }
   if (args.shape.rows_per_block > 0) {
     return with_local_backward_kernel<scalar_t>(

@@ -280,6 +280,17 @@ __device__ __forceinline__ void ffma_product(const float* w_s, float* gh_s, cons
   }
 }
 
+// The 3 gate rows of W_hh (3H, H) of units [u0, u0 + units) into w_s in float, the row of
+// gate g, unit u0 + i at g k + i (rows past `units` left as they are).
+template <typename scalar_t>
+__device__ __forceinline__ void load_gate_rows(float* w_s, const scalar_t* w, int H, int k,
+                                               int u0, int units) {
+  for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
+    const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
+    w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
+  }
+}
+
 // kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks). kRows: the
 // batch rows a warp takes at once, so that each W_hh value read from shared memory serves
 // kRows rows (kRows * kChunks values of state in registers). kMma: the product on tensor
@@ -308,10 +319,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
         w_m, (3 * k + 15) / 16 * 16, w_row, H, [&](int r) { return r / k < 3 && r % k < units; },
         [&](int r, int c) { return w[((r / k) * H + u0 + r % k) * H + c]; });
   } else {
-    for (int e = threadIdx.x; e < 3 * units * H; e += blockDim.x) {
-      const int r = e / H, c = e - r * H, g = r / units, i = r - g * units;
-      w_s[(g * k + i) * H + c] = static_cast<float>(w[(g * H + u0 + i) * H + c]);
-    }
+    load_gate_rows(w_s, w, H, k, u0, units);
   }
   __syncthreads();
 
@@ -390,53 +398,44 @@ __device__ __forceinline__ void mma_backward_product(const scalar_t* w_m, int w_
   }
 }
 
-// One row's backward product on FFMA, by one warp: dh_row[u0 + i] += dgh_row . W_hh[:, u0 +
-// i] for i < units <= kUnits, a lane's share of the gate rows with kLoads loads in flight
-// at once, one accumulator per unit (w_s: the units' columns as rows; the guard keeps
-// reads inside it), the units' sums in one shuffle butterfly. kShared: dgh_row is this
-// block's copy in shared memory.
-template <int kUnits, bool kShared, typename scalar_t>
-__device__ __forceinline__ void backward_row_product(const float* w_s, const scalar_t* dgh_row,
-                                                     scalar_t* dh_row, int G, int u0, int units,
-                                                     int lane) {
-  constexpr int kLoads = 4;
-  float acc[kUnits];
-#pragma unroll
-  for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
-  for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
-    float g[kLoads];
-#pragma unroll
-    for (int b = 0; b < kLoads; ++b) {
-      g[b] = r0 + 32 * b < G ? load_state<kShared>(dgh_row + r0 + 32 * b) : 0.0f;
-    }
-#pragma unroll
-    for (int b = 0; b < kLoads; ++b) {
-      const int r = r0 + 32 * b;
-      if (r >= G) break;
-#pragma unroll
-      for (int iu = 0; iu < kUnits; ++iu) {
-        if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
-      }
-    }
-  }
-  const float total = warp_sums<kUnits>(acc, lane);
-  const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
-  if (lane % (32 / kUnits) == 0 && iu < units) {
-    scalar_t& slot = dh_row[u0 + iu];
-    slot = static_cast<float>(slot) + total;
-  }
-}
-
-// The backward product on FFMA (same sums as the tensor cores'): a warp per batch row,
-// each over all of the block's units (<= kUnits).
+// The backward product on FFMA (same sums): a warp per batch row, a lane's share of the
+// gate rows with kLoads loads from L2 in flight at once, one accumulator per unit (w_s
+// holds only the units' rows: the guard keeps reads inside it), the units' sums in one
+// shuffle butterfly.
 template <int kUnits, typename scalar_t>
 __device__ __forceinline__ void ffma_backward_product(const float* w_s, const scalar_t* dgh,
                                                       scalar_t* dh, int H, int u0, int units,
                                                       int live, int lane, int warp,
                                                       int warps) {
+  const int G = 3 * H;
+  constexpr int kLoads = 4;
   for (int n = warp; n < live; n += warps) {
-    backward_row_product<kUnits, false>(w_s, dgh + n * 3 * H, dh + n * H, 3 * H, u0, units,
-                                        lane);
+    const scalar_t* dgh_row = dgh + n * G;
+    float acc[kUnits];
+#pragma unroll
+    for (int iu = 0; iu < kUnits; ++iu) acc[iu] = 0.0f;
+    for (int r0 = lane; r0 < G; r0 += 32 * kLoads) {
+      float g[kLoads];
+#pragma unroll
+      for (int b = 0; b < kLoads; ++b) {
+        g[b] = r0 + 32 * b < G ? load_cg(dgh_row + r0 + 32 * b) : 0.0f;
+      }
+#pragma unroll
+      for (int b = 0; b < kLoads; ++b) {
+        const int r = r0 + 32 * b;
+        if (r >= G) break;
+#pragma unroll
+        for (int iu = 0; iu < kUnits; ++iu) {
+          if (iu < units) acc[iu] = fmaf(g[b], w_s[iu * G + r], acc[iu]);
+        }
+      }
+    }
+    const float total = warp_sums<kUnits>(acc, lane);
+    const int iu = lane / (32 / kUnits);  // the unit whose sum this lane gets
+    if (lane % (32 / kUnits) == 0 && iu < units) {
+      scalar_t& slot = dh[n * H + u0 + iu];
+      slot = static_cast<float>(slot) + total;
+    }
   }
 }
 
@@ -488,7 +487,8 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       gru_backward_element<acc_t>(
           static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H, dh + n * H,
           static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
-          static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H, dgh + n * 3 * H,
+          static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H,
+          dgh + n * 3 * H + u0 + iu, H,
           static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, u0 + iu, H);
     }
     if (i > 0) {  // the next step's inputs, for the same thread's elements
