@@ -120,11 +120,13 @@ MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 
 # none (H=25: 8 blocks of 4); one row (its gate rows split among the warps); 9 rows (2 and
 # 4 rows a warp); H=256 (32 units a block);
 # H=500 (16 chunks; clusters of 16, since a slice of 8 would not fit); 5 rows over 2
-# clusters (the last one takes 2 of 3).
+# clusters (the last one takes 2 of 3); 4 rows a cluster (the backward's 4-row items alone;
+# 9 rows mix them with single rows).
 CLUSTER_CASES = [(5, 3, 45, 2, 16, None), (7, 4, 45, 2, 32, [7, 5, 5, 2]),
                  (4, 3, 25, 1, 8, [4, 3, 1]), (5, 1, 45, 2, 16, None),
                  (3, 9, 37, 1, 8, [3, 3, 3, 2, 2, 2, 1, 1, 1]), (3, 2, 256, 1, 8, [3, 1]),
-                 (3, 2, 500, 1, 16, [3, 1]), (4, 5, 45, 1, 16, [4, 4, 3, 2, 1])]
+                 (3, 2, 500, 1, 16, [3, 1]), (4, 5, 45, 1, 16, [4, 4, 3, 2, 1]),
+                 (3, 8, 64, 1, 16, None)]
 CLUSTER_ROW_CASES = [(CLUSTER_CASES[4], 2), (CLUSTER_CASES[4], 4), (CLUSTER_CASES[6], 2)]
 HALF_TYPES = (torch.bfloat16, torch.float16)
 MMA_TYPES = HALF_TYPES + (torch.float32,)  # float32 as TF32

@@ -140,11 +140,56 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 #endif
 }
 
+// Unit u's partial dh from this block's gate rows for kRows rows: sums[j] = sum over the
+// own gate rows m of dgh[j * row + m] * w_s[m * H + u]. Each W_hh value read serves the
+// kRows rows; 4 / kRows chains a row keep 4 FMAs in flight.
+template <int kRows, typename scalar_t>
+__device__ __forceinline__ void unit_partials(const float* w_s, const scalar_t* dgh, int row,
+                                              int H, int k, int units, int u,
+                                              float (&sums)[kRows]) {
+  constexpr int kChains = 4 / kRows;
+  float acc[kRows][kChains];
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) {
+#pragma unroll
+    for (int q = 0; q < kChains; ++q) acc[j][q] = 0.0f;
+  }
+  for (int g = 0; g < 3; ++g) {
+    int m = g * k;
+    const int end = m + units;
+    for (; m + kChains <= end; m += kChains) {
+#pragma unroll
+      for (int q = 0; q < kChains; ++q) {
+        const float w = w_s[(m + q) * H + u];
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+          acc[j][q] = fmaf(static_cast<float>(dgh[j * row + m + q]), w, acc[j][q]);
+        }
+      }
+    }
+    for (; m < end; ++m) {
+      const float w = w_s[m * H + u];
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) {
+        acc[j][0] = fmaf(static_cast<float>(dgh[j * row + m]), w, acc[j][0]);
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) {
+    float total = acc[j][0];
+#pragma unroll
+    for (int q = 1; q < kChains; ++q) total += acc[j][q];
+    sums[j] = total;
+  }
+}
+
 // The backward's product, split by gate rows: a block multiplies the gradient of its own
 // gate rows (dgh_s, (R, 3k)) by its slice of W_hh into a partial dh for every unit, and
 // writes each unit's partial into the block owning it, as source `rank` of its (C, R, k)
-// buffer. A warp takes (row, 32 units) items, a lane a unit: no shuffles. Every block
-// writes every live row's partials, zeros where it owns no units.
+// buffer. A warp takes items of 32 units (a lane a unit) and 4 rows, or 1 for the rows
+// past a multiple of 4: no shuffles. Every block writes every live row's partials, zeros
+// where it owns no units.
 template <typename scalar_t>
 __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
                                                           const scalar_t* dgh_s,
@@ -153,30 +198,26 @@ __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
                                                           int live, int lane, int warp,
                                                           int warps) {
 #if GRU_CLUSTERS
-  const int slabs = (H + 31) / 32;
-  for (int item = warp; item < live * slabs; item += warps) {
-    const int n = item / slabs, u = (item - n * slabs) * 32 + lane;
+  const int slabs = (H + 31) / 32, quads = live / 4, groups = quads + live % 4;
+  for (int item = warp; item < groups * slabs; item += warps) {
+    const int group = item / slabs, u = (item - group * slabs) * 32 + lane;
     if (u >= H) continue;
-    const scalar_t* dgh_row = dgh_s + n * 3 * k;
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // independent chains
-    for (int g = 0; g < 3; ++g) {
-      const int first = g * k;
-      int i = 0;
-      for (; i + 4 <= units; i += 4) {
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const int m = first + i + q;
-          acc[q] = fmaf(static_cast<float>(dgh_row[m]), w_s[m * H + u], acc[q]);
-        }
-      }
-      for (; i < units; ++i) {
-        const int m = first + i;
-        acc[0] = fmaf(static_cast<float>(dgh_row[m]), w_s[m * H + u], acc[0]);
-      }
-    }
     const int owner = u / k;
-    float* slot = partial + (rank * R + n) * k + (u - owner * k);
-    *(owner == rank ? slot : cluster_peer(slot, owner)) = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    const auto store = [&](int n, float value) {
+      float* slot = partial + (rank * R + n) * k + (u - owner * k);
+      *(owner == rank ? slot : cluster_peer(slot, owner)) = value;
+    };
+    if (group < quads) {
+      float sums[4];
+      unit_partials<4>(w_s, dgh_s + 4 * group * 3 * k, 3 * k, H, k, units, u, sums);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) store(4 * group + j, sums[j]);
+    } else {
+      const int n = 4 * quads + group - quads;
+      float sums[1];
+      unit_partials<1>(w_s, dgh_s + n * 3 * k, 3 * k, H, k, units, u, sums);
+      store(n, sums[0]);
+    }
   }
 #endif
 }
