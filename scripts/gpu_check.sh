@@ -88,16 +88,17 @@ step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
   --contenders "fused,persistent,replayed,nn.GRU,nn.GRU TF32,nn.GRU graphed" \
   --dtypes float32,bfloat16 --repeats 10 --out "$OUT/bench"
 # The persistent forward's variants, 1, 2 or 4 batch rows a warp, against each other on
-# the sizes where rows per warp matter; the local form (W_hh in shared memory, then in
-# registers) against the grid form where both can run (H=128); the cluster form (smallest
-# cluster 8, then 16) against the grid form (H=256 and 512); the grid form on tensor cores against FFMA (bfloat16); the
-# per-step path's GEMMs on cuBLAS directly against ATen's, in full
-# fp32 and TF32; then float64, which only the per-step path takes, eager against
-# replayed.
+# the sizes where rows per warp matter (grid and cluster forms); the local form (W_hh in
+# shared memory, then in registers) against the grid form where both can run (H=128);
+# the cluster form (smallest cluster 8, then 16) against the grid form (H=256 and 512);
+# the grid form on tensor cores against FFMA (bfloat16); the per-step path's GEMMs on
+# cuBLAS directly against ATen's, in full fp32 and TF32; then float64, which only the
+# per-step path takes, eager against replayed.
 export OUT
 step variants 140 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
-    --contenders persistent,nn.GRU --repeats 5 --warmup 2 --out "$OUT/persistent-rows-$rows" \
+    --contenders "persistent,persistent cluster,nn.GRU" --repeats 5 --warmup 2 \
+    --out "$OUT/persistent-rows-$rows" \
     --sizes "100,8,256,256;100,64,256,256;100,128,256,256;100,64,512,512" || exit 1
 done
 python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats 5 --warmup 2 \
@@ -153,6 +154,8 @@ done'
   for rows in 1 2 4; do
     echo "  $rows: $(grep -E '\| persistent \|' "$OUT/persistent-rows-$rows/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
+    echo "  $rows, cluster form: $(grep -E '\| persistent cluster \|' \
+      "$OUT/persistent-rows-$rows/results.md" 2>/dev/null | awk -F'|' '{printf "%s ", $10}')"
   done
   echo "persistent at H=128: local form (W_hh in shared memory; in registers) / grid form"
   echo "(ms: N=1/8/64/128; fwd, fwd+bwd):"
