@@ -240,6 +240,18 @@ def test_local_form_keeps_w_hh_in_registers_where_they_hold_it(H, N, in_register
         assert rel_err(a, b) < tol, f"tensor {i}"
 
 
+def test_device_figures_for_the_plan():
+    """SMs and shared memory as torch reports them; clusters of 8 and 16 (one block an SM)
+    measured on a Hopper card, at most the SMs' worth, none before it."""
+    props = torch.cuda.get_device_properties(0)
+    sms, smem, of_8, of_16 = torch.ops.gru_cuda.persistent_device_limits(0)
+    assert (sms, smem) == (props.multi_processor_count, props.shared_memory_per_block_optin)
+    if props.major >= 9:
+        assert 1 <= of_8 <= sms // 8 and 1 <= of_16 <= sms // 16
+    else:
+        assert of_8 == of_16 == 0
+
+
 @pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 9,
                     reason="thread-block clusters need a Hopper or newer GPU")
 @pytest.mark.parametrize("H,N,smallest,size", [(256, 5, 8, 8), (200, 40, 8, 8), (512, 4, 8, 16),
