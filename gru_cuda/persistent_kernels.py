@@ -136,9 +136,9 @@ def counts():
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
     passes on tensor cores; local_forward_registers, local_backward_registers: the local
     form's passes with W_hh in registers; cluster_forward, cluster_backward: the cluster
-    form's passes), layers the switch offered them that they did
-    not take (refused: the plan's reasons or graph capture), and layers whose launch the
-    device refused (fallback: run per step)."""
+    form's passes), layers the switch offered them that they did not take (refused: the
+    plan's reasons or graph capture), and layers whose launch the device refused
+    (fallback: run per step)."""
     return dict(zip(COUNTS, torch.ops.gru_cuda.persistent_counts(), strict=True))
 
 
@@ -161,8 +161,9 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
     its tensor cores, the local forward's W_hh in registers, and the cluster form, as
     wanted (the current settings unless given)."""
     if sm_count is None or smem_per_block is None:
-        index = torch.cuda._utils._get_device_index(device, optional=True)
-        figures = torch.ops.gru_cuda.persistent_device_limits(index)
+        index = None if device is None else torch.device(device).index
+        figures = torch.ops.gru_cuda.persistent_device_limits(
+            torch.cuda.current_device() if index is None else index)
         sm_count = figures[0] if sm_count is None else sm_count
         smem_per_block = figures[1] if smem_per_block is None else smem_per_block
         clusters = tuple(figures[2:]) if clusters is None else clusters
