@@ -3,16 +3,16 @@
 # build for this GPU, then the tests on cpu, cuda, cuda+persistent (require mode: an
 # eligible layer that does not run persistent fails its test) and cuda+replay (every loop
 # captured and replayed from our own graphs) with the three compute-sanitizer tools on
-# the three CUDA paths beside them, then, alone on the GPU, a launch profile, the
-# benchmark (nn.GRU eager, TF32 and replayed from a CUDA graph as baselines), the
-# variants (the persistent forward's rows a warp; the local form, with W_hh in shared
-# memory or registers, against the grid form at H=128; the cluster form against the grid
-# form; tensor cores against FFMA; the direct cuBLAS GEMMs against ATen's; float64
-# eager against replayed), one
-# step at a time, and the CPU path at 1, 4 and 16 threads. Logs and a summary go to
-# OUTDIR; the summary is printed last. Each step has a time budget: under 10 minutes in
-# all at worst, about 5 expected on an H100/H200. On a machine whose result folder takes
-# few files, run it on a scratch folder and tar that.
+# the three CUDA paths beside them, then, alone on the GPU, a launch profile, the floor
+# probes (barrier costs, FFMA and mma rates), the benchmark (nn.GRU eager, TF32 and
+# replayed from a CUDA graph as baselines), the variants (the persistent forward's rows a
+# warp; the local form, with W_hh in shared memory or registers, against the grid form at
+# H=128; the cluster form against the grid form; tensor cores against FFMA; the direct
+# cuBLAS GEMMs against ATen's; float64 eager against replayed), one step at a time, and
+# the CPU path at 1, 4 and 16 threads. Logs and a summary go to OUTDIR; the summary is
+# printed last. Each step has a time budget: under 10 minutes in all at worst, about 5
+# expected on an H100/H200. On a machine whose result folder takes few files, run it on a
+# scratch folder and tar that.
 set -uo pipefail
 OUT=${1:?usage: scripts/gpu_check.sh OUTDIR}
 mkdir -p "$OUT"
@@ -81,7 +81,9 @@ if [ -n "${GPU_CHECK_NO_BENCH:-}" ]; then  # a rerun after fixes: the checks alo
   printf '%s\n' "${STEPS[@]}"; grep -E '^(FAILED|ERROR)|passed|failed' "$OUT/tests.log" | tail -n 30
   exit 0
 fi
-step profile 40 profile.log python benchmarks/profile_launches.py
+step profile 30 profile.log python benchmarks/profile_launches.py
+# The floors the kernels are judged against: barrier costs and FFMA / mma rates, measured.
+step floors 10 floors.log python benchmarks/floor_probe.py --out "$OUT/floors"
 # The reference loop and its torch.compile are left out: slow, and measured before.
 # A contender that fails parity or raises makes this step FAILED.
 step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
@@ -193,6 +195,7 @@ done'
     echo "$tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -n 1)"
   done
   echo
+  sed -n '/^| probe/,/^$/p' "$OUT/floors/floors.md" 2>/dev/null
   sed -n '/^| size/,$p' "$OUT/profile.log"
 } >"$SUMMARY"
 # Printed last, so that a short tail of the output still shows it: the float32 rows of

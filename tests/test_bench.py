@@ -193,3 +193,25 @@ def test_decoding_step_benchmark_checks_and_times(tmp_path):
         (1, 8, "GRUCell"), (1, 8, "GRU T=1"), (2, 4, "GRUCell"), (2, 4, "GRU T=1")]
     assert all(r["gru_cuda_us"] > 0 and r["nn_us"] > 0 for r in rows)
     assert "| GRUCell |" in (tmp_path / "results.md").read_text()
+
+
+def test_floor_of_a_layer_is_its_flops_at_the_rate_plus_its_barriers():
+    from benchmarks.floor_probe import floors
+    rates = {"ffma_tflops": 50.0, "mma_tf32_tflops": 400.0, "mma_bf16_tflops": 800.0,
+             "grid_barrier_us": 1.5, "cluster8_barrier_us": 0.25, "cluster16_barrier_us": None}
+    got = floors(100, 64, 512, rates)
+    flops = 2 * 3 * 512 * 1024 * 64 * 100  # 20.1 GFLOP a forward
+    forward, both = got[("float32", "grid")]
+    assert forward == pytest.approx(flops / 50e12 * 1e3 + 100 * 1.5e-3)
+    assert both == pytest.approx(3 * flops / 50e12 * 1e3 + 200 * 1.5e-3)
+    assert got[("bfloat16", "cluster 8")][0] == pytest.approx(flops / 800e12 * 1e3 + 0.025)
+    assert ("float32", "cluster 16") not in got  # a probe that did not run: no floor
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the probes run on a CUDA GPU")
+def test_floor_probes_measure_plausible_values():
+    from benchmarks.floor_probe import probe
+    assert 0.1 < probe("grid_barrier_us", 3) < 100
+    assert 1 < probe("ffma_tflops", 3) < 1000
+    with pytest.raises(RuntimeError, match="no floor probe 'nope'"):
+        torch.ops.gru_cuda.floor_probe("nope", 10)
