@@ -3,6 +3,7 @@
 // device and stream.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
@@ -24,13 +25,25 @@ double floor_probe_op(const std::string& name, int64_t iterations) {
   TORCH_CHECK(iterations > 0 && iterations < (int64_t{1} << 30),
               "gru_cuda: a floor probe's iterations must be positive, got ", iterations);
   const int device = c10::cuda::current_device();
-  int sms = 0;
+  int sms = 0, major = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  const auto probe = static_cast<FloorProbe>(index);
+  TORCH_CHECK(major >= 9 || (probe != FloorProbe::kClusterBarrier8 &&
+                             probe != FloorProbe::kClusterBarrier16),
+              "gru_cuda: the floor probe '", name, "' needs thread-block clusters (sm_90 on)");
+  TORCH_CHECK(major >= 8 || (probe != FloorProbe::kMmaBf16 && probe != FloorProbe::kMmaTf32),
+              "gru_cuda: the floor probe '", name, "' needs mma.sync for these types (sm_80 on)");
   const at::Tensor sink = at::empty({1}, at::TensorOptions().device(at::kCUDA, device));
   double value = 0.0;
-  C10_CUDA_CHECK(run_floor_probe(static_cast<FloorProbe>(index), static_cast<int>(iterations),
-                                 sms, sink.mutable_data_ptr<float>(),
-                                 c10::cuda::getCurrentCUDAStream(device), value));
+  const cudaError_t err = run_floor_probe(
+      probe, static_cast<int>(iterations), sms,
+      sink.mutable_data_ptr<float>(), c10::cuda::getCurrentCUDAStream(device), value);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // a refused launch (no clusters here) must not outlive this
+    TORCH_CHECK(false, "gru_cuda: the floor probe '", name, "' failed: ",
+                cudaGetErrorName(err), " (", cudaGetErrorString(err), ")");
+  }
   return value;
 }
 
