@@ -37,9 +37,11 @@ __device__ __forceinline__ T* cluster_peer(T* p, int rank) {
 }
 #endif
 
-// This block's place: its cluster's direction and batch rows, as LocalRows says them, and
-// its rank in the cluster, owning units [u0, u0 + units) (none past H).
+// This block's place: the layer's sizes the kernels use (H, N; k units a block, R rows and
+// C blocks a cluster), its cluster's direction and batch rows, as LocalRows says them,
+// and its rank in the cluster, owning units [u0, u0 + units) (none past H).
 struct ClusterBlock {
+  int H, N, k, R, C;
   LocalRows rows;
   int rank, u0, units;
 };
@@ -47,11 +49,13 @@ struct ClusterBlock {
 __device__ __forceinline__ ClusterBlock cluster_block(const PersistentShape& s) {
   const int C = static_cast<int>(s.cluster_size), R = static_cast<int>(s.rows_per_block);
   const int k = static_cast<int>(s.units_per_block), H = static_cast<int>(s.H);
+  const int N = static_cast<int>(s.N);
   const int cluster = blockIdx.x / C, rank = blockIdx.x % C;
   const int per_direction = static_cast<int>(s.blocks_per_direction) / C;
-  const int n0 = (cluster % per_direction) * R, left = static_cast<int>(s.N) - n0;
+  const int n0 = (cluster % per_direction) * R, left = N - n0;
   const int u0 = rank * k, owned = H - u0 < k ? H - u0 : k;
-  return {{cluster / per_direction, n0, left < R ? left : R}, rank, u0, owned > 0 ? owned : 0};
+  return {H, N, k, R, C, {cluster / per_direction, n0, left < R ? left : R}, rank, u0,
+          owned > 0 ? owned : 0};
 }
 
 // value at `index` of `buffer` (this block's shared memory) in every other block's copy.
@@ -72,10 +76,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
   const PersistentShape& s = args.shape;
-  const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
-  const int k = static_cast<int>(s.units_per_block), R = static_cast<int>(s.rows_per_block);
-  const int C = static_cast<int>(s.cluster_size);
-  const auto [block, rank, u0, units] = cluster_block(s);
+  const auto [H, N, k, R, C, block, rank, u0, units] = cluster_block(s);
   const int d = block.d;
   const ClusterSlots slots = cluster_slots(H, k, R, C);
   float* w_s = smem;                // (3k, H): gate g of unit u0 + i at row g k + i
@@ -231,10 +232,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   using acc_t = at::opmath_type<scalar_t>;
   GRU_DYNAMIC_SHARED_FLOATS(smem);
   const PersistentShape& s = args.shape;
-  const int H = static_cast<int>(s.H), N = static_cast<int>(s.N);
-  const int k = static_cast<int>(s.units_per_block), R = static_cast<int>(s.rows_per_block);
-  const int C = static_cast<int>(s.cluster_size);
-  const auto [block, rank, u0, units] = cluster_block(s);
+  const auto [H, N, k, R, C, block, rank, u0, units] = cluster_block(s);
   const int d = block.d;
   const ClusterSlots slots = cluster_slots(H, k, R, C);
   float* w_s = smem;  // (3k, H): as the forward's
