@@ -53,7 +53,8 @@ cat "$OUT/env.txt"
 ARCH=$(python -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())" 2>/dev/null)
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$ARCH}
 export MAX_JOBS=${MAX_JOBS:-$(nproc)}
-step build 85 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
+# The longest file, one scalar type's persistent kernels, takes about 20 s for one arch.
+step build 60 build.log env GRU_CUDA_FORCE_CUDA=1 python setup.py build_ext --inplace
 
 # The sanitizers run beside the tests (their timings do not matter); without the caching
 # allocator every tensor is its own allocation, so memcheck sees an overrun past it.
@@ -68,7 +69,7 @@ for tool in memcheck racecheck synccheck; do sanitize $tool & done
 # The library's tests, on CUDA too (the NER example's need its own packages; CI runs them).
 XDIST=$(python -c "import xdist" 2>/dev/null && echo "-n 6")
 # The persistent kernels' CPU emulation is left to CI: it checks nothing the GPU adds.
-step tests 145 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
+step tests 170 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
   --ignore tests/test_persistent_emulation.py \
   --durations=10
 wait

@@ -1,4 +1,4 @@
-// The launch plan of the persistent layer kernels (csrc/cuda/gru_persistent.cu): which
+// The launch plan of the persistent layer kernels (csrc/persistent/cuda): which
 // block owns which hidden units, shared memory, grid size, and whether a layer is
 // eligible at all. Plain host arithmetic, no CUDA, so CPU builds and tests check it.
 #pragma once

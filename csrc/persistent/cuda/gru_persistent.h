@@ -1,5 +1,5 @@
-// Launches of the persistent layer kernels (gru_persistent.cu): a layer's whole time
-// loop in one launch, W_hh held on chip.
+// Launches of the persistent layer kernels (gru_persistent.cu, which dispatches to one
+// file a scalar type): a layer's whole time loop in one launch, W_hh held on chip.
 // Raw pointers in, a CUDA error out; persistent_layer.cpp prepares the buffers and says
 // what an error means.
 #pragma once

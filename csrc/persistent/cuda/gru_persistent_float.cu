@@ -1,0 +1,33 @@
+// The persistent kernels for float, in a file of their own so that they compile in
+// parallel with the other types'.
+#include "gru_persistent.h"
+#include "gru_persistent_launch.cuh"
+
+namespace gru_cuda {
+namespace persistent_launch {
+
+GRU_PERSISTENT_TYPED(, float)
+
+}  // namespace persistent_launch
+
+// Here, beside the float kernel whose occupancy it asks for.
+bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
+  for (int i = 0; i < 2; ++i) {
+    cudaLaunchAttribute attribute;
+    cudaLaunchConfig_t config;
+    const auto kernel = persistent_kernels::cluster_forward_kernel<float, true, 8, 1>;
+    int count = 0;
+    cudaError_t err = persistent_launch::cluster_config(
+        kernel, kClusterSizes[i], kClusterSizes[i], smem_bytes, nullptr, attribute, config);
+    if (err == cudaSuccess) err = cudaOccupancyMaxActiveClusters(&count, kernel, &config);
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();  // the failed query's own error
+      clusters[0] = clusters[1] = 0;
+      return false;
+    }
+    clusters[i] = count;
+  }
+  return true;
+}
+
+}  // namespace gru_cuda

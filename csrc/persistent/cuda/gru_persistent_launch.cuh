@@ -1,0 +1,145 @@
+// The persistent kernels' launches for one scalar type, shared by the three files that
+// instantiate them (gru_persistent_float.cu, _half.cu, _bfloat16.cu): one file each, so
+// that a build compiles the three types' kernels in parallel. The grid form gets the
+// shared memory attribute, a co-residency check, then one cooperative launch; the local
+// form an ordinary launch; the cluster form an ordinary launch with a cluster dimension.
+#pragma once
+
+#include "gru_cluster_kernels.cuh"
+#include "gru_local_kernels.cuh"
+#include "gru_persistent_kernels.cuh"
+#include "gru_persistent_typed.h"
+
+namespace gru_cuda {
+namespace persistent_launch {
+
+using persistent_kernels::with_backward_kernel;
+using persistent_kernels::with_cluster_backward_kernel;
+using persistent_kernels::with_cluster_forward_kernel;
+using persistent_kernels::with_forward_kernel;
+using persistent_kernels::with_local_backward_kernel;
+using persistent_kernels::with_local_forward_kernel;
+
+// The local form's blocks never wait for each other: any grid runs, in waves if need be.
+template <typename Kernel, typename Args>
+cudaError_t local_launch(Kernel kernel, const Args& args, cudaStream_t stream) {
+  const PersistentShape& s = args.shape;
+  const cudaError_t err = cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(s.smem_bytes));
+  if (err != cudaSuccess) return err;
+  void* params[] = {const_cast<Args*>(&args)};
+  return cudaLaunchKernel(reinterpret_cast<const void*>(kernel),
+                          dim3(static_cast<unsigned int>(s.blocks_per_direction * s.D)),
+                          dim3(static_cast<unsigned int>(s.threads)), params, s.smem_bytes,
+                          stream);
+}
+
+// A launch of `grid` blocks in clusters of cluster_size, each block with smem_bytes; the
+// attributes a cluster of over 8 blocks and that much shared memory need set first.
+template <typename Args>
+cudaError_t cluster_config(void (*kernel)(Args), int64_t grid, int64_t cluster_size,
+                           int64_t smem_bytes, cudaStream_t stream,
+                           cudaLaunchAttribute& attribute, cudaLaunchConfig_t& config) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem_bytes));
+  if (err == cudaSuccess && cluster_size > 8) {
+    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  }
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = static_cast<unsigned int>(cluster_size);
+  attribute.val.clusterDim.y = attribute.val.clusterDim.z = 1;
+  config = {};
+  config.gridDim = dim3(static_cast<unsigned int>(grid));
+  config.blockDim = dim3(kPersistentThreads);
+  config.dynamicSmemBytes = static_cast<size_t>(smem_bytes);
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return err;
+}
+
+// Clusters never wait for each other: any grid runs, in waves if need be.
+template <typename Args>
+cudaError_t cluster_launch(void (*kernel)(Args), const Args& args, cudaStream_t stream) {
+  const PersistentShape& s = args.shape;
+  cudaLaunchAttribute attribute;
+  cudaLaunchConfig_t config;
+  const cudaError_t err = cluster_config(kernel, s.blocks_per_direction * s.D, s.cluster_size,
+                                         s.smem_bytes, stream, attribute, config);
+  return err != cudaSuccess ? err : cudaLaunchKernelEx(&config, kernel, args);
+}
+
+template <typename Kernel, typename Args>
+cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
+                               cudaStream_t stream) {
+  const PersistentShape& s = args.shape;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(s.smem_bytes));
+  if (err != cudaSuccess) return err;
+  int per_sm = 0, sms = 0;
+  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kPersistentThreads,
+                                                      s.smem_bytes);
+  if (err != cudaSuccess) return err;
+  err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (err != cudaSuccess) return err;
+  const int64_t grid = s.blocks_per_direction * s.D;
+  // Every block must be resident at once, or the grid barrier would wait forever; the
+  // cooperative launch refuses such a grid too, but say it before trying.
+  if (static_cast<int64_t>(per_sm) * sms < grid) return cudaErrorCooperativeLaunchTooLarge;
+  void* params[] = {const_cast<Args*>(&args)};
+  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
+                                     dim3(static_cast<unsigned int>(grid)),
+                                     dim3(kPersistentThreads), params, s.smem_bytes, stream);
+}
+
+template <typename scalar_t>
+cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
+                                 cudaStream_t stream) {
+  if (args.shape.cluster_size > 0) {
+    const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
+      return cluster_launch(kernel, args, stream);
+    };
+    const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
+    return args.saved != nullptr ? with_cluster_forward_kernel<scalar_t, true>(H, rows, launch)
+                                 : with_cluster_forward_kernel<scalar_t, false>(H, rows, launch);
+  }
+  const int64_t local_rows = args.shape.rows_per_block;
+  if (local_rows > 0) {
+    const auto launch = [&](auto kernel, int /*rows*/, int /*chunks*/) {
+      return local_launch(kernel, args, stream);
+    };
+    const int64_t chunks = args.shape.register_chunks;
+    return args.saved != nullptr
+               ? with_local_forward_kernel<scalar_t, true>(local_rows, chunks, launch)
+               : with_local_forward_kernel<scalar_t, false>(local_rows, chunks, launch);
+  }
+  const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
+    return cooperative_launch(kernel, args, device, stream);
+  };
+  const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
+  const bool mma = args.shape.mma != 0;
+  return args.saved != nullptr ? with_forward_kernel<scalar_t, true>(H, rows, mma, launch)
+                               : with_forward_kernel<scalar_t, false>(H, rows, mma, launch);
+}
+
+template <typename scalar_t>
+cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device,
+                                  cudaStream_t stream) {
+  if (args.shape.cluster_size > 0) {
+    return with_cluster_backward_kernel<scalar_t>(
+        [&](auto kernel) { return cluster_launch(kernel, args, stream); });
+  }
+  if (args.shape.rows_per_block > 0) {
+    return with_local_backward_kernel<scalar_t>(
+        args.shape.rows_per_block, args.shape.register_chunks,
+        [&](auto kernel, int /*rows*/, int /*chunks*/) {
+          return local_launch(kernel, args, stream);
+        });
+  }
+  return with_backward_kernel<scalar_t>(
+      args.shape.units_per_block, args.shape.mma != 0,
+      [&](auto kernel, int /*units*/) { return cooperative_launch(kernel, args, device, stream); });
+}
+
+}  // namespace persistent_launch
+}  // namespace gru_cuda
