@@ -31,6 +31,7 @@ REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
 COMPILED = "compiled reference"
+AUTO = "auto"  # gru_cuda as it runs by default: each path where a GPU run measured it faster
 
 
 class Unavailable(Exception):
@@ -143,11 +144,23 @@ def _like_source(module, problem):
 
 
 def build_fused(problem):
+    """gru_cuda.GRU on the per-step path, eager (the persistent kernels and replay off)."""
     s = problem.size
     gru = _like_source(gru_cuda.GRU(s.I, s.H, num_layers=s.layers,
                                     bidirectional=s.bidirectional), problem)
     gru.load_state_dict(problem.source.state_dict())
-    return Contender(gru, list(gru.parameters()))
+    return Contender(gru, list(gru.parameters()),
+                     context=lambda _pass: _all(gru_cuda.persistent(False),
+                                                gru_cuda.replay(False)))
+
+
+def build_auto(problem):
+    """gru_cuda.GRU with the switches at their default (auto): the persistent kernels and
+    graph replay where a GPU run measured them faster, the per-step path elsewhere."""
+    fused = build_fused(problem)
+    return Contender(fused.fn, fused.params,
+                     context=lambda _pass: _all(gru_cuda.persistent("auto"),
+                                                gru_cuda.replay("auto")))
 
 
 def _proven_once(fused, counts, switches, proven_by, **contender):
@@ -340,7 +353,7 @@ def build_compiled(problem):
 
 def default_registry():
     """Name -> builder, in the order contenders are run and reported."""
-    return {"fused": build_fused, PERSISTENT: build_persistent,
+    return {"fused": build_fused, AUTO: build_auto, PERSISTENT: build_persistent,
             PERSISTENT_MMA: build_persistent_mma, PERSISTENT_CLUSTER: build_persistent_cluster,
             PERSISTENT_CLUSTER_16: build_persistent_cluster_16,
             REPLAYED: build_replayed,

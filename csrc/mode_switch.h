@@ -1,6 +1,7 @@
-// A process-wide switch of three modes (0 off, 1 on, 2 a named third) that an environment
-// variable sets at first use and an op changes later: the persistent kernels' and graph
-// replay's. And the on/off settings' reading of their variables.
+// A process-wide switch of four modes (0 off, 1 on, 2 a named third, 3 auto: on where a
+// table of measured wins says) that an environment variable sets at first use and an op
+// changes later: the persistent kernels' and graph replay's. And the on/off settings'
+// reading of their variables.
 #pragma once
 
 #include <c10/util/Exception.h>
@@ -25,7 +26,8 @@ inline bool flag_from_env(const char* variable, bool unset) {
 template <typename Mode>
 class ModeSwitch {
  public:
-  // The variable's value "1" or "on" is mode 1, `third` mode 2, anything else mode 0.
+  // The variable's value "0"/"off" is mode 0, "1"/"on" mode 1, `third` mode 2, "auto" (or
+  // the variable unset or empty) mode 3; any other value is an error.
   ModeSwitch(const char* variable, const char* third, const char* what)
       : mode_(from_env(variable, third)), third_(third), what_(what) {}
 
@@ -33,17 +35,20 @@ class ModeSwitch {
 
   // The op's setter: an integer mode in, the previous one out.
   int64_t exchange(int64_t mode) {
-    TORCH_CHECK(mode >= 0 && mode <= 2, "gru_cuda: ", what_,
-                " mode must be 0 (off), 1 (on) or 2 (", third_, "), got ", mode);
+    TORCH_CHECK(mode >= 0 && mode <= 3, "gru_cuda: ", what_,
+                " mode must be 0 (off), 1 (on), 2 (", third_, ") or 3 (auto), got ", mode);
     return mode_.exchange(mode);
   }
 
  private:
   static int64_t from_env(const char* variable, const char* third) {
     const char* value = std::getenv(variable);
-    if (value == nullptr) return 0;
+    if (value == nullptr || value[0] == '\0' || std::strcmp(value, "auto") == 0) return 3;
+    if (std::strcmp(value, "0") == 0 || std::strcmp(value, "off") == 0) return 0;
     if (std::strcmp(value, "1") == 0 || std::strcmp(value, "on") == 0) return 1;
-    return std::strcmp(value, third) == 0 ? 2 : 0;
+    TORCH_CHECK(std::strcmp(value, third) == 0, "gru_cuda: ", variable,
+                " must be 0, off, 1, on, ", third, " or auto, got '", value, "'");
+    return 2;
   }
 
   std::atomic<int64_t> mode_;

@@ -1,11 +1,14 @@
 """The persistent CUDA kernels: a layer's whole time loop in one launch, W_hh held on chip.
 
-They are compiled, not yet run on a GPU, so they are opt-in: nothing uses them unless
-GRU_CUDA_PERSISTENT=1 is set or this switch is turned on. When on, an eligible layer
-(CUDA, float32/float16/bfloat16, W_hh fitting one block's shared memory with N up to
-4 waves of blocks, or else H <= 1024, N <= 128 and W_hh fitting the SMs' shared memory;
-under a user's CUDA graph capture, only the local and cluster forms with padded input)
-runs persistent; any other layer runs the per-step path, as does one whose cooperative
+By default (auto mode) they run only where a GPU run measured them correct and faster than
+the per-step path, in the form and variant measured fastest there: a table in the code
+(csrc/persistent/persistent_defaults.h; `measured_default` reads it), empty until the
+kernels have run on a GPU, so that today nothing runs them unless GRU_CUDA_PERSISTENT=1 is
+set or this switch is turned on (GRU_CUDA_PERSISTENT=0, or False: never). When on, an
+eligible layer (CUDA, float32/float16/bfloat16, W_hh fitting one block's shared memory
+with N up to 4 waves of blocks, or else H <= 1024, N <= 128 and W_hh fitting the SMs'
+shared memory; under a user's CUDA graph capture, only the local and cluster forms with
+padded input) runs persistent; any other layer runs the per-step path, as does one whose cooperative
 launch the device refuses. In require mode (GRU_CUDA_PERSISTENT=require, or
 persistent("require")) that refused launch is an error instead, so that a test or a
 benchmark knows which kernels it ran; any other CUDA error is raised in every mode.
@@ -33,18 +36,19 @@ REFUSALS = tuple(_C.PERSISTENT_REFUSALS.split(","))  # the plan's reasons, "none
 PLAN_FIELDS = tuple(_C.PERSISTENT_PLAN_FIELDS.split(","))
 FORMS = tuple(_C.PERSISTENT_FORMS.split(","))
 COUNTS = tuple(_C.PERSISTENT_COUNTS.split(","))
-_MODES = (False, True, "require")  # the C++ switch's values, in order
+_MODES = (False, True, "require", "auto")  # the C++ switch's values, in order
 
 
 def set_persistent(enabled):
-    """Switch the persistent kernels on (True), off (False) or on in require mode
-    ("require") for the process; returns the previous setting."""
+    """Switch the persistent kernels on (True), off (False), on in require mode
+    ("require") or where measured faster ("auto", the default) for the process; returns
+    the previous setting."""
     return set_mode(torch.ops.gru_cuda.set_persistent_mode, _MODES, "persistent", enabled)
 
 
 def persistent(enabled=True):
-    """The persistent kernels on (True, or "require") or off inside the block, as they
-    were after it."""
+    """The persistent kernels on (True, or "require"), off, or "auto" inside the block, as
+    they were after it."""
     return mode_within(set_persistent, enabled)
 
 
@@ -128,6 +132,19 @@ def cluster_size():
 def local_form_allowed():
     """Whether the plan may choose the local form now."""
     return _current(set_local_form, True)
+
+
+def measured_default(hidden_size, batch, directions=1, dtype=torch.float32):
+    """What auto mode runs for such a layer: None (the per-step path), or the form and
+    variant a GPU run measured fastest there (form, rows_per_warp, mma, registers,
+    cluster_size)."""
+    values = torch.ops.gru_cuda.persistent_default(dtype, hidden_size, batch, directions)
+    if not values:
+        return None
+    choice = dict(zip(("form", "rows_per_warp", "mma", "registers", "cluster_size"), values))
+    choice["form"] = FORMS[choice["form"]]
+    choice["mma"], choice["registers"] = bool(choice["mma"]), bool(choice["registers"])
+    return choice
 
 
 def counts():

@@ -93,14 +93,19 @@ def test_a100_takes_h1024_one_direction():
     assert p["refusal"] == "none" and p["units_per_block"] == 10 and p["grid"] == 103
 
 
-def test_switch_is_off_by_default_and_restored():
-    assert gru_cuda.set_persistent(False) is False  # opt-in: off unless asked for
-    with gru_cuda.persistent():
-        assert gru_cuda.set_persistent(True) is True
-        with gru_cuda.persistent(False):
-            assert gru_cuda.set_persistent(False) is False
-        assert gru_cuda.set_persistent(True) is True
-    assert gru_cuda.set_persistent(False) is False
+def test_switch_is_auto_by_default_and_restored():
+    previous = gru_cuda.set_persistent(False)
+    try:
+        with gru_cuda.persistent():
+            assert gru_cuda.set_persistent(True) is True
+            with gru_cuda.persistent(False):
+                assert gru_cuda.set_persistent(False) is False
+            with gru_cuda.persistent("auto"):
+                assert gru_cuda.set_persistent("auto") == "auto"
+            assert gru_cuda.set_persistent(True) is True
+        assert gru_cuda.set_persistent(False) is False
+    finally:
+        gru_cuda.set_persistent(previous)
 
 
 def test_cpu_layers_ignore_the_switch():
@@ -115,19 +120,22 @@ def test_cpu_layers_ignore_the_switch():
 
 
 def test_require_mode_is_a_third_setting_and_restored():
+    before = gru_cuda.set_persistent(False)
+    gru_cuda.set_persistent(before)
     with gru_cuda.persistent("require"):
         assert gru_cuda.set_persistent("require") == "require"
         with gru_cuda.persistent(True):
             assert gru_cuda.set_persistent(True) is True
         assert gru_cuda.set_persistent("require") == "require"
-    assert gru_cuda.set_persistent(False) is False
+    assert gru_cuda.set_persistent(before) == before
 
 
-def test_mode_must_be_off_on_or_require():
-    with pytest.raises(ValueError, match="False, True, 'require', got 'always'"):
+def test_mode_must_be_off_on_require_or_auto():
+    with pytest.raises(ValueError, match="False, True, 'require', 'auto', got 'always'"):
         gru_cuda.set_persistent("always")
-    with pytest.raises(RuntimeError, match="must be 0 \\(off\\), 1 \\(on\\) or 2 \\(require\\)"):
-        torch.ops.gru_cuda.set_persistent_mode(3)
+    with pytest.raises(RuntimeError, match=r"must be 0 \(off\), 1 \(on\), 2 \(require\) or 3 "
+                                           r"\(auto\)"):
+        torch.ops.gru_cuda.set_persistent_mode(4)
 
 
 def _python_with(code, **environment):
@@ -138,12 +146,50 @@ def _python_with(code, **environment):
 
 
 @pytest.mark.parametrize("value,mode", [("1", True), ("on", True), ("require", "require"),
-                                        ("0", False), ("", False)])
+                                        ("0", False), ("off", False), ("auto", "auto"),
+                                        ("", "auto")])
 def test_environment_sets_the_starting_mode(value, mode):
     done = _python_with("import gru_cuda; print(repr(gru_cuda.set_persistent(False)))",
                         GRU_CUDA_PERSISTENT=value)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == repr(mode)
+
+
+def test_auto_mode_is_the_default():
+    environment = {k: v for k, v in os.environ.items() if k != "GRU_CUDA_PERSISTENT"}
+    done = subprocess.run([sys.executable, "-c",
+                           "import gru_cuda; print(repr(gru_cuda.set_persistent(False)))"],
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          capture_output=True, text=True, env=environment, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "'auto'"
+
+
+def test_an_unknown_environment_value_is_an_error():
+    done = _python_with("import gru_cuda; gru_cuda.set_persistent(True)",
+                        GRU_CUDA_PERSISTENT="yes")
+    assert done.returncode != 0
+    assert "GRU_CUDA_PERSISTENT must be 0, off, 1, on, require or auto, got 'yes'" in done.stderr
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_measured_defaults_name_a_form_the_plan_can_take(dtype):
+    """Auto mode's table: float64 never (the plan refuses it); elsewhere none, or a form and
+    variant the plan chooses on an H100 for that shape with those settings."""
+    for H, N, D in itertools.product([32, 64, 128, 256, 512, 1024, 2048], [1, 8, 64, 128, 256],
+                                     [1, 2]):
+        choice = persistent_kernels.measured_default(H, N, D, dtype)
+        if dtype == torch.float64:
+            assert choice is None
+        if choice is None:
+            continue
+        assert choice["rows_per_warp"] in (1, 2, 4) and choice["cluster_size"] in (8, 16)
+        clusters = (132 // 8, 132 // 16) if choice["cluster_size"] == 8 else (0, 132 // 16)
+        p = persistent_kernels.plan(H, N, D, dtype, **H100, local=choice["form"] == "local",
+                                    rows_per_warp=choice["rows_per_warp"], mma=choice["mma"],
+                                    registers=choice["registers"],
+                                    cluster=choice["form"] == "cluster", clusters=clusters)
+        assert p["refusal"] == "none" and p["form"] == choice["form"], (H, N, D, choice, p)
 
 
 def test_plan_fields_come_from_cpp():

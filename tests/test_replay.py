@@ -46,12 +46,36 @@ def test_switch_and_its_environment_variable():
             gru_cuda.set_replay("sometimes")
     finally:
         gru_cuda.set_replay(previous)
-    for value, mode in [("1", True), ("on", True), ("always", "always"), ("0", False)]:
+    environment = {k: v for k, v in os.environ.items() if k != "GRU_CUDA_REPLAY"}
+    for value, mode in [("1", True), ("on", True), ("always", "always"), ("0", False),
+                        ("off", False), ("auto", "auto"), ("", "auto"), (None, "auto")]:
         read = subprocess.run(
             [sys.executable, "-c", "import gru_cuda; print(repr(gru_cuda.set_replay(False)))"],
-            capture_output=True, text=True, env={**os.environ, "GRU_CUDA_REPLAY": value},
-            check=True)
+            capture_output=True, text=True, check=True,
+            env=environment if value is None else {**environment, "GRU_CUDA_REPLAY": value})
         assert read.stdout.strip() == repr(mode)
+
+
+def test_an_unknown_environment_value_is_an_error():
+    done = subprocess.run(
+        [sys.executable, "-c", "import gru_cuda; gru_cuda.set_replay(True)"],
+        capture_output=True, text=True, env={**os.environ, "GRU_CUDA_REPLAY": "yes"})
+    assert done.returncode != 0
+    assert "GRU_CUDA_REPLAY must be 0, off, 1, on, always or auto, got 'yes'" in done.stderr
+
+
+def test_auto_mode_replays_nothing_on_the_cpu():
+    """Auto mode replays where a GPU run measured it faster: never on the CPU, whose loops
+    then run the eager addressing (the CPU's replay runs do not move)."""
+    torch.manual_seed(72)
+    model = gru_cuda.GRU(3, 4)
+    before = gru_cuda.graph_replay.counts()["cpu_runs"]
+    with gru_cuda.replay("auto"):
+        model(torch.randn(5, 2, 3))[0].sum().backward()
+    assert gru_cuda.graph_replay.counts()["cpu_runs"] == before
+    with gru_cuda.replay(True):
+        model(torch.randn(5, 2, 3))
+    assert gru_cuda.graph_replay.counts()["cpu_runs"] == before + 1
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])

@@ -100,9 +100,10 @@ void backward_step_cpu(const BackwardStep& step, StepGemms gemms) {
 
 // The CPU has no graphs to replay. Under the replay switch it runs the loop through the
 // addressing that replayed graphs use (offsets, plus the call's addresses read per row),
-// so that CPU builds test that addressing.
+// so that CPU builds test that addressing; never in auto mode, which measured GPUs only.
 bool replay_addressing_cpu(const StepLoop& loop) {
-  if (replay_switch().get() == ReplayMode::kOff) return false;
+  const ReplayMode mode = replay_switch().get();
+  if (mode != ReplayMode::kOn && mode != ReplayMode::kAlways) return false;
   const at::Tensor workspace = at::empty({loop.D, loop.N, 3 * loop.H}, loop.state.options());
   loop.run(loop.state, workspace, &loop.addresses);
   replay_cpu_runs()++;

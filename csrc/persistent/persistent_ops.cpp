@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "persistent_defaults.h"
 #include "persistent_plan.h"
 #include "persistent_switch.h"
 
@@ -25,6 +26,16 @@ std::vector<int64_t> persistent_plan_op(int64_t H, int64_t N, int64_t D, bool is
   return {static_cast<int64_t>(p.refusal), static_cast<int64_t>(p.form), p.rows_per_block,
           p.blocks_per_direction, p.units_per_block, p.grid, p.threads, p.smem_forward,
           p.smem_backward, p.rows_per_warp, p.mma, p.register_chunks, p.cluster_size};
+}
+
+// The auto mode's choice for a layer: none, or its form, rows a warp, tensor cores,
+// registers and smallest cluster.
+std::vector<int64_t> persistent_default_op(c10::ScalarType dtype, int64_t H, int64_t N,
+                                           int64_t D) {
+  const PersistentDefault* row = persistent_default(c10::toString(dtype), H, N, D);
+  if (row == nullptr) return {};
+  return {static_cast<int64_t>(row->form), row->warp_rows, row->mma, row->registers,
+          row->cluster_size};
 }
 
 int64_t set_persistent_mode_op(int64_t mode) { return persistent_switch().exchange(mode); }
@@ -73,6 +84,8 @@ TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
         "int mma_bytes=0, bool local_registers=False, int clusters_of_8=0, "
         "int clusters_of_16=0, int element_bytes=4) -> int[]",
         &persistent_plan_op);
+  m.def("persistent_default(ScalarType dtype, int H, int N, int D) -> int[]",
+        &persistent_default_op);
   m.def("set_persistent_mode(int mode) -> int", &set_persistent_mode_op);
   m.def("set_persistent_local(bool allowed) -> bool", &set_persistent_local_op);
   m.def("set_persistent_warp_rows(int rows) -> int", &set_persistent_warp_rows_op);

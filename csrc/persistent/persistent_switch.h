@@ -1,6 +1,6 @@
-// Whether the persistent CUDA kernels may run, and how often they did. Opt-in until a GPU
-// run has checked them: off unless GRU_CUDA_PERSISTENT=1 (or =require) or
-// gru_cuda.persistent().
+// Whether the persistent CUDA kernels may run, and how often they did. By default (auto)
+// only where a GPU run measured them faster (persistent_defaults.h); GRU_CUDA_PERSISTENT=1
+// (or =require) or gru_cuda.persistent() wherever the plan takes a layer, =0 nowhere.
 #pragma once
 
 #include <atomic>
@@ -12,9 +12,11 @@ namespace gru_cuda {
 
 // kRequire: as kOn, but a layer the plan calls eligible that cannot run persistent is an
 // error instead of a fallback (for tests and benchmarks, which must know what they ran).
-enum class PersistentMode : int64_t { kOff = 0, kOn = 1, kRequire = 2 };
+// kAuto: as kOn for the shapes the table of measured wins holds, with the variant it
+// names; off elsewhere.
+enum class PersistentMode : int64_t { kOff = 0, kOn = 1, kRequire = 2, kAuto = 3 };
 
-// Set at first use by GRU_CUDA_PERSISTENT: "1"/"on", "require", else off.
+// Set at first use by GRU_CUDA_PERSISTENT: "0"/"off", "1"/"on", "require", "auto" (unset).
 ModeSwitch<PersistentMode>& persistent_switch();
 
 // Whether the plan may choose the local form: GRU_CUDA_PERSISTENT_LOCAL=0 at start, or

@@ -14,6 +14,7 @@
 
 #include "../../cuda/stream_capture.h"
 #include "../../gemm/cuda/cublas_calls.h"
+#include "../persistent_defaults.h"
 #include "../persistent_plan.h"
 #include "../persistent_switch.h"
 #include "gru_persistent.h"
@@ -56,8 +57,8 @@ DeviceLimits device_limits(int device, bool clusters, bool may_query) {
 
 // The element size of a layer whose products may use tensor cores, else 0: float32 only as
 // TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there); sm_80 on.
-int64_t mma_bytes(at::ScalarType dtype, int device) {
-  if (!persistent_mma_allowed().load()) return 0;
+int64_t mma_bytes(bool allowed, at::ScalarType dtype, int device) {
+  if (!allowed) return 0;
   int major = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   if (major < 8) return 0;
@@ -65,24 +66,40 @@ int64_t mma_bytes(at::ScalarType dtype, int device) {
   return dtype == at::kFloat && rnn_allows_tf32() ? 4 : 0;
 }
 
-// The plan, or a refusal (counted). Under a user's CUDA graph capture only the local and
-// cluster forms (ordinary launches) of a padded layer: a refused cooperative launch would
-// invalidate the capture instead of falling back, and a packed layer's steps are copied
-// from host memory the graph would read again at every replay, after the call freed it.
+// The plan, or a refusal (counted). The forms and variants it may choose are the
+// switches', or in auto mode those of the measured row for the layer's shape (none: the
+// layer runs per step, uncounted); a row holds for the form it names only, since on
+// another device the plan may choose another. Under a user's CUDA graph capture only the
+// local and cluster forms (ordinary launches) of a padded layer: a refused cooperative
+// launch would invalidate the capture instead of falling back, and a packed layer's
+// steps are copied from host memory the graph would read again at every replay, after
+// the call freed it.
 bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool packed,
               PersistentPlan& plan) {
-  if (persistent_switch().get() == PersistentMode::kOff) return false;
+  const PersistentMode mode = persistent_switch().get();
+  if (mode == PersistentMode::kOff) return false;
+  const PersistentDefault* row = nullptr;
+  if (mode == PersistentMode::kAuto) {
+    row = persistent_default(c10::toString(like.scalar_type()), H, N, D);
+    if (row == nullptr) return false;
+  }
+  const bool local =
+      row ? row->form == PersistentForm::kLocal : persistent_local_allowed().load();
+  const bool cluster =
+      row ? row->form == PersistentForm::kCluster : persistent_cluster_allowed().load();
+  const int64_t cluster_size = row ? row->cluster_size : persistent_cluster_size().load();
+  const int64_t warp_rows = row ? row->warp_rows : persistent_warp_rows().load();
+  const bool mma = row ? row->mma : persistent_mma_allowed().load();
+  const bool registers = row ? row->registers : persistent_local_registers().load();
+
   const bool under_capture = capturing(like);
-  DeviceLimits limits =
-      device_limits(like.get_device(), persistent_cluster_allowed().load(), !under_capture);
-  if (persistent_cluster_size().load() == 16) limits.clusters[0] = 0;  // none of 8
-  plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble, limits,
-                         persistent_local_allowed().load(),
-                         persistent_warp_rows().load(),
-                         mma_bytes(like.scalar_type(), like.get_device()),
-                         persistent_local_registers().load(), like.element_size());
-  const bool usable =
-      plan.eligible() && (!under_capture || (plan.form != PersistentForm::kGrid && !packed));
+  DeviceLimits limits = device_limits(like.get_device(), cluster, !under_capture);
+  if (cluster_size == 16) limits.clusters[0] = 0;  // none of 8
+  plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble, limits, local, warp_rows,
+                         mma_bytes(mma, like.scalar_type(), like.get_device()), registers,
+                         like.element_size());
+  const bool usable = plan.eligible() && (row == nullptr || plan.form == row->form) &&
+                      (!under_capture || (plan.form != PersistentForm::kGrid && !packed));
   if (!usable) persistent_counts().refused++;
   return usable;
 }

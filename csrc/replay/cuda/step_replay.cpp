@@ -18,6 +18,7 @@
 #include "../../cuda/stream_capture.h"
 #include "../../gemm/cuda/cublas_calls.h"
 #include "../../gemm/direct_gemm_switch.h"
+#include "../replay_defaults.h"
 #include "../replay_switch.h"
 #include "step_replay.h"
 #include "store_bases.h"
@@ -145,6 +146,11 @@ void replay(CapturedLoop& captured, const StepLoop& loop, const c10::cuda::CUDAS
 bool replay_steps_cuda(const StepLoop& loop) {
   const ReplayMode mode = replay_switch().get();
   if (mode == ReplayMode::kOff || loop.T == 0 || loop.N == 0 || loop.H == 0) return false;
+  if (mode == ReplayMode::kAuto &&
+      replay_default(c10::toString(loop.state.scalar_type()), loop.H, loop.N, loop.D) ==
+          nullptr) {
+    return false;
+  }
   if (capturing(loop.state)) return false;  // the caller's graph takes our launches as they are
   const c10::cuda::CUDAStream caller = c10::cuda::getCurrentCUDAStream(loop.state.get_device());
   ReplayKey key;
