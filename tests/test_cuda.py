@@ -245,11 +245,48 @@ def test_device_figures_for_the_plan():
     measured on a Hopper card, at most the SMs' worth, none before it."""
     props = torch.cuda.get_device_properties(0)
     sms, smem, of_8, of_16 = torch.ops.gru_cuda.persistent_device_limits(0)
-    assert (sms, smem) == (props.multi_processor_count, props.shared_memory_per_block_optin)
+    # The dynamic maximum: the opt-in one less the kernels' static shared memory (1 KB
+    # reserved in sm_90 builds).
+    assert sms == props.multi_processor_count
+    assert 0 <= props.shared_memory_per_block_optin - smem <= 4096
     if props.major >= 9:
         assert 1 <= of_8 <= sms // 8 and 1 <= of_16 <= sms // 16
     else:
         assert of_8 == of_16 == 0
+
+
+@pytest.mark.parametrize("form", ["local", "grid", "cluster"])
+def test_the_fullest_shared_memory_the_plan_gives_launches(form):
+    """For each form, the layer whose plan takes the most shared memory on this device (for
+    the local and cluster forms within 4 KB of its limit; the grid form spreads W_hh over
+    the SMs) runs persistent in require mode, forward and backward, with the per-step
+    path's result: the plan's limit is one the launch accepts."""
+    if form == "cluster" and torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("thread-block clusters need a Hopper or newer GPU")
+    limit = torch.ops.gru_cuda.persistent_device_limits(0)[1]
+    best = None
+    for H in range(8, 1025, 8):
+        for N in (1, 2, 4, 8, 16, 32, 64, 128):
+            p = persistent_kernels.plan(H, N, local=form == "local", cluster=form == "cluster")
+            if p["refusal"] == "none" and p["form"] == form:
+                used = max(p["smem_forward"], p["smem_backward"])
+                if best is None or used > best[0]:
+                    best = (used, H, N)
+    used, H, N = best
+    assert form == "grid" or limit - used < 4096, best
+    torch.manual_seed(61)
+    model = gru_cuda.GRU(8, H, device="cuda")
+    x = torch.randn(5, N, 8, device="cuda", requires_grad=True)
+    hx = torch.randn(1, N, H, device="cuda", requires_grad=True)
+    setter, value = {"local": (None, None), "grid": (persistent_kernels.set_local_form, False),
+                     "cluster": (persistent_kernels.set_cluster, True)}[form]
+    got, expected, ran = _persistent_against_per_step(model, lambda m: fwd_bwd(m, x, hx),
+                                                      setter, value)
+    assert ran["forward"] == 1 and ran["backward"] == 1 and ran["fallback"] == 0, (best, ran)
+    if form != "grid":
+        assert ran[f"{form}_forward"] == 1 and ran[f"{form}_backward"] == 1, (best, ran)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < 1e-5, f"tensor {i} at H={H}, N={N} ({form})"
 
 
 @pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 9,

@@ -169,6 +169,24 @@ def test_float32_follows_cudnns_rnn_setting():
 
 
 @cuda
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 8,
+                    reason="TF32 needs an Ampere or newer GPU")
+def test_the_recurrent_product_follows_cudnns_rnn_setting():
+    """With x = 0 and zero input biases the input projection is exactly zero in either
+    precision, so h_n parts from full fp32 only if the recurrent GEMMs ran TF32."""
+    ours, _ = _models(torch.float32, I=256, H=256, layers=1, bidirectional=False)
+    with torch.no_grad():
+        ours.bias_ih_l0.zero_()
+    x = torch.zeros(20, 8, 256, device="cuda", requires_grad=True)
+    hx = torch.randn(1, 8, 256, device="cuda", requires_grad=True)
+    ieee = _direct_fwd_bwd(ours, x, hx)
+    with precision.cudnn_rnn_tf32(True):
+        tf32 = _direct_fwd_bwd(ours, x, hx)
+    assert rel_err(tf32[1], ieee[1]) > 1e-6, "h_n bitwise full fp32: the recurrent GEMMs ran fp32"
+    assert rel_err(tf32[1], ieee[1]) < 2e-2
+
+
+@cuda
 def test_packed_input():
     ours, theirs = _models(torch.float32)
     x = torch.randn(9, 5, 24, device="cuda", requires_grad=True)

@@ -176,16 +176,21 @@ def test_an_unknown_environment_value_is_an_error():
 def test_measured_defaults_name_a_form_the_plan_can_take(dtype):
     """Auto mode's table: float64 never (the plan refuses it); elsewhere none, or a form and
     variant the plan chooses on an H100 for that shape with those settings."""
-    for H, N, D in itertools.product([32, 64, 128, 256, 512, 1024, 2048], [1, 8, 64, 128, 256],
-                                     [1, 2]):
-        choice = persistent_kernels.measured_default(H, N, D, dtype)
-        if dtype == torch.float64:
-            assert choice is None
-        if choice is None:
-            continue
+    shapes = itertools.product([32, 64, 128, 256, 512, 1024, 2048], [1, 8, 64, 128, 256], [1, 2])
+    choices = [(H, N, D, persistent_kernels.measured_default(H, N, D, dtype))
+               for H, N, D in shapes]
+    choices = [c for c in choices if c[3] is not None]
+    if dtype == torch.float64:
+        assert choices == []
+        return
+    if not choices:
+        pytest.skip(f"no measured row for {dtype} (the table fills from GPU runs)")
+    for H, N, D, choice in choices:
         assert choice["rows_per_warp"] in (1, 2, 4) and choice["cluster_size"] in (8, 16)
         clusters = (132 // 8, 132 // 16) if choice["cluster_size"] == 8 else (0, 132 // 16)
-        p = persistent_kernels.plan(H, N, D, dtype, **H100, local=choice["form"] == "local",
+        # The kernels' dynamic shared memory: the opt-in maximum less sm_90's reserved 1 KB.
+        p = persistent_kernels.plan(H, N, D, dtype, sm_count=132, smem_per_block=232448 - 1024,
+                                    local=choice["form"] == "local",
                                     rows_per_warp=choice["rows_per_warp"], mma=choice["mma"],
                                     registers=choice["registers"],
                                     cluster=choice["form"] == "cluster", clusters=clusters)

@@ -36,12 +36,12 @@ bool rnn_tf32_by_name(const Context& context, long) {
 }  // namespace
 
 // cuBLAS as torch loaded it (libtorch_cuda links it): the extension needs no link to a
-// cuBLAS the toolkit may not ship (the nvidia wheels carry no unversioned library).
+// cuBLAS the toolkit may not ship (the nvidia wheels carry no unversioned library). Only
+// that one: another copy would be handed torch's handle, which it does not own.
 const CublasEntryPoints* cublas() {
   static const CublasEntryPoints* entry_points = []() -> const CublasEntryPoints* {
     const std::string name = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
     void* library = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD);
-    if (library == nullptr) library = dlopen(name.c_str(), RTLD_NOW);
     static CublasEntryPoints found{};
     if (library != nullptr) {
       found = {reinterpret_cast<GemmEx>(dlsym(library, "cublasGemmEx")),
@@ -52,7 +52,7 @@ const CublasEntryPoints* cublas() {
     if (found.gemm_ex == nullptr || found.gemm_strided_batched_ex == nullptr ||
         found.set_math_mode == nullptr) {
       TORCH_WARN("gru_cuda: cuBLAS's GEMM entry points not found in ", name,
-                 "; the direct GEMMs fall back to ATen");
+                 " as torch loaded it; the direct GEMMs fall back to ATen");
       return nullptr;
     }
     return &found;

@@ -18,6 +18,10 @@ cudaError_t launch_persistent_forward(const PersistentForwardArgs& args, c10::Sc
 cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
                                        c10::ScalarType dtype, int device, cudaStream_t stream);
 
+// The static shared memory of the persistent kernels (alike in each build: 1 KB reserved
+// in every sm_90 kernel, none in sm_80's), which the dynamic maximum leaves out.
+int64_t persistent_static_smem();
+
 // The clusters of kClusterSizes blocks, each with smem_bytes of shared memory, the current
 // device runs at once; false (and none) where the query failed.
 bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]);

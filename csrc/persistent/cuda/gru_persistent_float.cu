@@ -1,5 +1,7 @@
 // The persistent kernels for float, in a file of their own so that they compile in
 // parallel with the other types'.
+#include <c10/cuda/CUDAException.h>
+
 #include "gru_persistent.h"
 #include "gru_persistent_launch.cuh"
 
@@ -10,7 +12,14 @@ GRU_PERSISTENT_TYPED(, float)
 
 }  // namespace persistent_launch
 
-// Here, beside the float kernel whose occupancy it asks for.
+// Here, beside the float kernels whose figures they ask for.
+int64_t persistent_static_smem() {
+  cudaFuncAttributes attributes{};
+  C10_CUDA_CHECK(cudaFuncGetAttributes(
+      &attributes, persistent_kernels::cluster_forward_kernel<float, true, 8, 1>));
+  return static_cast<int64_t>(attributes.sharedSizeBytes);
+}
+
 bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
   for (int i = 0; i < 2; ++i) {
     cudaLaunchAttribute attribute;

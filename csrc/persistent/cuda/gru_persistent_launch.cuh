@@ -20,12 +20,28 @@ using persistent_kernels::with_forward_kernel;
 using persistent_kernels::with_local_backward_kernel;
 using persistent_kernels::with_local_forward_kernel;
 
+// Lets `kernel` take all the dynamic shared memory the device allows it: the opt-in maximum
+// less its static shared memory (1 KB in sm_90 builds). Always that value, never the
+// launch's need, so that threads launching other shapes never lower it under each other.
+template <typename Kernel>
+cudaError_t allow_dynamic_smem(Kernel kernel) {
+  int device = 0, optin = 0;
+  cudaFuncAttributes attributes{};
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) {
+    err = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  }
+  if (err == cudaSuccess) err = cudaFuncGetAttributes(&attributes, kernel);
+  if (err != cudaSuccess) return err;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              optin - static_cast<int>(attributes.sharedSizeBytes));
+}
+
 // The local form's blocks never wait for each other: any grid runs, in waves if need be.
 template <typename Kernel, typename Args>
 cudaError_t local_launch(Kernel kernel, const Args& args, cudaStream_t stream) {
   const PersistentShape& s = args.shape;
-  const cudaError_t err = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(s.smem_bytes));
+  const cudaError_t err = allow_dynamic_smem(kernel);
   if (err != cudaSuccess) return err;
   void* params[] = {const_cast<Args*>(&args)};
   return cudaLaunchKernel(reinterpret_cast<const void*>(kernel),
@@ -40,8 +56,7 @@ template <typename Args>
 cudaError_t cluster_config(void (*kernel)(Args), int64_t grid, int64_t cluster_size,
                            int64_t smem_bytes, cudaStream_t stream,
                            cudaLaunchAttribute& attribute, cudaLaunchConfig_t& config) {
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem_bytes));
+  cudaError_t err = allow_dynamic_smem(kernel);
   if (err == cudaSuccess && cluster_size > 8) {
     err = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
   }
@@ -73,8 +88,7 @@ template <typename Kernel, typename Args>
 cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
                                cudaStream_t stream) {
   const PersistentShape& s = args.shape;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(s.smem_bytes));
+  cudaError_t err = allow_dynamic_smem(kernel);
   if (err != cudaSuccess) return err;
   int per_sm = 0, sms = 0;
   err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kPersistentThreads,

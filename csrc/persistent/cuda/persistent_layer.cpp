@@ -23,7 +23,8 @@
 namespace gru_cuda {
 namespace {
 
-// The device's figures, with its clusters where `clusters` asks for them (else none).
+// The device's figures (its shared memory: the most the kernels' dynamic shared memory
+// may take), with its clusters where `clusters` asks for them (else none).
 // Those are measured once, by an occupancy query per cluster size, and asked again where
 // the query failed; never while `may_query` is false (under a user's graph capture, where
 // a call the capture does not allow would invalidate it): none until measured.
@@ -42,7 +43,10 @@ DeviceLimits device_limits(int device, bool clusters, bool may_query) {
     C10_CUDA_CHECK(
         cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    found = known.emplace(device, Known{{sms, smem}, major < 9}).first;  // none before sm_90
+    const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+    const int64_t dynamic_smem = smem - persistent_static_smem();
+    const bool clusters_measured = major < 9;  // none before sm_90
+    found = known.emplace(device, Known{{sms, dynamic_smem}, clusters_measured}).first;
   }
   Known& entry = found->second;
   if (clusters && may_query && !entry.clusters_measured) {

@@ -13,7 +13,10 @@
 #include <c10/cuda/CUDAStream.h>
 #include <c10/util/Exception.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "../../cuda/stream_capture.h"
 #include "../../gemm/cuda/cublas_calls.h"
@@ -28,16 +31,42 @@ namespace {
 
 // ATen keeps cuBLAS's workspace per (handle, stream), and destroying a graph frees the
 // workspace of the stream it was captured on: graphs sharing a stream would write to a
-// freed workspace. Each captured loop captures on a stream it owns.
-struct OwnedStream {
-  cudaStream_t stream = nullptr;
-  explicit OwnedStream(c10::DeviceIndex device) {
+// freed workspace. Each captured loop captures on a stream of its own, taken from a pool
+// and given back when its graph is gone: the next capture on it then reuses the freed
+// workspace, where a new stream would leave it cached for a stream that no longer exists.
+class CaptureStream {
+ public:
+  explicit CaptureStream(c10::DeviceIndex device) : device_(device) {
+    const std::lock_guard<std::mutex> lock(pool_mutex());
+    std::vector<cudaStream_t>& free = pool()[device];
+    if (!free.empty()) {
+      stream = free.back();
+      free.pop_back();
+      return;
+    }
     const c10::cuda::CUDAGuard on_device(device);
     C10_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   }
-  ~OwnedStream() { C10_CUDA_CHECK_WARN(cudaStreamDestroy(stream)); }
-  OwnedStream(const OwnedStream&) = delete;
-  OwnedStream& operator=(const OwnedStream&) = delete;
+  ~CaptureStream() {
+    const std::lock_guard<std::mutex> lock(pool_mutex());
+    pool()[device_].push_back(stream);
+  }
+  CaptureStream(const CaptureStream&) = delete;
+  CaptureStream& operator=(const CaptureStream&) = delete;
+
+  cudaStream_t stream = nullptr;
+
+ private:
+  // Never destroyed: streams outlive the captured loops, whatever the order at exit.
+  static std::map<c10::DeviceIndex, std::vector<cudaStream_t>>& pool() {
+    static auto* free = new std::map<c10::DeviceIndex, std::vector<cudaStream_t>>();
+    return *free;
+  }
+  static std::mutex& pool_mutex() {
+    static auto* mutex = new std::mutex();
+    return *mutex;
+  }
+  c10::DeviceIndex device_;
 };
 
 // Members are destroyed in reverse order: the graph (and the workspace of its stream)
@@ -49,7 +78,7 @@ struct CapturedLoop final : ReplayEntry {
     if (replayed.isCreated()) C10_CUDA_CHECK_WARN(cudaEventSynchronize(replayed.event()));
   }
 
-  OwnedStream capture_stream;
+  CaptureStream capture_stream;
   at::Tensor state;      // the graph's h (dh): the call's is copied in before, out after
   at::Tensor workspace;  // gh (dgh)
   at::Tensor bases;      // the StepBases the steps add to their offsets
@@ -61,12 +90,34 @@ int64_t address_key(const at::Tensor& t) {
   return static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.const_data_ptr()));
 }
 
+// Settings of newer torch versions that ATen's GEMMs read; 0 where torch has none.
+template <typename Context>
+auto fp16_accumulation(Context& context, int)
+    -> decltype(static_cast<int64_t>(context.allowFP16AccumulationCuBLAS())) {
+  return static_cast<int64_t>(context.allowFP16AccumulationCuBLAS());
+}
+template <typename Context>
+int64_t fp16_accumulation(Context&, long) {
+  return 0;
+}
+template <typename Context>
+auto blas_backend(Context& context, int)
+    -> decltype(static_cast<int64_t>(context.blasPreferredBackend())) {
+  return static_cast<int64_t>(context.blasPreferredBackend());
+}
+template <typename Context>
+int64_t blas_backend(Context&, long) {
+  return 0;
+}
+
 // The settings frozen into the captured GEMMs. float32's matmul precision reads as an
 // error when the legacy and the new precision APIs were mixed: then nothing replays.
 bool precision_key(at::ScalarType dtype, ReplayKey& key) {
-  const at::Context& context = at::globalContext();
+  at::Context& context = at::globalContext();
   key.push_back(static_cast<int64_t>(context.allowFP16ReductionCuBLAS()));
   key.push_back(static_cast<int64_t>(context.allowBF16ReductionCuBLAS()));
+  key.push_back(fp16_accumulation(context, 0));
+  key.push_back(blas_backend(context, 0));
   // The direct GEMMs are captured as they were called: whether they ran, and float32's
   // TF32 setting for them.
   const bool direct = direct_gemm_enabled().load();
@@ -174,8 +225,10 @@ bool replay_steps_cuda(const StepLoop& loop) {
   try {
     captured = capture(loop, caller);
   } catch (const std::exception& e) {
-    // Nothing ran: the loop can still run eagerly. "always" (tests, benchmarks) must
-    // know that it did not replay, so there the error stands.
+    // Nothing ran: the loop can still run eagerly, once the failed launch's error is
+    // cleared. "always" (tests, benchmarks) must know that it did not replay, so there
+    // the error stands.
+    (void)cudaGetLastError();
     cache.capture_failed(key);
     if (mode == ReplayMode::kAlways) throw;
     TORCH_WARN_ONCE("gru_cuda: capturing a layer's steps into a CUDA graph failed, so that "
