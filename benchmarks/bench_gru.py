@@ -159,8 +159,8 @@ def _contender_names(args):
         return list(QUICK_CONTENDERS)
     if args.scaling:
         return list(SCALING_CONTENDERS)
-    cuda_only = (AUTO, BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT, PERSISTENT_MMA, PERSISTENT_CLUSTER,
-                 PERSISTENT_CLUSTER_16, REPLAYED, DIRECT, DIRECT_TF32)
+    cuda_only = (AUTO, BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT, PERSISTENT_MMA,
+                 PERSISTENT_CLUSTER, PERSISTENT_CLUSTER_16, REPLAYED, DIRECT, DIRECT_TF32)
     return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
             and not (n in cuda_only and args.device != "cuda")]
 

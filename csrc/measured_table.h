@@ -11,8 +11,9 @@
 
 namespace gru_cuda {
 
-// Layers of one scalar type (c10's name: "Float", "Half", "BFloat16", "Double"), H and N (batch
-// rows, the first step's for packed input) within their bounds, one or both directions.
+// Layers of one scalar type (c10's name: "Float", "Half", "BFloat16", "Double"), H and N
+// (batch rows, the first step's for packed input) within their bounds, one or both
+// directions.
 struct ShapeRange {
   std::string_view dtype;
   int64_t h_min, h_max, n_min, n_max;

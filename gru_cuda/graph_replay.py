@@ -10,8 +10,9 @@ When on, a layer that runs the per-step CUDA path (not the persistent kernels) r
 first call of a shape eagerly and captures at the second; later calls of that shape
 (sizes, packed batch sizes, dtype, stream, W_hh's storage, precision settings) replay.
 "always" captures at the first call (tests). Under a caller's own graph capture the layer
-runs eagerly, its launches joining that graph. The cache holds at most 16 graphs (least recently used out) and a layer stops
-capturing after 8 shapes of its forward and 8 of its backward (not in "always" mode).
+runs eagerly, its launches joining that graph. The cache holds at most 16 graphs (least
+recently used out) and a layer stops capturing after 8 shapes of its forward and 8 of its
+backward (not in "always" mode).
 Under float32 matmul precision settings that mix PyTorch's legacy and new APIs, float32
 layers run eagerly.
 CPU layers have nothing to replay: under the switch they run the same loop through the

@@ -67,11 +67,15 @@ class ReplayCache {
 
   // Keeps a loop captured for key (after find said kCapture), dropping the least recently
   // used ones while over the limits; an entry larger than the byte limit is not kept.
+  // What is dropped is retired, not destroyed: see free_retired.
   void insert(const ReplayKey& key, int64_t layer, Entry entry, int64_t bytes) {
     ++counts_.captures;
     ++layer_captures(layer);
     seen_.remove(key);
-    if (bytes > limits_.max_bytes || limits_.max_entries < 1) return;
+    if (bytes > limits_.max_bytes || limits_.max_entries < 1) {
+      retired_.push_back(std::move(entry));
+      return;
+    }
     while (!slots_.empty() && (static_cast<int64_t>(slots_.size()) >= limits_.max_entries ||
                                bytes_ + bytes > limits_.max_bytes)) {
       drop(std::prev(slots_.end()));
@@ -81,6 +85,15 @@ class ReplayCache {
     bytes_ += bytes;
   }
 
+  // Destroys the dropped entries that idle(entry) says are done with (a graph whose last
+  // replay has finished on the GPU): destroying one earlier would wait for it, stalling
+  // the host at every eviction. The others wait for a later call.
+  template <typename Idle>
+  void free_retired(Idle idle) {
+    retired_.remove_if([&](const Entry& entry) { return idle(entry); });
+  }
+  int64_t retired() const { return static_cast<int64_t>(retired_.size()); }
+
   // After find said kCapture and the capture failed: the key runs eagerly from now on.
   void capture_failed(const ReplayKey& key) {
     ++counts_.failed;
@@ -88,8 +101,10 @@ class ReplayCache {
     remember(failed_, key);
   }
 
-  // Drops every entry (not counted as evictions) and what the cache remembers.
+  // Destroys every entry, retired ones too (not counted as evictions), and forgets what
+  // the cache remembers.
   void clear() {
+    retired_.clear();
     slots_.clear();
     index_.clear();
     bytes_ = 0;
@@ -114,6 +129,7 @@ class ReplayCache {
     ++counts_.evictions;
     bytes_ -= slot->bytes;
     index_.erase(slot->key);
+    retired_.push_back(std::move(slot->entry));
     slots_.erase(slot);
   }
 
@@ -149,6 +165,7 @@ class ReplayCache {
   ReplayLimits limits_;
   ReplayCounts counts_;
   std::list<Slot> slots_;  // most recently used first
+  std::list<Entry> retired_;
   std::map<ReplayKey, SlotIt> index_;
   std::list<ReplayKey> seen_;    // keys that missed once
   std::list<ReplayKey> failed_;  // keys whose capture failed

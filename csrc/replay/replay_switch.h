@@ -25,6 +25,8 @@ ModeSwitch<ReplayMode>& replay_switch();
 // What the cache holds: a captured loop of the CUDA runner (cuda/step_replay.cpp).
 struct ReplayEntry {
   virtual ~ReplayEntry() = default;
+  // Whether destroying it now waits for nothing (its last replay has finished).
+  virtual bool idle() const { return true; }
 };
 using StepReplayCache = ReplayCache<std::unique_ptr<ReplayEntry>>;
 

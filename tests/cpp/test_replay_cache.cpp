@@ -87,7 +87,9 @@ void the_least_recently_used_entry_goes_first() {
   capture(cache, kB, 2, alive);
   CHECK(find(cache, kA) == ReplayAction::kReplay);  // A is now the most recent
   capture(cache, kC, 3, alive);                     // B goes
-  CHECK(*alive == 2 && cache.size() == 2 && cache.counts().evictions == 1);
+  CHECK(*alive == 3 && cache.size() == 2 && cache.counts().evictions == 1);  // B retired
+  cache.free_retired([](const Loop&) { return true; });
+  CHECK(*alive == 2 && cache.retired() == 0);
   int id = 0;
   CHECK(find(cache, kA, 1, &id) == ReplayAction::kReplay && id == 1);
   CHECK(find(cache, kC, 1, &id) == ReplayAction::kReplay && id == 3);
@@ -101,9 +103,12 @@ void the_byte_limit_evicts_and_refuses_what_cannot_fit() {
   Cache cache(limits, /*at_once=*/true);
   capture(cache, kA, 1, alive, 60);
   capture(cache, kB, 2, alive, 60);  // A goes: 120 > 100
+  cache.free_retired([](const Loop&) { return true; });
   CHECK(cache.size() == 1 && cache.bytes() == 60 && *alive == 1);
   CHECK(find(cache, kA) == ReplayAction::kCapture);
   capture(cache, kC, 3, alive, 150);  // never fits: not kept, nothing evicted for it
+  CHECK(cache.retired() == 1);        // just replayed: retired like an evicted entry
+  cache.free_retired([](const Loop&) { return true; });
   CHECK(cache.size() == 1 && cache.bytes() == 60 && *alive == 1);
   CHECK(find(cache, kC) == ReplayAction::kCapture);
   CHECK(cache.counts().captures == 3 && cache.counts().evictions == 1);
@@ -152,6 +157,26 @@ void the_memory_of_first_calls_is_bounded() {
   CHECK(find(cache, {8}) == ReplayAction::kCapture);
 }
 
+void a_dropped_entry_lives_until_it_is_idle() {
+  auto alive = std::make_shared<int>(0);
+  ReplayLimits limits;
+  limits.max_entries = 1;
+  Cache cache(limits, /*at_once=*/true);
+  capture(cache, kA, 1, alive);
+  capture(cache, kB, 2, alive);  // A retired
+  capture(cache, kC, 3, alive);  // B retired
+  CHECK(*alive == 3 && cache.retired() == 2 && cache.size() == 1);
+  cache.free_retired([](const Loop& loop) { return loop.id == 2; });  // A still busy
+  CHECK(*alive == 2 && cache.retired() == 1);
+  cache.free_retired([](const Loop&) { return false; });
+  CHECK(*alive == 2 && cache.retired() == 1);
+  cache.free_retired([](const Loop& loop) { return loop.id == 1; });
+  CHECK(*alive == 1 && cache.retired() == 0);
+  capture(cache, kD, 4, alive);  // C retired; clear destroys it, busy or not
+  cache.clear();
+  CHECK(*alive == 0 && cache.retired() == 0);
+}
+
 void clear_destroys_every_entry_and_keeps_the_counts() {
   auto alive = std::make_shared<int>(0);
   ReplayLimits limits;
@@ -178,6 +203,7 @@ int main() {
   a_layer_that_keeps_changing_shape_stops_capturing();
   a_shape_whose_capture_failed_runs_eagerly_after();
   the_memory_of_first_calls_is_bounded();
+  a_dropped_entry_lives_until_it_is_idle();
   clear_destroys_every_entry_and_keeps_the_counts();
   if (failures == 0) std::printf("all checks passed\n");
   return failures == 0 ? 0 : 1;

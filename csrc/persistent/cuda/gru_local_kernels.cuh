@@ -3,8 +3,8 @@
 // never meet, so blocks need no grid barrier: an ordinary launch, no co-residency, only
 // __syncthreads between a step's product and its element pass. A thread per gate row
 // (3H threads a block; fewer threads loop). Shared memory as local_forward_slots and
-// local_backward_slots (persistent_plan.h) lay it out. Included by gru_persistent_launch.cuh
-// and by the tests' CPU emulation.
+// local_backward_slots (persistent_plan.h) lay it out. Included by
+// gru_persistent_launch.cuh and by the tests' CPU emulation.
 #pragma once
 
 #include <type_traits>

@@ -3,8 +3,8 @@
 // memory for the whole sequence (the forward its 3k gate rows, the backward its k
 // columns); the state is exchanged through global memory (L2) with one grid barrier per
 // step. The gate math is gru_cell.h's element step, as in the per-step kernels.
-// Included by gru_persistent_launch.cuh, and by the tests' CPU emulation (a thread per CUDA
-// thread), which supplies the CUDA built-ins and its own shared memory.
+// Included by gru_persistent_launch.cuh, and by the tests' CPU emulation (a thread per
+// CUDA thread), which supplies the CUDA built-ins and its own shared memory.
 #pragma once
 
 #include <ATen/OpMathType.h>

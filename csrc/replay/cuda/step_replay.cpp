@@ -9,6 +9,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/util/Exception.h>
@@ -73,10 +74,12 @@ class CaptureStream {
 // before the stream.
 struct CapturedLoop final : ReplayEntry {
   explicit CapturedLoop(c10::DeviceIndex device) : capture_stream(device) {}
-  // The graph's memory goes back to the allocator with it: not while a replay runs.
+  // The graph's memory goes back to the allocator with it: not while a replay runs. The
+  // cache destroys only idle loops, but for clear().
   ~CapturedLoop() override {
-    if (replayed.isCreated()) C10_CUDA_CHECK_WARN(cudaEventSynchronize(replayed.event()));
+    if (!idle()) C10_CUDA_CHECK_WARN(cudaEventSynchronize(replayed.event()));
   }
+  bool idle() const override { return replayed.query(); }
 
   CaptureStream capture_stream;
   at::Tensor state;      // the graph's h (dh): the call's is copied in before, out after
@@ -211,6 +214,11 @@ bool replay_steps_cuda(const StepLoop& loop) {
 
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   StepReplayCache& cache = step_replay_cache();
+  {
+    // Event queries and graph destruction, allowed even while another thread captures.
+    const c10::cuda::CUDAStreamCaptureModeGuard relaxed(cudaStreamCaptureModeRelaxed);
+    cache.free_retired([](const std::unique_ptr<ReplayEntry>& loop) { return loop->idle(); });
+  }
   std::unique_ptr<ReplayEntry>* found = nullptr;
   switch (cache.find(key, layer, &found, /*capture_at_once=*/mode == ReplayMode::kAlways)) {
     case ReplayAction::kRunEagerly:
