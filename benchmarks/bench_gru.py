@@ -382,6 +382,8 @@ def _checked(name, builder, problem, args):
                                     "status": "skipped" if skipped else "failed",
                                     "reason": str(exc) if skipped else _error(exc)}
         return
+    if contender.path:
+        base["path"] = contender.path
     for pass_name in PASSES:
         record = {**base, "pass": pass_name}
         call = make_call(contender, problem, pass_name)

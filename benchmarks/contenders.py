@@ -100,6 +100,7 @@ class Contender:
     tolerance: float = None  # parity tolerance when looser than the dtype's (TF32)
     context: Callable = None  # context(pass) -> a context manager around forward and backward
     graphed: bool = False    # captured in a CUDA graph once, then replayed
+    path: dict = None        # which of gru_cuda's paths and variant it runs (recorded)
 
 
 def make_problem(size, device, dtype, seed=0):
@@ -224,7 +225,11 @@ def build_persistent(problem, mma=False, cluster=0):
     def ran_all(pass_name, before, after):
         ran = {k: (after[k] - before[k]) // s.layers for k in passes}
         return all(ran[k] >= 1 for k in passes if pass_name == "fwd+bwd" or "backward" not in k)
-    return _proven_once(build_fused(problem), persistent_kernels.counts, switches, ran_all)
+    path = {"persistent": plan["form"], "rows_per_warp": plan["rows_per_warp"],
+            "mma": bool(plan["mma"]), "registers": bool(plan["register_chunks"]),
+            "cluster_size": plan["cluster_size"]}
+    return _proven_once(build_fused(problem), persistent_kernels.counts, switches, ran_all,
+                        path=path)
 
 
 def build_persistent_mma(problem):
@@ -253,7 +258,8 @@ def build_replayed(problem):
         return ran["misses"] == ran["captures"] and ran["hits"] + ran["captures"] >= loops
     return _proven_once(
         build_fused(problem), graph_replay.counts,
-        lambda: _all(gru_cuda.replay("always"), gru_cuda.persistent(False)), replayed)
+        lambda: _all(gru_cuda.replay("always"), gru_cuda.persistent(False)), replayed,
+        path={"replay": True})
 
 
 def build_direct(problem, tf32=False):

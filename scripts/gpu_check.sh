@@ -9,10 +9,11 @@
 # warp; the local form, with W_hh in shared memory or registers, against the grid form at
 # H=128; the cluster form against the grid form; tensor cores against FFMA; the direct
 # cuBLAS GEMMs against ATen's; float64 eager against replayed), one step at a time, and
-# the CPU path at 1, 4 and 16 threads. Logs and a summary go to OUTDIR; the summary is
-# printed last. Each step has a time budget: under 10 minutes in all at worst, about 5
-# expected on an H100/H200. On a machine whose result folder takes few files, run it on a
-# scratch folder and tar that.
+# the CPU path at 1, 4 and 16 threads; last, from all of it, the sizes where the persistent
+# kernels or replay beat the eager per-step path (auto mode's candidate rows). Logs and a
+# summary go to OUTDIR; the summary is printed last. Each step has a time budget: under 10
+# minutes in all at worst, about 5 expected on an H100/H200. On a machine whose result
+# folder takes few files, run it on a scratch folder and tar that.
 set -uo pipefail
 OUT=${1:?usage: scripts/gpu_check.sh OUTDIR}
 mkdir -p "$OUT"
@@ -131,6 +132,11 @@ step cpu-threads 20 cpu-threads.log bash -c 'for threads in 1 4 16; do
     --sizes "100,64,256,256;100,1,256,256;100,64,256,256,packed;60,32,128,128,L2,bidir,packed" \
     --repeats 3 --warmup 1 --out "$OUT/cpu-threads-$threads" || exit 1
 done'
+# Where the persistent kernels and replay beat the eager per-step path: auto mode's rows.
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 \
+  | awk '{print tolower($NF)}')
+step rows 10 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
+  --run "${CARD:-gpu}-$(date -u +%Y-%m-%d)"
 
 {
   echo "# GPU check"
@@ -196,6 +202,7 @@ done'
     echo "$tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -n 1)"
   done
   echo
+  echo "auto mode's candidates (measured_rows.md): $(grep -h 'sizes won' "$OUT/measured_rows.md")"
   sed -n '/^| probe/,/^$/p' "$OUT/floors/floors.md" 2>/dev/null
   sed -n '/^| size/,$p' "$OUT/profile.log"
 } >"$SUMMARY"

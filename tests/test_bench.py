@@ -3,13 +3,15 @@ import argparse
 import contextlib
 import copy
 import json
+import time
 
 import pytest
 import torch
 
-from benchmarks import bench_gru, report
+from benchmarks import bench_gru, measured_rows, report
+from benchmarks.measured_rows import PASSES
 from benchmarks.contenders import (BASELINE, BASELINE_GRAPHED, BASELINE_TF32, Contender, Size,
-                                   Unavailable, default_registry, make_problem)
+                                   Unavailable, build_fused, default_registry, make_problem)
 
 TINY = ["--device", "cpu", "--sizes", "4,2,8,8", "--repeats", "2", "--warmup", "1"]
 
@@ -215,3 +217,76 @@ def test_floor_probes_measure_plausible_values():
     assert 1 < probe("ffma_tflops", 3) < 1000
     with pytest.raises(RuntimeError, match="no floor probe 'nope'"):
         torch.ops.gru_cuda.floor_probe("nope", 10)
+
+
+def _pathed(path, delay_s):
+    """gru_cuda's fused layer under a path's name, delay_s slower a call (a contender
+    that loses) or not (one that ties or wins)."""
+    def build(problem):
+        fused = build_fused(problem)
+
+        def fn(x, h0):
+            time.sleep(delay_s)
+            return fused.fn(x, h0)
+        return Contender(fn, fused.params, path=path)
+    return build
+
+
+def test_measured_rows_name_the_paths_that_beat_fused_in_both_passes(tmp_path, monkeypatch):
+    """The benchmark records each contender's path; measured_rows keeps a path where it
+    beat fused by the margin in both passes, the best persistent variant of several, and
+    prints its table row."""
+    grid = {"persistent": "grid", "rows_per_warp": 2, "mma": False, "registers": False,
+            "cluster_size": 0}
+    registry = {**default_registry(), "slow grid": _pathed(grid, 0.02),
+                "same grid": _pathed(grid, 0.0), "slow replay": _pathed({"replay": True}, 0.02)}
+    args = ["--device", "cpu", "--sizes", "4,2,8,8", "--repeats", "3", "--warmup", "1",
+            "--contenders", "fused,slow grid,same grid,slow replay", "--out", str(tmp_path / "a")]
+    results = bench_gru.main(args, registry=registry)
+    paths = {r["contender"]: r.get("path") for r in results["measurements"]}
+    assert paths["slow grid"] == grid and paths["fused"] is None
+    data = json.loads((tmp_path / "a" / "results.json").read_text())
+    data["config"]["device"] = "cuda"  # as a GPU check's would say
+    # Make fused the slow one: both grid variants now win, the replay too.
+    for r in data["measurements"]:
+        if r["contender"] == "fused":
+            r["median_ms"] *= 1000
+    (tmp_path / "a" / "results.json").write_text(json.dumps(data))
+    text = measured_rows.main([str(tmp_path), "--run", "test-run"])
+    persistent = text.split("kPersistentDefaults (1 sizes won):")[1].split("kReplayDefaults")[0]
+    assert '{{"Float", 8, 8, 2, 2, 1}, PersistentForm::kGrid, 2, false, false, 8, "test-run"},' \
+        in persistent
+    assert "| persistent | float32 | 4 | 2 | 8 | 8 | 1, False, False | same grid" in text
+    assert "kReplayDefaults (1 sizes won):" in text and '{{"Float", 8, 8, 2, 2, 1}, "test-run"},' \
+        in text
+    # Where nothing beats fused, no row.
+    for r in data["measurements"]:
+        if r["contender"] == "fused":
+            r["median_ms"] /= 1e6
+    (tmp_path / "a" / "results.json").write_text(json.dumps(data))
+    text = measured_rows.main([str(tmp_path), "--run", "test-run"])
+    assert "kPersistentDefaults (0 sizes won):" in text and "kReplayDefaults (0 sizes won):" in text
+
+
+def test_measured_rows_bridge_a_file_without_fused_through_nn_gru():
+    """A variants file ran the path beside nn.GRU only: its gain over fused is its ratio
+    to nn.GRU over fused's ratio to nn.GRU in another file."""
+    def record(contender, pass_name, ratio, path=None):
+        r = {"size": {"T": 100, "N": 8, "I": 256, "H": 256}, "dtype": "bfloat16",
+             "contender": contender, "pass": pass_name, "status": "ok", "parity": {"ok": True},
+             "median_ms": 1.0, "ratio_vs_nn": ratio}
+        return {**r, "path": path} if path else r
+    local = {"persistent": "local", "rows_per_warp": 0, "mma": False, "registers": True,
+             "cluster_size": 0}
+    main_run = {"measurements": [record("fused", p, 0.5) for p in PASSES]}
+    variants = {"measurements": [record("persistent", "fwd", 1.5, local),
+                                 record("persistent", "fwd+bwd", 0.55, local)]}
+    bridge = measured_rows.fused_ratios([main_run, variants])
+    (found,) = measured_rows.candidates(variants, "registers", bridge)
+    assert found[3] == pytest.approx({"fwd": 3.0, "fwd+bwd": 1.1}) and found[4].endswith("nn.GRU")
+    best = measured_rows.winners([found], margin=0.05)
+    (kind, key), = best
+    assert kind == "persistent"
+    assert measured_rows.cpp_row(kind, key, local, "r") == \
+        '{{"BFloat16", 256, 256, 8, 8, 1}, PersistentForm::kLocal, 1, false, true, 8, "r"},'
+    assert measured_rows.winners([found], margin=0.2) == {}  # fwd+bwd gains only 10%
