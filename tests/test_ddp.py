@@ -1,5 +1,8 @@
 """gru_cuda.GRU inside DistributedDataParallel: 2 processes on gloo (CPU), gradients
 against nn.GRU's under the same DDP."""
+import os
+import warnings
+
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -36,10 +39,20 @@ def _worker(rank, init_file):
         # Both done before either tears down: gloo otherwise aborts now and then
         # ("terminate called without an active exception") in the later process.
         dist.barrier()
+        open(f"{init_file}.rank{rank}.checked", "w").close()
     finally:
         dist.destroy_process_group()
 
 
 def test_ddp_gradients_match_nn_gru(tmp_path, monkeypatch):
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # loopback: no network needed
-    mp.spawn(_worker, args=(str(tmp_path / "init"),), nprocs=WORLD, join=True)
+    init = str(tmp_path / "init")
+    try:
+        mp.spawn(_worker, args=(init,), nprocs=WORLD, join=True)
+    except mp.ProcessExitedException as exc:
+        # A worker killed by a signal after every check passed in both (gloo's teardown
+        # aborts now and then under load): the checks stand; anything earlier fails.
+        checked = [os.path.exists(f"{init}.rank{r}.checked") for r in range(WORLD)]
+        if not all(checked):
+            raise
+        warnings.warn(f"gloo's teardown failed after the checks passed: {exc}")
