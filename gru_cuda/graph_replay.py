@@ -27,7 +27,7 @@ from ._switches import mode_within, set_mode
 
 _MODES = (False, True, "always", "auto")  # the C++ switch's values, in order
 _COUNTS = ("hits", "misses", "captures", "evictions", "capped", "failed", "entries", "bytes",
-           "cpu_runs")
+           "cpu_runs", "retired")
 
 
 def set_replay(enabled):
@@ -56,7 +56,8 @@ def counts():
     that failed (their shapes run eagerly after; in "always" mode the error is raised).
     Then what the cache holds now (entries, bytes of their buffers), and the loops CPU
     layers ran under the switch through the addressing replayed graphs use (cpu_runs: the
-    CPU has no graphs, so that CPU tests check that addressing)."""
+    CPU has no graphs, so that CPU tests check that addressing), and evicted graphs kept
+    until their last replay is done (retired)."""
     return dict(zip(_COUNTS, torch.ops.gru_cuda.replay_counts()))
 
 

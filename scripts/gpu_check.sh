@@ -134,7 +134,7 @@ step cpu-threads 20 cpu-threads.log bash -c 'for threads in 1 4 16; do
 done'
 # Where the persistent kernels and replay beat the eager per-step path: auto mode's rows.
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 \
-  | awk '{print tolower($NF)}')
+  | grep -oE '[A-Z][0-9]{2,3}' | head -n 1 | tr 'A-Z' 'a-z')  # "NVIDIA H100 80GB HBM3": h100
 step rows 10 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
   --run "${CARD:-gpu}-$(date -u +%Y-%m-%d)"
 

@@ -238,13 +238,13 @@ def test_measured_rows_name_the_paths_that_beat_fused_in_both_passes(tmp_path, m
     prints its table row."""
     grid = {"persistent": "grid", "rows_per_warp": 2, "mma": False, "registers": False,
             "cluster_size": 0}
-    registry = {**default_registry(), "slow grid": _pathed(grid, 0.02),
+    registry = {**default_registry(), "slow grid": _pathed({**grid, "rows_per_warp": 4}, 0.02),
                 "same grid": _pathed(grid, 0.0), "slow replay": _pathed({"replay": True}, 0.02)}
     args = ["--device", "cpu", "--sizes", "4,2,8,8", "--repeats", "3", "--warmup", "1",
             "--contenders", "fused,slow grid,same grid,slow replay", "--out", str(tmp_path / "a")]
     results = bench_gru.main(args, registry=registry)
     paths = {r["contender"]: r.get("path") for r in results["measurements"]}
-    assert paths["slow grid"] == grid and paths["fused"] is None
+    assert paths["same grid"] == grid and paths["fused"] is None
     data = json.loads((tmp_path / "a" / "results.json").read_text())
     data["config"]["device"] = "cuda"  # as a GPU check's would say
     # Make fused the slow one: both grid variants now win, the replay too.
@@ -256,7 +256,8 @@ def test_measured_rows_name_the_paths_that_beat_fused_in_both_passes(tmp_path, m
     persistent = text.split("kPersistentDefaults (1 sizes won):")[1].split("kReplayDefaults")[0]
     assert '{{"Float", 8, 8, 2, 2, 1}, PersistentForm::kGrid, 2, false, false, 8, "test-run"},' \
         in persistent
-    assert "| persistent | float32 | 4 | 2 | 8 | 8 | 1, False, False | same grid" in text
+    assert text.count("| persistent | float32 | 8 | 2 | 1 |") == 2  # both variants won
+    assert text.count("| won |") == 3
     assert "kReplayDefaults (1 sizes won):" in text and '{{"Float", 8, 8, 2, 2, 1}, "test-run"},' \
         in text
     # Where nothing beats fused, no row.
@@ -266,6 +267,7 @@ def test_measured_rows_name_the_paths_that_beat_fused_in_both_passes(tmp_path, m
     (tmp_path / "a" / "results.json").write_text(json.dumps(data))
     text = measured_rows.main([str(tmp_path), "--run", "test-run"])
     assert "kPersistentDefaults (0 sizes won):" in text and "kReplayDefaults (0 sizes won):" in text
+    assert text.count("| lost |") == 3
 
 
 def test_measured_rows_bridge_a_file_without_fused_through_nn_gru():
@@ -284,9 +286,21 @@ def test_measured_rows_bridge_a_file_without_fused_through_nn_gru():
     bridge = measured_rows.fused_ratios([main_run, variants])
     (found,) = measured_rows.candidates(variants, "registers", bridge)
     assert found[3] == pytest.approx({"fwd": 3.0, "fwd+bwd": 1.1}) and found[4].endswith("nn.GRU")
-    best = measured_rows.winners([found], margin=0.05)
-    (kind, key), = best
-    assert kind == "persistent"
-    assert measured_rows.cpp_row(kind, key, local, "r") == \
+    ((key, (path, worst)),) = measured_rows.winners([found], margin=0.05).items()
+    assert key == ("persistent", "bfloat16", 256, 8, 1) and worst == pytest.approx(1.1)
+    assert measured_rows.cpp_row(key, path, "r") == \
         '{{"BFloat16", 256, 256, 8, 8, 1}, PersistentForm::kLocal, 1, false, true, 8, "r"},'
     assert measured_rows.winners([found], margin=0.2) == {}  # fwd+bwd gains only 10%
+    # The same variant lost in the same process elsewhere, or failed parity there: no row.
+    main_run["measurements"] += [{**record("persistent", p, 0.45, local), "median_ms": 1.1}
+                                 for p in PASSES]
+    lost = measured_rows.candidates(main_run, "bench", bridge)
+    assert [c[3] for c in lost] == [pytest.approx({"fwd": 1 / 1.1, "fwd+bwd": 1 / 1.1})]
+    assert measured_rows.winners([found, *lost], margin=0.05) == {}
+    refused = {"measurements": [{**record("persistent", p, 9.0, local), "status": "refused",
+                                 "parity": {"ok": False}} for p in PASSES]}
+    (failed,) = measured_rows.candidates(refused, "bench", bridge)
+    assert failed[3] == {"fwd": 0.0, "fwd+bwd": 0.0} and failed[4] == "bench: refused"
+    assert measured_rows.winners([found, failed], margin=0.05) == {}
+    text = measured_rows.report([found, failed], 0.05, "r")
+    assert "| lost | 0.00x |" in text and "kPersistentDefaults (0 sizes won):" in text

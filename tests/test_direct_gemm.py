@@ -20,6 +20,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+@pytest.fixture(autouse=True)
+def eager_steps():
+    """Loops run eagerly unless a test replays them: auto mode's replay table must not
+    decide what a test counts."""
+    with gru_cuda.replay(False):
+        yield
+
+
 def test_switch_is_off_by_default_and_restored():
     assert gru_cuda.set_direct_gemm(False) is False
     with gru_cuda.direct_gemm():

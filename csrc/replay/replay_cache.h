@@ -4,6 +4,7 @@
 // with no CUDA or torch, so that CPU builds test it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -87,10 +88,14 @@ class ReplayCache {
 
   // Destroys the dropped entries that idle(entry) says are done with (a graph whose last
   // replay has finished on the GPU): destroying one earlier would wait for it, stalling
-  // the host at every eviction. The others wait for a later call.
+  // the host at every eviction. The others wait for a later call; past max_entries of
+  // them the oldest go anyway (waiting), so that what they hold stays bounded.
   template <typename Idle>
   void free_retired(Idle idle) {
     retired_.remove_if([&](const Entry& entry) { return idle(entry); });
+    while (static_cast<int64_t>(retired_.size()) > std::max<int64_t>(limits_.max_entries, 1)) {
+      retired_.pop_front();
+    }
   }
   int64_t retired() const { return static_cast<int64_t>(retired_.size()); }
 

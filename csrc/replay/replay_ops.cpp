@@ -16,16 +16,16 @@ bool replay_default_op(c10::ScalarType dtype, int64_t H, int64_t N, int64_t D) {
   return replay_default(c10::toString(dtype), H, N, D) != nullptr;
 }
 
-// [hits, misses, captures, evictions, capped, failed, entries, bytes, cpu_runs]: the
-// cache's counts since the process started, what it holds now, and the CPU's loops run
-// through the replay addressing.
+// [hits, misses, captures, evictions, capped, failed, entries, bytes, cpu_runs, retired]:
+// the cache's counts since the process started, what it holds now, the CPU's loops run
+// through the replay addressing, and evicted graphs not yet destroyed.
 std::vector<int64_t> replay_counts_op() {
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   const StepReplayCache& cache = step_replay_cache();
   const ReplayCounts& c = cache.counts();
   return {c.hits,       c.misses,      c.captures,
           c.evictions,  c.capped,      c.failed,
-          cache.size(), cache.bytes(), replay_cpu_runs().load()};
+          cache.size(), cache.bytes(), replay_cpu_runs().load(), cache.retired()};
 }
 
 void clear_replay_cache_op() {

@@ -175,6 +175,12 @@ void a_dropped_entry_lives_until_it_is_idle() {
   capture(cache, kD, 4, alive);  // C retired; clear destroys it, busy or not
   cache.clear();
   CHECK(*alive == 0 && cache.retired() == 0);
+  // Past max_entries retired, the oldest go even while busy.
+  capture(cache, kA, 5, alive);
+  capture(cache, kB, 6, alive);  // 5 retired
+  capture(cache, kC, 7, alive);  // 6 retired
+  cache.free_retired([](const Loop&) { return false; });
+  CHECK(*alive == 2 && cache.retired() == 1);
 }
 
 void clear_destroys_every_entry_and_keeps_the_counts() {

@@ -195,9 +195,22 @@ void replay(CapturedLoop& captured, const StepLoop& loop, const c10::cuda::CUDAS
   captured.replayed.record(caller);
 }
 
+// Destroys the evicted loops whose last replay is done; at every call, replayed or not,
+// so that they go even once replay is off.
+void free_idle_retired() {
+  const std::lock_guard<std::mutex> lock(step_replay_mutex());
+  StepReplayCache& cache = step_replay_cache();
+  if (cache.retired() == 0) return;
+  // Event queries and graph destruction, allowed even while another thread captures.
+  const c10::cuda::CUDAStreamCaptureModeGuard relaxed(cudaStreamCaptureModeRelaxed);
+  cache.free_retired([](const std::unique_ptr<ReplayEntry>& loop) { return loop->idle(); });
+}
+
 }  // namespace
 
 bool replay_steps_cuda(const StepLoop& loop) {
+  if (capturing(loop.state)) return false;  // the caller's graph takes our launches as they are
+  free_idle_retired();
   const ReplayMode mode = replay_switch().get();
   if (mode == ReplayMode::kOff || loop.T == 0 || loop.N == 0 || loop.H == 0) return false;
   if (mode == ReplayMode::kAuto &&
@@ -205,7 +218,6 @@ bool replay_steps_cuda(const StepLoop& loop) {
           nullptr) {
     return false;
   }
-  if (capturing(loop.state)) return false;  // the caller's graph takes our launches as they are
   const c10::cuda::CUDAStream caller = c10::cuda::getCurrentCUDAStream(loop.state.get_device());
   ReplayKey key;
   if (!key_of(loop, caller, key)) return false;
@@ -214,11 +226,6 @@ bool replay_steps_cuda(const StepLoop& loop) {
 
   const std::lock_guard<std::mutex> lock(step_replay_mutex());
   StepReplayCache& cache = step_replay_cache();
-  {
-    // Event queries and graph destruction, allowed even while another thread captures.
-    const c10::cuda::CUDAStreamCaptureModeGuard relaxed(cudaStreamCaptureModeRelaxed);
-    cache.free_retired([](const std::unique_ptr<ReplayEntry>& loop) { return loop->idle(); });
-  }
   std::unique_ptr<ReplayEntry>* found = nullptr;
   switch (cache.find(key, layer, &found, /*capture_at_once=*/mode == ReplayMode::kAlways)) {
     case ReplayAction::kRunEagerly:
