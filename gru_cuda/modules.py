@@ -141,7 +141,10 @@ class GRU(nn.Module):
     @property
     def _flat_weights(self):
         parameters = self._parameters  # faster than getattr, which a decoding loop feels
-        return [parameters[name] for name in self._flat_weights_names]
+        try:
+            return [parameters[name] for name in self._flat_weights_names]
+        except KeyError:  # computed weights (weight_norm, spectral_norm, pruning) are not there
+            return [getattr(self, name) for name in self._flat_weights_names]
 
     @property
     def all_weights(self):
@@ -211,10 +214,13 @@ class GRUCell(nn.Module):
         return ScriptableGRUCell(self)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else \
+            ("weight_ih", "weight_hh")
         parameters = self._parameters
-        weights = [parameters["weight_ih"], parameters["weight_hh"]]
-        if self.bias:
-            weights += [parameters["bias_ih"], parameters["bias_hh"]]
+        try:
+            weights = [parameters[name] for name in names]
+        except KeyError:  # computed weights (weight_norm, spectral_norm, pruning)
+            weights = [getattr(self, name) for name in names]
         return _run(layers.gru_cell_forward,
                     (input, hx, weights, self.input_size, self.hidden_size, self.bias),
                     [input, hx, *weights])

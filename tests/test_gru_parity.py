@@ -5,6 +5,7 @@ import itertools
 import pytest
 import torch
 from torch import nn
+import torch.nn.utils.prune  # noqa: F401  (a module torch does not import itself)
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import gru_cuda
@@ -209,3 +210,50 @@ def test_non_finite_values_propagate_as_in_nn_gru(device, dtype):
         assert torch.equal(got.isnan(), expected.isnan()), (seed, got, expected)
         finite = ~expected.isnan()
         torch.testing.assert_close(got[finite], expected[finite])
+
+
+def _weight_norm(module, name):
+    torch.nn.utils.parametrizations.weight_norm(module, name)
+
+
+def _spectral_norm(module, name):
+    """In eval mode: in training its power iteration steps at every read of the weight,
+    and nn.GRU reads each weight twice a call where we read it once."""
+    torch.manual_seed(7)  # its power iteration's random start, the same for both
+    torch.nn.utils.parametrizations.spectral_norm(module, name)
+    module.eval()
+
+
+def _prune(module, name):
+    torch.manual_seed(8)
+    torch.nn.utils.prune.random_unstructured(module, name, amount=0.4)
+
+
+@pytest.mark.parametrize("change", [_weight_norm, _spectral_norm, _prune])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_computed_weights_as_nn_gru_takes_them(device, dtype, change):
+    """Weights computed at each call (parametrizations, pruning) are read as nn.GRU reads
+    them: the same outputs and gradients of the stored parameters."""
+    ours, theirs = make_pair(device, dtype, input_size=5, hidden_size=6, num_layers=2,
+                             bidirectional=True)
+    for module in (ours, theirs):
+        change(module, "weight_hh_l0")
+        change(module, "weight_ih_l1_reverse")
+    x = torch.randn(4, 3, 5, device=device, dtype=dtype, requires_grad=True)
+    check_pair(ours, theirs, x, None, dtype)
+
+
+@pytest.mark.parametrize("change", [_weight_norm, _spectral_norm, _prune])
+def test_cell_computed_weights_as_nn_gru_cell_takes_them(device, change):
+    ours = gru_cuda.GRUCell(5, 6, device=device, dtype=torch.float64)
+    theirs = nn.GRUCell(5, 6, device=device, dtype=torch.float64)
+    theirs.load_state_dict(ours.state_dict())
+    for module in (ours, theirs):
+        change(module, "weight_hh")
+    x = torch.randn(3, 5, device=device, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(3, 6, device=device, dtype=torch.float64, requires_grad=True)
+    got, expected = ours(x, h), theirs(x, h)
+    assert_close(got, expected, torch.float64, "h'")
+    for a, b in zip(torch.autograd.grad(got.sum(), [x, h, *ours.parameters()]),
+                    torch.autograd.grad(expected.sum(), [x, h, *theirs.parameters()])):
+        assert_close(a, b, torch.float64, "gradient")
