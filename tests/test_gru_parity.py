@@ -257,3 +257,18 @@ def test_cell_computed_weights_as_nn_gru_cell_takes_them(device, change):
     for a, b in zip(torch.autograd.grad(got.sum(), [x, h, *ours.parameters()]),
                     torch.autograd.grad(expected.sum(), [x, h, *theirs.parameters()])):
         assert_close(a, b, torch.float64, "gradient")
+
+
+def test_a_data_parallel_replica_reads_its_weights_as_attributes():
+    """nn.DataParallel's replicas hold no parameters: each weight is a plain attribute, a
+    copy of the original's (the replica made here on the CPU as replicate() makes it)."""
+    ours, theirs = make_pair("cpu", torch.float64, input_size=5, hidden_size=6, num_layers=2)
+    replicas = []
+    for module in (ours, theirs):
+        replica = module._replicate_for_data_parallel()
+        for name, param in module.named_parameters():
+            setattr(replica, name, param * 1.0)  # non-leaf, as replicate()'s copies
+        replicas.append(replica)
+    x = torch.randn(4, 3, 5, dtype=torch.float64)
+    for a, b in zip(replicas[0](x), replicas[1](x)):
+        assert_close(a, b, torch.float64)
