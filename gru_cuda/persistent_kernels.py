@@ -8,8 +8,8 @@ set or this switch is turned on (GRU_CUDA_PERSISTENT=0, or False: never). When o
 eligible layer (CUDA, float32/float16/bfloat16, W_hh fitting one block's shared memory
 with N up to 4 waves of blocks, or else H <= 1024, N <= 128 and W_hh fitting the SMs'
 shared memory; under a user's CUDA graph capture, only the local and cluster forms with
-padded input) runs persistent; any other layer runs the per-step path, as does one whose cooperative
-launch the device refuses. In require mode (GRU_CUDA_PERSISTENT=require, or
+padded input) runs persistent; any other layer runs the per-step path, as does one whose
+cooperative launch the device refuses. In require mode (GRU_CUDA_PERSISTENT=require, or
 persistent("require")) that refused launch is an error instead, so that a test or a
 benchmark knows which kernels it ran; any other CUDA error is raised in every mode.
 
