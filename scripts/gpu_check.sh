@@ -70,7 +70,7 @@ for tool in memcheck racecheck synccheck; do sanitize $tool & done
 # The library's tests, on CUDA too (the NER example's need its own packages; CI runs them).
 XDIST=$(python -c "import xdist" 2>/dev/null && echo "-n 6")
 # The persistent kernels' CPU emulation is left to CI: it checks nothing the GPU adds.
-step tests 170 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
+step tests 165 tests.log env OMP_NUM_THREADS=2 python -m pytest -q -p no:cacheprovider tests -ra $XDIST \
   --ignore tests/test_persistent_emulation.py \
   --durations=10
 wait
@@ -135,7 +135,7 @@ done'
 # Where the persistent kernels and replay beat the eager per-step path: auto mode's rows.
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 \
   | grep -oE '[A-Z][0-9]{2,3}' | head -n 1 | tr 'A-Z' 'a-z')  # "NVIDIA H100 80GB HBM3": h100
-step rows 10 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
+step rows 5 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
   --run "${CARD:-gpu}-$(date -u +%Y-%m-%d)"
 
 {
