@@ -90,8 +90,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   cluster_barrier();  // all blocks have started before any writes into their memory
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
-  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const auto [gx_stride, out_stride, saved_stride] = row_strides(s);
   const scalar_t* b_ih = static_cast<const scalar_t*>(args.b_ih[d]);
   const scalar_t* b_hh = static_cast<const scalar_t*>(args.b_hh[d]);
   for (int64_t i = 0; i < s.T; ++i) {
@@ -243,8 +242,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   cluster_barrier();  // all blocks have started before any writes into their memory
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
-  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const auto [gx_stride, out_stride, saved_stride] = row_strides(s);
   scalar_t* dh = static_cast<scalar_t*>(args.dh) + (d * N + block.n0) * H;
   for (int64_t i = s.T - 1; i >= 0; --i) {
     const StepRows step = step_rows(s, i, d);

@@ -222,8 +222,7 @@ __global__ void __launch_bounds__(local_max_threads(kWChunks), 1)
   const scalar_t* gx = static_cast<const scalar_t*>(args.gx);
   scalar_t* out = static_cast<scalar_t*>(args.out);
   scalar_t* saved = static_cast<scalar_t*>(args.saved);
-  const int64_t gx_stride = s.D * G, out_stride = s.D * H;
-  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const auto [gx_stride, out_stride, saved_stride] = row_strides(s);
   for (int64_t i = 0; i < s.T; ++i) {
     const StepRows step = step_rows(s, i, d);
     const int live = live_rows(step, block);

@@ -113,6 +113,15 @@ struct StepRows {
   int64_t t, live, first;  // the time step, its live rows (a prefix), its first row
 };
 
+// Elements from one row of the layer's tensors to the next, both directions side by side:
+// gx and dgx (3H a direction); out, grad_out and dgh_n (H); saved (kSavedBlocks H).
+struct RowStrides {
+  int64_t gx, out, saved;
+};
+__device__ __forceinline__ RowStrides row_strides(const PersistentShape& s) {
+  return {s.D * 3 * s.H, s.D * s.H, s.D * kSavedBlocks * s.H};
+}
+
 // This block's direction and hidden units [u0, u0 + units) (k each but in the last block).
 // The kernels index within a step in 32 bits (a 64-bit divide costs tens of instructions):
 // rows * units, H * 3H and N * 3H all stay far below 2^31; offsets of whole rows stay 64-bit.
@@ -325,8 +334,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
   const cg::grid_group grid = cg::this_grid();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
-  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const auto [gx_stride, out_stride, saved_stride] = row_strides(s);
   const scalar_t* b_ih = static_cast<const scalar_t*>(args.b_ih[d]);
   const scalar_t* b_hh = static_cast<const scalar_t*>(args.b_hh[d]);
   for (int64_t i = 0; i < s.T; ++i) {
@@ -471,8 +479,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
   const cg::grid_group grid = cg::this_grid();
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  const int64_t gx_stride = s.D * 3 * H, out_stride = s.D * H;
-  const int64_t saved_stride = s.D * kSavedBlocks * H;
+  const auto [gx_stride, out_stride, saved_stride] = row_strides(s);
   scalar_t* dh = static_cast<scalar_t*>(args.dh) + d * N * H;
   for (int64_t i = s.T - 1; i >= 0; --i) {
     const StepRows rows = step_rows(s, i, d);
