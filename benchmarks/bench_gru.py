@@ -26,8 +26,8 @@ import torch  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks.contenders import (  # noqa: E402
     AUTO, BASELINE, BASELINE_GRAPHED, BASELINE_TF32, COMPILED, DIRECT, DIRECT_TF32,
-    PERSISTENT, PERSISTENT_CLUSTER, PERSISTENT_CLUSTER_16, PERSISTENT_MMA, REPLAYED, Size,
-    Unavailable, default_registry, make_problem, output_data)
+    PERSISTENT, PERSISTENT_CLUSTER, PERSISTENT_CLUSTER_16, PERSISTENT_CLUSTER_MMA, PERSISTENT_MMA,
+    REPLAYED, Size, Unavailable, default_registry, make_problem, output_data)
 from gru_cuda import precision  # noqa: E402
 
 PASSES = ("fwd", "fwd+bwd")
@@ -160,7 +160,8 @@ def _contender_names(args):
     if args.scaling:
         return list(SCALING_CONTENDERS)
     cuda_only = (AUTO, BASELINE_TF32, BASELINE_GRAPHED, PERSISTENT, PERSISTENT_MMA,
-                 PERSISTENT_CLUSTER, PERSISTENT_CLUSTER_16, REPLAYED, DIRECT, DIRECT_TF32)
+                 PERSISTENT_CLUSTER, PERSISTENT_CLUSTER_16, PERSISTENT_CLUSTER_MMA, REPLAYED,
+                 DIRECT, DIRECT_TF32)
     return [n for n in default_registry() if not (n == COMPILED and args.no_compile)
             and not (n in cuda_only and args.device != "cuda")]
 

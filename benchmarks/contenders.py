@@ -24,9 +24,10 @@ BASELINE = "nn.GRU"
 BASELINE_TF32 = "nn.GRU TF32"  # cuDNN's default for float32; BASELINE runs full fp32
 BASELINE_GRAPHED = "nn.GRU graphed"  # replayed from a CUDA graph: cuDNN without host cost
 PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
-PERSISTENT_MMA = "persistent mma"  # the same, the grid form on tensor cores (half types)
+PERSISTENT_MMA = "persistent mma"  # the same, the grid form on tensor cores (float32: TF32)
 PERSISTENT_CLUSTER = "persistent cluster"  # the same, in thread-block clusters (Hopper)
 PERSISTENT_CLUSTER_16 = "persistent cluster 16"  # the same, clusters of 16 only
+PERSISTENT_CLUSTER_MMA = "persistent cluster mma"  # the cluster form, its forward on tensor cores
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
@@ -186,27 +187,34 @@ def _proven_once(fused, counts, switches, proven_by, **contender):
 def build_persistent(problem, mma=False, cluster=0):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
-    where the plan would not take the layer. With mma, the grid form on tensor cores
-    (float16 and bfloat16), unavailable where the plan would not use them; with cluster
-    (the smallest cluster: 8 or 16), the cluster form, unavailable where the plan would
-    not choose it."""
+    where the plan would not take the layer. With mma, tensor cores (the grid form's
+    passes, the cluster form's forward: float16 and bfloat16, float32 as TF32 with
+    cuDNN's RNNs in TF32 too, as nn.GRU TF32 runs), unavailable where the plan would not
+    use them; with
+    cluster (the smallest cluster: 8 or 16), the cluster form, unavailable where the plan
+    would not choose it."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
     size = cluster or 8
-    with mode_within(persistent_kernels.set_cluster_size, size):
+    tf32 = mma and problem.dtype == torch.float32
+    with mode_within(persistent_kernels.set_cluster_size, size), \
+            precision.cudnn_rnn_tf32(True) if tf32 else contextlib.nullcontext():
         plan = persistent_kernels.plan(s.H, s.N, s.directions, problem.dtype,
                                        local=persistent_kernels.local_form_allowed(), mma=mma,
                                        cluster=bool(cluster))
     if plan["refusal"] != "none":
         raise Unavailable(f"not eligible for the persistent kernels: {plan['refusal']}")
     if mma and not plan["mma"]:
-        raise Unavailable("no tensor cores here (float32, the local form, or H % 16 != 0)")
+        raise Unavailable("no tensor cores here (the local form, H % 16 != 0, or their "
+                          "tiles do not fit)")
     if cluster and plan["form"] != "cluster":
         raise Unavailable(f"the plan runs the {plan['form']} form here (clusters: Hopper, H <= 512)")
     passes = ("forward", "backward")
     if plan["form"] == "cluster":
         passes += ("cluster_forward", "cluster_backward")
+        if plan["mma"]:
+            passes += ("cluster_forward_mma",)
     elif plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
         if plan["register_chunks"]:
@@ -220,7 +228,8 @@ def build_persistent(problem, mma=False, cluster=0):
         return _all(mode_within(persistent_kernels.set_mma, mma),
                     mode_within(persistent_kernels.set_cluster, bool(cluster)),
                     mode_within(persistent_kernels.set_cluster_size, size),
-                    gru_cuda.persistent("require"), gru_cuda.replay(False))
+                    gru_cuda.persistent("require"), gru_cuda.replay(False),
+                    precision.cudnn_rnn_tf32(True) if tf32 else contextlib.nullcontext())
 
     def ran_all(pass_name, before, after):
         ran = {k: (after[k] - before[k]) // s.layers for k in passes}
@@ -229,7 +238,7 @@ def build_persistent(problem, mma=False, cluster=0):
             "mma": bool(plan["mma"]), "registers": bool(plan["register_chunks"]),
             "cluster_size": plan["cluster_size"]}
     return _proven_once(build_fused(problem), persistent_kernels.counts, switches, ran_all,
-                        path=path)
+                        path=path, tolerance=2e-2 if tf32 else None)
 
 
 def build_persistent_mma(problem):
@@ -242,6 +251,10 @@ def build_persistent_cluster(problem):
 
 def build_persistent_cluster_16(problem):
     return build_persistent(problem, cluster=16)
+
+
+def build_persistent_cluster_mma(problem):
+    return build_persistent(problem, mma=True, cluster=8)
 
 
 def build_replayed(problem):
@@ -362,6 +375,7 @@ def default_registry():
     return {"fused": build_fused, AUTO: build_auto, PERSISTENT: build_persistent,
             PERSISTENT_MMA: build_persistent_mma, PERSISTENT_CLUSTER: build_persistent_cluster,
             PERSISTENT_CLUSTER_16: build_persistent_cluster_16,
+            PERSISTENT_CLUSTER_MMA: build_persistent_cluster_mma,
             REPLAYED: build_replayed,
             DIRECT: build_direct, DIRECT_TF32: build_direct_tf32,
             BASELINE: build_nn, BASELINE_TF32: build_nn_tf32,

@@ -95,9 +95,9 @@ step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
 # the sizes where rows per warp matter (grid and cluster forms); the local form (W_hh in
 # shared memory, then in registers) against the grid form where both can run (H=128);
 # the cluster form (smallest cluster 8, then 16) against the grid form (H=256 and 512);
-# the grid form on tensor cores against FFMA (bfloat16); the per-step path's GEMMs on
-# cuBLAS directly against ATen's, in full fp32 and TF32; then float64, which only the
-# per-step path takes, eager against replayed.
+# the grid form and the cluster forward on tensor cores against FFMA (bfloat16); the
+# per-step path's GEMMs on cuBLAS directly against ATen's, in full fp32 and TF32; then
+# float64, which only the per-step path takes, eager against replayed.
 export OUT
 step variants 140 variants.log bash -c 'for rows in 1 2 4; do
   GRU_CUDA_PERSISTENT_ROWS=$rows python benchmarks/bench_gru.py --device cuda \
@@ -110,7 +110,8 @@ python benchmarks/bench_gru.py --device cuda --dtypes float32,bfloat16 --repeats
   --out "$OUT/persistent-cluster" \
   --sizes "100,1,256,256;100,8,256,256;100,64,256,256;100,8,512,512;100,64,512,512" || exit 1
 python benchmarks/bench_gru.py --device cuda --dtypes bfloat16 --repeats 5 --warmup 2 \
-  --contenders "persistent,persistent mma,nn.GRU" --out "$OUT/persistent-mma" \
+  --contenders "persistent,persistent mma,persistent cluster,persistent cluster mma,nn.GRU" \
+  --out "$OUT/persistent-mma" \
   --sizes "100,8,256,256;100,64,256,256;100,8,1024,1024;100,64,1024,1024" || exit 1
 for form in local-1 local-registers-1 local-0; do
   GRU_CUDA_PERSISTENT_LOCAL=${form: -1} GRU_CUDA_PERSISTENT_REGISTERS=$([ "$form" = local-registers-1 ] && echo 1 || echo 0) \
@@ -178,8 +179,9 @@ step rows 5 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
     echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-cluster/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
-  echo "persistent bfloat16, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; fwd, fwd+bwd):"
-  for name in persistent "persistent mma"; do
+  echo "persistent bfloat16, FFMA / tensor cores (ms: N=8/64 at H=256, H=1024; the cluster"
+  echo "form at H=256 only; fwd, fwd+bwd):"
+  for name in persistent "persistent mma" "persistent cluster" "persistent cluster mma"; do
     echo "  $name: $(grep -E "\| $name \|" "$OUT/persistent-mma/results.md" 2>/dev/null \
       | awk -F'|' '{printf "%s ", $10}')"
   done
@@ -194,6 +196,8 @@ step rows 5 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"
   echo "tensor cores, registers under the sanitizers: $(grep -h 'on tensor cores' "$OUT"/*check.log | head -n 1)"
   echo "clusters under the sanitizers: $(grep -h 'in clusters' "$OUT"/*check.log | head -n 1)"
+  echo "cluster forwards on tensor cores under the sanitizers: $(grep -h 'cluster forwards on' \
+    "$OUT"/*check.log | head -n 1)"
   echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"
   grep -A 2 "Compiling entry function.*persistent" "$OUT/build.log" | grep -E "registers|spill" \

@@ -2,8 +2,8 @@
 per-step and the persistent kernels (in require mode, counted), the per-step loops
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
 on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
-counted), the local form with W_hh in registers and the cluster form on a Hopper card
-(counted); float32 and bfloat16, one and two directions, padded and packed, training and
+counted), the local form with W_hh in registers and the cluster form on a Hopper card,
+its forward also on tensor cores (counted); float32 and bfloat16, one and two directions, padded and packed, training and
 inference; the persistent kernels' local form (H=37) and the grid form's large ones
 (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits
 non-zero if a path did not run every layer it should, or a loop ran eagerly under
@@ -19,10 +19,10 @@ CASES = [(13, 37, 2, True, 5, 9), (16, 512, 1, True, 3, 4), (16, 1024, 1, False,
 CALLS = {"forward": 3, "backward": 2}  # per layer: padded, packed, inference; two trained
 
 
-def run_all():
+def run_all(cases=CASES):
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.bfloat16):
-        for I, H, layers, bidirectional, N, T in CASES:
+        for I, H, layers, bidirectional, N, T in cases:
             model = gru_cuda.GRU(I, H, num_layers=layers, bidirectional=bidirectional,
                                  device="cuda", dtype=dtype)
             x = torch.randn(T, N, I, device="cuda", dtype=dtype, requires_grad=True)
@@ -84,11 +84,26 @@ def main():
         after = persistent_kernels.counts()
         ran = [after[k] - before[k] for k in ("cluster_forward", "cluster_backward")]
         # H=512 (clusters of 16 at these few rows); H=37 stays local, H=1024 on the grid.
-        cluster_layers = 2 * sum(case[2] for case in CASES if 137 < case[1] <= 512)
+        cluster_cases = [case for case in CASES if 137 < case[1] <= 512]
+        cluster_layers = 2 * sum(case[2] for case in cluster_cases)
         expected = [CALLS["forward"] * cluster_layers, CALLS["backward"] * cluster_layers]
         print("sanitizer case: forwards, backwards in clusters:", ran, "expected:", expected)
         if ran != expected:
             raise SystemExit("sanitizer case: the cluster form did not run every layer")
+
+        before = persistent_kernels.counts()
+        with mode_within(persistent_kernels.set_cluster, True), \
+                mode_within(persistent_kernels.set_mma, True), \
+                gru_cuda.persistent("require"), precision.cudnn_rnn_tf32(True):
+            run_all(cluster_cases)
+        torch.cuda.synchronize()
+        after = persistent_kernels.counts()
+        ran = [after[k] - before[k] for k in ("cluster_forward_mma", "cluster_backward")]
+        print("sanitizer case: cluster forwards on tensor cores, backwards:", ran,
+              "expected:", expected)
+        if ran != expected:
+            raise SystemExit("sanitizer case: the cluster forward on tensor cores did not run "
+                             "every layer")
 
     before = graph_replay.counts()
     with gru_cuda.replay("always"):

@@ -182,7 +182,8 @@ def test_a_contenders_context_covers_its_backward_too():
 def test_cuda_only_contenders_are_skipped_on_the_cpu():
     problem = make_problem(Size(3, 2, 4, 4), "cpu", torch.float32)
     for name in (BASELINE_GRAPHED, "persistent", "persistent mma", "persistent cluster",
-                 "persistent cluster 16", "replayed", "direct GEMMs", "direct GEMMs TF32"):
+                 "persistent cluster 16", "persistent cluster mma", "replayed", "direct GEMMs",
+                 "direct GEMMs TF32"):
         with pytest.raises(Unavailable):
             default_registry()[name](problem)
 

@@ -5,7 +5,8 @@ bfloat16 and float64; forward and every gradient, on the per-step and the persis
 On the persistent path a layer the plan takes must run there (require mode, counts), in
 the form the plan chose (H=128 local on a Hopper card, the rest the grid form); for the
 half types also with the grid form on tensor cores; where the local form takes W_hh in
-registers, also with them; where the cluster form runs (a Hopper card), also with it."""
+registers, also with them; where the cluster form runs (a Hopper card), also with it, and
+for the half types with its forward on tensor cores."""
 import itertools
 
 import pytest
@@ -59,16 +60,18 @@ def _fwd_bwd(model, x, hx, lengths, grad_seed):
 
 
 @pytest.mark.parametrize("path", ["per-step", "persistent", "persistent+mma",
-                                  "persistent+registers", "persistent+cluster"])
+                                  "persistent+registers", "persistent+cluster",
+                                  "persistent+cluster+mma"])
 @pytest.mark.parametrize("H,N,D,packed,dtype", _cases())
 def test_matches_nn_gru(H, N, D, packed, dtype, path):
-    if path == "persistent+mma" and dtype not in (torch.float16, torch.bfloat16):
+    mma, registers = path.endswith("+mma"), path == "persistent+registers"
+    cluster = "+cluster" in path
+    if mma and dtype not in (torch.float16, torch.bfloat16):
         pytest.skip("tensor cores are for the half types")
-    mma, registers = path == "persistent+mma", path == "persistent+registers"
-    cluster = path == "persistent+cluster"
     if registers and not persistent_kernels.plan(H, N, D, dtype, registers=True)["register_chunks"]:
         pytest.skip("the plan keeps W_hh in shared memory here")
-    if cluster and persistent_kernels.plan(H, N, D, dtype, cluster=True)["form"] != "cluster":
+    if cluster and persistent_kernels.plan(H, N, D, dtype, mma=mma,
+                                           cluster=True)["form"] != "cluster":
         pytest.skip("the cluster form does not run here")
     seed = H * 1000 + N * 10 + D * 2 + packed
     torch.manual_seed(seed)
@@ -92,6 +95,8 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     runs = 1 if path != "per-step" and plan["refusal"] == "none" else 0
     local_runs = runs if plan["form"] == "local" else 0
     cluster_runs = runs if plan["form"] == "cluster" else 0
+    if path == "persistent+cluster+mma":
+        assert plan["mma"], "the cluster form would run on FFMA: the test would prove nothing"
     before = persistent_kernels.counts()
     _poison_allocator()
     with mode_within(persistent_kernels.set_mma, mma), \
@@ -101,8 +106,11 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
         got = _fwd_bwd(ours, x, hx, lengths, seed)
     torch.cuda.synchronize()
     after = persistent_kernels.counts()
-    assert after["grid_forward_mma"] - before["grid_forward_mma"] == (runs if plan["mma"] else 0)
-    assert after["grid_backward_mma"] - before["grid_backward_mma"] == (runs if plan["mma"] else 0)
+    grid_mma_runs = runs if plan["mma"] and plan["form"] == "grid" else 0
+    assert after["grid_forward_mma"] - before["grid_forward_mma"] == grid_mma_runs
+    assert after["grid_backward_mma"] - before["grid_backward_mma"] == grid_mma_runs
+    cluster_mma_runs = cluster_runs if plan["mma"] else 0
+    assert after["cluster_forward_mma"] - before["cluster_forward_mma"] == cluster_mma_runs
     assert after["forward"] - before["forward"] == runs
     assert after["backward"] - before["backward"] == runs
     assert after["local_forward"] - before["local_forward"] == local_runs

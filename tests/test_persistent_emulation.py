@@ -6,8 +6,9 @@ every output with a float64 GRU: the output, h_n, the saved workspace, and the g
 of gx, gh_n and hx. It checks the kernels' indexing (both directions, packed batches,
 blocks owning fewer units, H not a multiple of 32, the 8, 16 and 32 chunk forms, the
 forward's 1, 2 and 4 rows a warp, a row's gate rows split among warps, the backward's 2,
-4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block; the forward on
-tensor cores, through an emulation of mma.sync's fragments) and their ordering
+4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block; the cluster form;
+the grid form's passes and the cluster forward on tensor cores, through an emulation of
+mma.sync's fragments) and their ordering
 within a block and across the grid's barriers as the OS interleaves the threads (a
 missing barrier may still pass by chance); not the GPU's caches or speed. The grid form's
 blocks run 64 threads here (256 on a GPU; the kernels read blockDim), which keeps the
@@ -128,6 +129,11 @@ CLUSTER_CASES = [(5, 3, 45, 2, 16, None), (7, 4, 45, 2, 32, [7, 5, 5, 2]),
                  (3, 2, 500, 1, 16, [3, 1]), (4, 5, 45, 1, 16, [4, 4, 3, 2, 1]),
                  (3, 8, 64, 1, 16, None)]
 CLUSTER_ROW_CASES = [(CLUSTER_CASES[4], 2), (CLUSTER_CASES[4], 4), (CLUSTER_CASES[6], 2)]
+# The cluster forward on tensor cores (H % 16 == 0): 2 gate-row tiles (some rows padding)
+# and 1 to 3 tiles of batch rows (3, 5 and 17 rows a cluster), both directions, packed,
+# and 6 gate-row tiles over H=256 (a k step count that is even, at H=48 odd).
+CLUSTER_MMA_CASES = [(5, 3, 48, 2, 16, None), (7, 9, 64, 1, 16, [7, 5, 5, 2, 7, 1, 3, 6, 4]),
+                     (4, 17, 32, 2, 16, [4] * 9 + [3] * 5 + [1] * 3), (3, 2, 256, 1, 8, [3, 1])]
 HALF_TYPES = (torch.bfloat16, torch.float16)
 MMA_TYPES = HALF_TYPES + (torch.float32,)  # float32 as TF32
 
@@ -151,13 +157,15 @@ PARAMS = ([(*case, torch.float32, 1, False, False, False, False) for case in CAS
           + [(*case, torch.float32, rows, False, False, False, True)
              for case, rows in CLUSTER_ROW_CASES]
           + [(*case, dtype, 1, False, False, False, True) for case in CLUSTER_CASES[1::5]
-             for dtype in HALF_TYPES])
+             for dtype in HALF_TYPES]
+          + [(*case, dtype, 1, False, True, False, True) for case in CLUSTER_MMA_CASES
+             for dtype in MMA_TYPES])
 
 
 def case_id(p):
     T, N, H, D, sms, lengths, dtype, rows, local, mma, registers, cluster = p
     form = ("local-registers" if registers else "local") if local else \
-        "mma" if mma else f"cluster-rows{rows}" if cluster else f"rows{rows}"
+        f"cluster-{'mma' if mma else f'rows{rows}'}" if cluster else "mma" if mma else f"rows{rows}"
     return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
             f"{str(dtype).split('.')[-1]}-{form}")
 
@@ -224,10 +232,12 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
         assert plan["cluster_size"] == size and plan["rows_per_block"] == rows
         assert plan["units_per_block"] == -(-H // size)
         assert plan["grid"] == D * size * -(-N // rows)
+        assert plan["mma"] == int(mma)
         chunks = 8 if H <= 256 else 16
         warp_rows = min(rows_per_warp, 32 // chunks)
-        expected_forms = [f"forward cluster {size} rows {rows} chunks {chunks} warp rows {warp_rows}",
-                          "backward cluster"]
+        forward = f"forward cluster {size} rows {rows} " + \
+            ("mma" if mma else f"chunks {chunks} warp rows {warp_rows}")
+        expected_forms = [forward, "backward cluster"]
     elif local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
         assert plan["rows_per_block"] == rows

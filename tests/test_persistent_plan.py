@@ -370,6 +370,27 @@ def test_cluster_form_counts_the_state_copies_in_the_layers_type():
         assert persistent_kernels.plan(512, 72, 1, dtype, **H100, cluster=True)["form"] == "grid"
 
 
+@pytest.mark.parametrize("H,N,dtype,tf32,mma", [
+    (256, 8, torch.bfloat16, False, 1), (512, 64, torch.float16, False, 1),
+    (200, 8, torch.bfloat16, False, 0), (256, 8, torch.float32, True, 1),
+    (256, 8, torch.float32, False, 0),
+    (512, 64, torch.float32, True, 0)])  # TF32's padded rows do not fit where FFMA's just do
+def test_cluster_forward_on_tensor_cores_where_allowed_and_its_tiles_fit(H, N, dtype, tf32, mma):
+    """The forward's slice as the grid form's tensor cores lay it out, in the layer's
+    type; the backward's unchanged (FFMA, float)."""
+    with precision.cudnn_rnn_tf32(tf32):
+        p = persistent_kernels.plan(H, N, 1, dtype, **H100, cluster=True, mma=True)
+    assert p["form"] == "cluster" and p["mma"] == mma
+    assert p["rows_per_warp"] == (0 if mma else 1)
+    k, R, size = p["units_per_block"], p["rows_per_block"], dtype.itemsize
+    tile_rows = -(-3 * k // 16) * 16
+    weights = -(-(tile_rows * (H + (8 if size == 2 else 4)) * size // 4) // 4) * 4 if mma \
+        else 3 * k * H
+    assert p["smem_forward"] == 4 * (weights + R * 3 * k) + 2 * R * H * size
+    C = p["cluster_size"]
+    assert p["smem_backward"] == 4 * (3 * k * H + R * 3 * k + 2 * C * R * k)
+
+
 def test_cluster_form_needs_clusters_and_takes_blocks_without_units():
     assert persistent_kernels.plan(256, 8, 1, **A100, cluster=True, clusters=(0, 0))["form"] == "grid"
     assert persistent_kernels.plan(256, 8, 2, **H100, cluster=True, clusters=(1, 0))["form"] == "grid"

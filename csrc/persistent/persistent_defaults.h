@@ -14,7 +14,7 @@ struct PersistentDefault {
   ShapeRange shapes;
   PersistentForm form;
   int64_t warp_rows;     // the grid and cluster forms' forward: 1, 2 or 4 batch rows a warp
-  bool mma;              // the grid form on tensor cores (float32: TF32, where cuDNN's allows)
+  bool mma;              // grid, cluster: on tensor cores (float32: TF32 where cuDNN's allows)
   bool registers;        // the local form with W_hh in registers
   int64_t cluster_size;  // the cluster form's smallest cluster: 8 or 16
   std::string_view run;
@@ -22,7 +22,7 @@ struct PersistentDefault {
   constexpr bool well_formed() const {
     return shapes.dtype != "Double" && (warp_rows == 1 || warp_rows == 2 || warp_rows == 4) &&
            (cluster_size == 8 || cluster_size == 16) &&
-           (!mma || form == PersistentForm::kGrid) &&
+           (!mma || form != PersistentForm::kLocal) &&
            (!registers || form == PersistentForm::kLocal);
   }
 };

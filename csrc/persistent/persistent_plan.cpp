@@ -42,19 +42,25 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 // W_hh and staged rows fit, with the rows spread over as many clusters as run at once
 // (a cluster per direction at least). Blocks past H own no units; they keep the barrier.
 // Built for H <= 512 (a lane's 8 or 16 chunks of a row's state): beyond it the slices
-// leave no room for the staged rows.
+// leave no room for the staged rows. The forward on tensor cores where allowed
+// (mma_bytes) and its slices fit, else on FFMA; the backward always on FFMA.
 bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
-                  int64_t warp_rows, int64_t element_bytes, PersistentPlan& plan) {
+                  int64_t warp_rows, int64_t element_bytes, int64_t mma_bytes,
+                  PersistentPlan& plan) {
   if (forward_chunks(H) > 16) return false;
   for (int i = 0; i < 2; ++i) {
     const int64_t C = kClusterSizes[i], at_once = limits.clusters[i] / D;
     if (at_once < 1) continue;
     const int64_t k = ceil_div(H, C), R = ceil_div(N, at_once);
-    const ClusterSlots slots = cluster_slots(H, k, R, C, element_bytes);
     const int64_t floats = static_cast<int64_t>(sizeof(float));
-    if (std::max(slots.forward_total, slots.backward_total) * floats > limits.smem_per_block) {
-      continue;
-    }
+    const auto fits = [&](const ClusterSlots& slots) {
+      return std::max(slots.forward_total, slots.backward_total) * floats <=
+             limits.smem_per_block;
+    };
+    ClusterSlots slots = cluster_slots(H, k, R, C, element_bytes, /*mma=*/true);
+    const bool mma = mma_bytes != 0 && H % 16 == 0 && fits(slots);
+    if (!mma) slots = cluster_slots(H, k, R, C, element_bytes);
+    if (!fits(slots)) continue;
     plan.form = PersistentForm::kCluster;
     plan.cluster_size = C;
     plan.rows_per_block = R;
@@ -63,7 +69,8 @@ bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
     plan.grid = plan.blocks_per_direction * D;
     plan.smem_forward = slots.forward_total * floats;
     plan.smem_backward = slots.backward_total * floats;
-    plan.rows_per_warp = forward_warp_rows(H, warp_rows);
+    plan.mma = mma ? 1 : 0;
+    plan.rows_per_warp = mma ? 0 : forward_warp_rows(H, warp_rows);
     return true;
   }
   return false;
@@ -82,7 +89,7 @@ PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,
     plan.refusal = PersistentRefusal::kEmpty;
   }
   if (!plan.eligible() || (allow_local && plan_local(H, N, D, limits, local_registers, plan)) ||
-      plan_cluster(H, N, D, limits, warp_rows, element_bytes, plan)) {
+      plan_cluster(H, N, D, limits, warp_rows, element_bytes, mma_bytes, plan)) {
     return plan;
   }
   if (N > kPersistentMaxRows) {

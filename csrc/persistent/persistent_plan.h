@@ -43,6 +43,22 @@ constexpr const char* kPersistentRefusalNames =
 enum class PersistentForm : int64_t { kGrid = 0, kLocal = 1, kCluster = 2 };
 constexpr const char* kPersistentFormNames = "grid,local,cluster";
 
+// The grid and cluster forms' forward on tensor cores (H % 16 == 0; float16 and bfloat16,
+// or float32 as TF32): W_hh's 3k rows padded to 16-row tiles, each row mma_row(H, bytes) values of
+// the layer's type (the padding puts a tile's rows on different banks), in float slots, a
+// multiple of 4 (gh follows, aligned).
+GRU_PLAN_HOST_DEVICE inline int64_t mma_row(int64_t H, int64_t bytes) {
+  return H + (bytes == 2 ? 8 : 4);
+}
+GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H, int64_t bytes) {
+  const int64_t rows = (3 * k + 15) / 16 * 16;
+  return (rows * mma_row(H, bytes) * bytes / 4 + 3) / 4 * 4;
+}
+// The backward's: the k units' columns of W_hh as one tile of 16 rows of mma_row(3H).
+GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_t bytes) {
+  return (16 * mma_row(3 * H, bytes) * bytes / 4 + 3) / 4 * 4;
+}
+
 // The local form's shared memory in float slots, W_hh first (a half type's value uses
 // half a slot). Forward: W_hh^T (H rows of w_stride: 3H made odd, so that a warp writing
 // a column hits 32 banks), gh (R, 3H), the step's gx (R, 3H), the state (R, H), b_ih and
@@ -78,8 +94,9 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
 }
 
 // The cluster form's shared memory in float slots, W_hh's slice first: the block's 3k
-// gate rows (as the grid form's forward has them), in both passes. Forward: gh (R, 3k),
-// then the state of the cluster's R rows in the layer's type, `bytes` a value,
+// gate rows (as the grid form's forward has them, in float or, with mma, in the layer's
+// type as mma_weight_floats lays them out; the backward's always in float). Forward: gh
+// (R, 3k), then the state of the cluster's R rows in the layer's type, `bytes` a value,
 // double-buffered by step (2, R, H): the blocks write their units into every block's
 // copy. Backward: the gradient of gh for the block's units (R, 3k), then the partial dh
 // the C blocks' gate rows give for this block's units, double-buffered by step
@@ -88,9 +105,11 @@ struct ClusterSlots {
   int64_t gh, h, forward_total, dgh, partial, backward_total;
 };
 GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int64_t R,
-                                                       int64_t C, int64_t bytes = 4) {
-  const int64_t w = 3 * k * H, staged = w + R * 3 * k;
-  return {w, staged, staged + (2 * R * H * bytes + 3) / 4, w, staged, staged + 2 * C * R * k};
+                                                       int64_t C, int64_t bytes = 4,
+                                                       bool mma = false) {
+  const int64_t w = 3 * k * H, w_forward = mma ? mma_weight_floats(k, H, bytes) : w;
+  const int64_t h = w_forward + R * 3 * k, staged = w + R * 3 * k;
+  return {w_forward, h, h + (2 * R * H * bytes + 3) / 4, w, staged, staged + 2 * C * R * k};
 }
 constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most
 
@@ -113,7 +132,7 @@ struct PersistentPlan {
   int64_t smem_forward = 0;     // grid: W_hh rows (3k x H), the step's gh (N x 3k), floats
   int64_t smem_backward = 0;    // grid: W_hh columns (k x 3H), floats
   int64_t rows_per_warp = 0;    // grid: batch rows a warp's forward product takes (1, 2, 4)
-  int64_t mma = 0;              // grid: 1 when the products run on tensor cores
+  int64_t mma = 0;              // grid, cluster: 1 when the products run on tensor cores
   int64_t register_chunks = 0;  // local: W_hh's part a thread takes in registers (0: shared)
   int64_t cluster_size = 0;     // cluster: blocks a cluster (rows_per_block: rows it takes)
   bool eligible() const { return refusal == PersistentRefusal::kNone; }
@@ -131,31 +150,16 @@ inline int64_t forward_warp_rows(int64_t H, int64_t wanted) {
   return wanted < most ? wanted : most;
 }
 
-// The grid form's forward on tensor cores (H % 16 == 0; float16 and bfloat16, or float32
-// as TF32): W_hh's 3k rows padded to 16-row tiles, each row mma_row(H, bytes) values of
-// the layer's type (the padding puts a tile's rows on different banks), in float slots, a
-// multiple of 4 (gh follows, aligned).
-GRU_PLAN_HOST_DEVICE inline int64_t mma_row(int64_t H, int64_t bytes) {
-  return H + (bytes == 2 ? 8 : 4);
-}
-GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H, int64_t bytes) {
-  const int64_t rows = (3 * k + 15) / 16 * 16;
-  return (rows * mma_row(H, bytes) * bytes / 4 + 3) / 4 * 4;
-}
-// The backward's: the k units' columns of W_hh as one tile of 16 rows of mma_row(3H).
-GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_t bytes) {
-  return (16 * mma_row(3 * H, bytes) * bytes / 4 + 3) / 4 * 4;
-}
-
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
 // to kLocalMaxRows) that keep the grid within one block per SM; else the cluster form
 // where the device has clusters and its slices fit, the rows spread over the clusters it
 // runs at once; else the grid form: one block per SM, all co-resident (a cooperative
 // launch checks this again). W_hh is kept in float in shared memory whatever the
-// layer's dtype.
-// warp_rows: the rows a warp's forward product should take in the grid form (1, 2 or 4);
-// mma_bytes: the element size of a layer whose products may use tensor cores (2: float16
-// or bfloat16; 4: float32 where TF32 is allowed), 0 where it may not. local_registers:
+// layer's dtype, but for products on tensor cores (in the layer's type).
+// warp_rows: the rows a warp's forward product should take (grid and cluster forms: 1, 2
+// or 4); mma_bytes: the element size of a layer whose products may use tensor cores (2:
+// float16 or bfloat16; 4: float32 where TF32 is allowed; then element_bytes too), 0 where
+// it may not: the grid form's both passes, the cluster form's forward. local_registers:
 // whether the local form may keep W_hh in registers. element_bytes: the layer's element
 // size (the cluster form's state copies are in its type).
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,

@@ -58,8 +58,12 @@ template <typename S, bool kSave>
 void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& args, bool say) {
   if (plan.form == PersistentForm::kCluster) {
     with_cluster_forward_kernel<S, kSave>(args.shape.H, args.shape.rows_per_warp,
+                                          args.shape.mma != 0,
                                           [&](auto kernel, int chunks, int rows) {
-      if (say) {
+      if (say && chunks == 0) {
+        std::printf("forward cluster %d rows %d mma\n", static_cast<int>(plan.cluster_size),
+                    static_cast<int>(plan.rows_per_block));
+      } else if (say) {
         std::printf("forward cluster %d rows %d chunks %d warp rows %d\n",
                     static_cast<int>(plan.cluster_size), static_cast<int>(plan.rows_per_block),
                     chunks, rows);

@@ -66,8 +66,9 @@ __device__ __forceinline__ void write_to_peers(T* buffer, int index, T value, in
 #endif
 }
 
-// kChunks, kRows: the grid form's forward product's (gru_persistent_kernels.cuh).
-template <typename scalar_t, bool kSave, int kChunks, int kRows>
+// kChunks, kRows, kMma: the grid form's forward product's (gru_persistent_kernels.cuh);
+// with kMma the state's tiles come from the block's own copy in shared memory.
+template <typename scalar_t, bool kSave, int kChunks, int kRows, bool kMma = false>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     cluster_forward_kernel(const PersistentForwardArgs args) {
 #if !GRU_CLUSTERS
@@ -78,12 +79,24 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   const PersistentShape& s = args.shape;
   const auto [H, N, k, R, C, block, rank, u0, units] = cluster_block(s);
   const int d = block.d;
-  const ClusterSlots slots = cluster_slots(H, k, R, C);
-  float* w_s = smem;                // (3k, H): gate g of unit u0 + i at row g k + i
+  constexpr int64_t kBytes = sizeof(scalar_t);
+  const ClusterSlots slots = cluster_slots(H, k, R, C, kBytes, kMma);
+  // (3k, H): gate g of unit u0 + i at row g k + i; in float, or for kMma as the grid
+  // form's tensor-core forward has them (rows w_row apart, zero rows to whole tiles).
+  float* w_s = smem;
+  scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
+  const int w_row = static_cast<int>(mma_row(H, kBytes));
   float* gh_s = smem + slots.gh;    // (R, 3k): h W_hh^T of those rows
   scalar_t* h_s = reinterpret_cast<scalar_t*>(smem + slots.h);  // (2, R, H)
 
-  load_gate_rows(w_s, static_cast<const scalar_t*>(args.w_hh[d]), H, k, u0, units);
+  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
+  if constexpr (kMma) {
+    load_mma_rows(
+        w_m, (3 * k + 15) / 16 * 16, w_row, H, [&](int r) { return r / k < 3 && r % k < units; },
+        [&](int r, int c) { return w[((r / k) * H + u0 + r % k) * H + c]; });
+  } else {
+    load_gate_rows(w_s, w, H, k, u0, units);
+  }
   // Every block starts from the whole of its rows' first state.
   const scalar_t* h0 = static_cast<const scalar_t*>(args.h_buf) + (d * N + block.n0) * H;
   for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) h_s[e] = h0[e];
@@ -98,7 +111,11 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     const int live = live_rows(step, block);
     scalar_t* h_in = h_s + (i % 2) * R * H;
     scalar_t* h_out = h_s + ((i + 1) % 2) * R * H;
-    ffma_product<kChunks, kRows, true>(w_s, gh_s, h_in, H, k, units, live, lane, warp, warps);
+    if constexpr (kMma) {
+      mma_product<true>(w_m, w_row, gh_s, h_in, H, k, units, live, lane, warp, warps);
+    } else {
+      ffma_product<kChunks, kRows, true>(w_s, gh_s, h_in, H, k, units, live, lane, warp, warps);
+    }
     __syncthreads();
 
     for (int e = threadIdx.x; e < live * units; e += blockDim.x) {
@@ -289,9 +306,11 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 }
 
 // fn(kernel, kChunks, kRows) with the cluster forward built for H's chunk form (H <= 512:
-// 8 or 16 chunks, as the plan allows) and the rows a warp takes.
+// 8 or 16 chunks, as the plan allows) and the rows a warp takes; or, with mma, the
+// tensor-core one as fn(kernel, 0, 0).
 template <typename scalar_t, bool kSave, typename Fn>
-auto with_cluster_forward_kernel(int64_t H, int64_t rows_per_warp, const Fn& fn) {
+auto with_cluster_forward_kernel(int64_t H, int64_t rows_per_warp, bool mma, const Fn& fn) {
+  if (mma) return fn(cluster_forward_kernel<scalar_t, kSave, 8, 1, true>, 0, 0);
   const int64_t rows = forward_warp_rows(H, rows_per_warp);
   if (forward_chunks(H) == 8) {
     if (rows == 4) return fn(cluster_forward_kernel<scalar_t, kSave, 8, 4>, 8, 4);

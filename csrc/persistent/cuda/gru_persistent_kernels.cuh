@@ -153,36 +153,53 @@ __device__ __forceinline__ uint32_t load_pair_cg(const T* p) {
 }
 
 // acc += A B on tensor cores for one 16x8 tile: A (16 x K) from shared memory, row r at
-// a + r * a_row; B (K x 8) column n at b + n * b_row, read from L2, zero where !b_live
-// (this lane's column is g = lane / 4). K a multiple of 16 (of 8 in TF32). float32 A
-// values are stored rounded to TF32.
-template <typename scalar_t>
+// a + r * a_row; B (K x 8) column n at b + n * b_row, zero where !b_live (this lane's
+// column is g = lane / 4), read from L2, or with kSharedB from shared memory. K a
+// multiple of 16 (of 8 in TF32). float32 A values are stored rounded to TF32. Two
+// accumulator chains take alternate k steps: a chain of dependent mma.sync waits each
+// one's latency, and a block's tiles are few (6 gate-row tiles at H=256 in clusters of 8).
+template <bool kSharedB = false, typename scalar_t>
 __device__ __forceinline__ void mma_tile(const scalar_t* a, int a_row, const scalar_t* b,
                                          int b_row, bool b_live, int K, int lane,
                                          float (&acc)[4]) {
   constexpr bool kTf32 = sizeof(scalar_t) == 4;
+  constexpr int kStep = kTf32 ? 8 : 16;
   const int g = lane / 4, t = lane % 4, k_lane = kTf32 ? t : 2 * t;
   const scalar_t* a_top = a + g * a_row + k_lane;  // A's rows g and g + 8
   const scalar_t* a_bottom = a_top + 8 * a_row;
   const scalar_t* b_col = b + g * b_row + k_lane;  // B's column g
-  if constexpr (kTf32) {
-    const auto bits = [](const scalar_t* p) { return *reinterpret_cast<const uint32_t*>(p); };
-    for (int k0 = 0; k0 < K; k0 += 8) {
+  const auto step = [&](float(&chain)[4], int k0) {
+    if constexpr (kTf32) {
+      const auto bits = [](const scalar_t* p) { return *reinterpret_cast<const uint32_t*>(p); };
       const uint32_t a_frag[4] = {bits(a_top + k0), bits(a_bottom + k0), bits(a_top + k0 + 4),
                                   bits(a_bottom + k0 + 4)};
-      const uint32_t b_frag[2] = {b_live ? to_tf32(load_cg(b_col + k0)) : 0u,
-                                  b_live ? to_tf32(load_cg(b_col + k0 + 4)) : 0u};
-      mma_m16n8k8_tf32(acc, a_frag, b_frag, acc);
-    }
-  } else {
-    for (int k0 = 0; k0 < K; k0 += 16) {
+      const uint32_t b_frag[2] = {b_live ? to_tf32(load_state<kSharedB>(b_col + k0)) : 0u,
+                                  b_live ? to_tf32(load_state<kSharedB>(b_col + k0 + 4)) : 0u};
+      mma_m16n8k8_tf32(chain, a_frag, b_frag, chain);
+    } else {
+      const auto b_pair = [&](const scalar_t* p) {
+        if constexpr (kSharedB) {
+          return load_pair(p);
+        } else {
+          return load_pair_cg(p);
+        }
+      };
       const uint32_t a_frag[4] = {load_pair(a_top + k0), load_pair(a_bottom + k0),
                                   load_pair(a_top + k0 + 8), load_pair(a_bottom + k0 + 8)};
-      const uint32_t b_frag[2] = {b_live ? load_pair_cg(b_col + k0) : 0u,
-                                  b_live ? load_pair_cg(b_col + k0 + 8) : 0u};
-      mma_m16n8k16<scalar_t>(acc, a_frag, b_frag, acc);
+      const uint32_t b_frag[2] = {b_live ? b_pair(b_col + k0) : 0u,
+                                  b_live ? b_pair(b_col + k0 + 8) : 0u};
+      mma_m16n8k16<scalar_t>(chain, a_frag, b_frag, chain);
     }
+  };
+  float other[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  int k0 = 0;
+  for (; k0 + 2 * kStep <= K; k0 += 2 * kStep) {
+    step(acc, k0);
+    step(other, k0 + kStep);
   }
+  if (k0 < K) step(acc, k0);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) acc[i] += other[i];
 }
 
 // The weight rows a tensor-core pass keeps in shared memory, in the layer's type (float32
@@ -207,7 +224,8 @@ __device__ __forceinline__ void load_mma_rows(scalar_t* out, int rows, int row_l
 // The forward product on tensor cores: gh_s[n * 3k + m] = W_m . h_n for the live rows n
 // and the block's gate rows m = g k + i, as 16x8 tiles (gate rows x batch rows), a warp
 // a tile at a time. w_m: the rows padded to whole tiles (zeros), `w_row` values apart.
-template <typename scalar_t>
+// h_in: from L2, or with kSharedB the block's own copy in shared memory (cluster form).
+template <bool kSharedB = false, typename scalar_t>
 __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, float* gh_s,
                                             const scalar_t* h_in, int H, int k, int units,
                                             int live, int lane, int warp, int warps) {
@@ -216,7 +234,7 @@ __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, floa
   for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
     const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma_tile(w_m + m0 * w_row, w_row, h_in + n0 * H, H, n0 + g < live, H, lane, acc);
+    mma_tile<kSharedB>(w_m + m0 * w_row, w_row, h_in + n0 * H, H, n0 + g < live, H, lane, acc);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int m = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;

@@ -114,8 +114,10 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
       return cluster_launch(kernel, args, stream);
     };
     const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
-    return args.saved != nullptr ? with_cluster_forward_kernel<scalar_t, true>(H, rows, launch)
-                                 : with_cluster_forward_kernel<scalar_t, false>(H, rows, launch);
+    const bool mma = args.shape.mma != 0;
+    return args.saved != nullptr
+               ? with_cluster_forward_kernel<scalar_t, true>(H, rows, mma, launch)
+               : with_cluster_forward_kernel<scalar_t, false>(H, rows, mma, launch);
   }
   const int64_t local_rows = args.shape.rows_per_block;
   if (local_rows > 0) {

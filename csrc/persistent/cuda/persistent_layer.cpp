@@ -181,6 +181,7 @@ bool persistent_layer_forward(const LayerForward& layer) {
     if (plan.register_chunks != 0) persistent_counts().local_forward_registers++;
   } else if (plan.form == PersistentForm::kCluster) {
     persistent_counts().cluster_forward++;
+    if (plan.mma != 0) persistent_counts().cluster_forward_mma++;
   } else if (plan.mma != 0) {
     persistent_counts().grid_forward_mma++;
   } else {
@@ -222,8 +223,11 @@ bool persistent_layer_backward(const LayerBackward& layer) {
     persistent_counts().local_backward++;
     if (plan.register_chunks != 0) persistent_counts().local_backward_registers++;
   }
-  if (plan.form == PersistentForm::kCluster) persistent_counts().cluster_backward++;
-  if (plan.mma != 0) persistent_counts().grid_backward_mma++;
+  if (plan.form == PersistentForm::kCluster) {
+    persistent_counts().cluster_backward++;
+  } else if (plan.form == PersistentForm::kGrid && plan.mma != 0) {
+    persistent_counts().grid_backward_mma++;
+  }
   return true;
 }
 
