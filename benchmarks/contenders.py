@@ -27,7 +27,7 @@ PERSISTENT = "persistent"  # gru_cuda with its persistent CUDA kernels (opt-in)
 PERSISTENT_MMA = "persistent mma"  # the same, the grid form on tensor cores (float32: TF32)
 PERSISTENT_CLUSTER = "persistent cluster"  # the same, in thread-block clusters (Hopper)
 PERSISTENT_CLUSTER_16 = "persistent cluster 16"  # the same, clusters of 16 only
-PERSISTENT_CLUSTER_MMA = "persistent cluster mma"  # the cluster form, its forward on tensor cores
+PERSISTENT_CLUSTER_MMA = "persistent cluster mma"  # the cluster form on tensor cores
 REPLAYED = "replayed"  # gru_cuda's per-step path replayed from its own graphs (opt-in)
 DIRECT = "direct GEMMs"  # gru_cuda's per-step path, its GEMMs on cuBLAS directly (opt-in)
 DIRECT_TF32 = "direct GEMMs TF32"  # the same in TF32, as cuDNN's default
@@ -187,12 +187,11 @@ def _proven_once(fused, counts, switches, proven_by, **contender):
 def build_persistent(problem, mma=False, cluster=0):
     """gru_cuda.GRU on its persistent kernels, forward and backward, in require mode (a
     refused launch raises), in the form the plan chose (checked by the counts); refused
-    where the plan would not take the layer. With mma, tensor cores (the grid form's
-    passes, the cluster form's forward: float16 and bfloat16, float32 as TF32 with
-    cuDNN's RNNs in TF32 too, as nn.GRU TF32 runs), unavailable where the plan would not
-    use them; with
-    cluster (the smallest cluster: 8 or 16), the cluster form, unavailable where the plan
-    would not choose it."""
+    where the plan would not take the layer. With mma, tensor cores (the grid and cluster
+    forms' passes: float16 and bfloat16, float32 as TF32 with cuDNN's RNNs in TF32 too,
+    as nn.GRU TF32 runs), unavailable where the plan would not use them; with cluster
+    (the smallest cluster: 8 or 16), the cluster form, unavailable where the plan would
+    not choose it."""
     if problem.device.type != "cuda":
         raise Unavailable("the persistent kernels are CUDA kernels")
     s = problem.size
@@ -214,7 +213,7 @@ def build_persistent(problem, mma=False, cluster=0):
     if plan["form"] == "cluster":
         passes += ("cluster_forward", "cluster_backward")
         if plan["mma"]:
-            passes += ("cluster_forward_mma",)
+            passes += ("cluster_forward_mma", "cluster_backward_mma")
     elif plan["form"] == "local":  # and in the form (and variant) the plan chose
         passes += ("local_forward", "local_backward")
         if plan["register_chunks"]:

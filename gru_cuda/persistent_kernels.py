@@ -77,10 +77,9 @@ def warp_rows():
 
 
 def set_mma(allowed):
-    """Let the grid form's products (forward and backward) and the cluster form's forward
-    product run on tensor cores where H % 16 == 0 (True): for float16 and bfloat16, and
-    for float32 in TF32 where cuDNN's RNN setting allows TF32 (as nn.GRU then computes).
-    Or keep FFMA (False, the default until a GPU run has checked it;
+    """Let the grid and cluster forms' products (forward and backward) run on tensor cores
+    where H % 16 == 0 (True): for float16 and bfloat16, and for float32 in TF32 where
+    cuDNN's RNN setting allows TF32 (as nn.GRU then computes). Or keep FFMA (False, the default until a GPU run has checked it;
     GRU_CUDA_PERSISTENT_MMA=1 at start). Returns the previous setting."""
     return torch.ops.gru_cuda.set_persistent_mma(bool(allowed))
 
@@ -153,9 +152,10 @@ def counts():
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
     passes on tensor cores; local_forward_registers, local_backward_registers: the local
     form's passes with W_hh in registers; cluster_forward, cluster_backward: the cluster
-    form's passes, cluster_forward_mma: its forwards on tensor cores), layers the switch
-    offered them that they did not take (refused: the plan's reasons or graph capture),
-    and layers whose launch the device refused (fallback: run per step)."""
+    form's passes, cluster_forward_mma, cluster_backward_mma: of those, on tensor cores),
+    layers the switch offered them that they did not take (refused: the plan's reasons or
+    graph capture), and layers whose launch the device refused (fallback: run per
+    step)."""
     return dict(zip(COUNTS, torch.ops.gru_cuda.persistent_counts(), strict=True))
 
 

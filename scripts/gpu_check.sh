@@ -95,7 +95,7 @@ step benchmark 130 benchmark.log python benchmarks/bench_gru.py --device cuda \
 # the sizes where rows per warp matter (grid and cluster forms); the local form (W_hh in
 # shared memory, then in registers) against the grid form where both can run (H=128);
 # the cluster form (smallest cluster 8, then 16) against the grid form (H=256 and 512);
-# the grid form and the cluster forward on tensor cores against FFMA (bfloat16); the
+# the grid and cluster forms on tensor cores against FFMA (bfloat16); the
 # per-step path's GEMMs on cuBLAS directly against ATen's, in full fp32 and TF32; then
 # float64, which only the per-step path takes, eager against replayed.
 export OUT
@@ -196,7 +196,7 @@ step rows 5 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
   echo "persistent kernels under the sanitizers: $(grep -h 'persistent kernels ran' "$OUT"/*check.log | head -n 1)"
   echo "tensor cores, registers under the sanitizers: $(grep -h 'on tensor cores' "$OUT"/*check.log | head -n 1)"
   echo "clusters under the sanitizers: $(grep -h 'in clusters' "$OUT"/*check.log | head -n 1)"
-  echo "cluster forwards on tensor cores under the sanitizers: $(grep -h 'cluster forwards on' \
+  echo "clusters on tensor cores under the sanitizers: $(grep -h 'cluster forwards, backwards on' \
     "$OUT"/*check.log | head -n 1)"
   echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"

@@ -3,7 +3,7 @@ per-step and the persistent kernels (in require mode, counted), the per-step loo
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
 on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
 counted), the local form with W_hh in registers and the cluster form on a Hopper card,
-its forward also on tensor cores (counted); float32 and bfloat16, one and two directions, padded and packed, training and
+also on tensor cores (counted); float32 and bfloat16, one and two directions, padded and packed, training and
 inference; the persistent kernels' local form (H=37) and the grid form's large ones
 (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits
 non-zero if a path did not run every layer it should, or a loop ran eagerly under
@@ -98,11 +98,11 @@ def main():
             run_all(cluster_cases)
         torch.cuda.synchronize()
         after = persistent_kernels.counts()
-        ran = [after[k] - before[k] for k in ("cluster_forward_mma", "cluster_backward")]
-        print("sanitizer case: cluster forwards on tensor cores, backwards:", ran,
+        ran = [after[k] - before[k] for k in ("cluster_forward_mma", "cluster_backward_mma")]
+        print("sanitizer case: cluster forwards, backwards on tensor cores:", ran,
               "expected:", expected)
         if ran != expected:
-            raise SystemExit("sanitizer case: the cluster forward on tensor cores did not run "
+            raise SystemExit("sanitizer case: the cluster form on tensor cores did not run "
                              "every layer")
 
     before = graph_replay.counts()

@@ -6,7 +6,7 @@ On the persistent path a layer the plan takes must run there (require mode, coun
 the form the plan chose (H=128 local on a Hopper card, the rest the grid form); for the
 half types also with the grid form on tensor cores; where the local form takes W_hh in
 registers, also with them; where the cluster form runs (a Hopper card), also with it, and
-for the half types with its forward on tensor cores."""
+for the half types on tensor cores."""
 import itertools
 
 import pytest
@@ -111,6 +111,7 @@ def test_matches_nn_gru(H, N, D, packed, dtype, path):
     assert after["grid_backward_mma"] - before["grid_backward_mma"] == grid_mma_runs
     cluster_mma_runs = cluster_runs if plan["mma"] else 0
     assert after["cluster_forward_mma"] - before["cluster_forward_mma"] == cluster_mma_runs
+    assert after["cluster_backward_mma"] - before["cluster_backward_mma"] == cluster_mma_runs
     assert after["forward"] - before["forward"] == runs
     assert after["backward"] - before["backward"] == runs
     assert after["local_forward"] - before["local_forward"] == local_runs

@@ -7,7 +7,7 @@ of gx, gh_n and hx. It checks the kernels' indexing (both directions, packed bat
 blocks owning fewer units, H not a multiple of 32, the 8, 16 and 32 chunk forms, the
 forward's 1, 2 and 4 rows a warp, a row's gate rows split among warps, the backward's 2,
 4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block; the cluster form;
-the grid form's passes and the cluster forward on tensor cores, through an emulation of
+the grid and cluster forms' passes on tensor cores, through an emulation of
 mma.sync's fragments) and their ordering
 within a block and across the grid's barriers as the OS interleaves the threads (a
 missing barrier may still pass by chance); not the GPU's caches or speed. The grid form's
@@ -129,11 +129,14 @@ CLUSTER_CASES = [(5, 3, 45, 2, 16, None), (7, 4, 45, 2, 32, [7, 5, 5, 2]),
                  (3, 2, 500, 1, 16, [3, 1]), (4, 5, 45, 1, 16, [4, 4, 3, 2, 1]),
                  (3, 8, 64, 1, 16, None)]
 CLUSTER_ROW_CASES = [(CLUSTER_CASES[4], 2), (CLUSTER_CASES[4], 4), (CLUSTER_CASES[6], 2)]
-# The cluster forward on tensor cores (H % 16 == 0): 2 gate-row tiles (some rows padding)
-# and 1 to 3 tiles of batch rows (3, 5 and 17 rows a cluster), both directions, packed,
-# and 6 gate-row tiles over H=256 (a k step count that is even, at H=48 odd).
+# The cluster form on tensor cores (H % 16 == 0): the forward's 2 gate-row tiles (some
+# rows padding) and 1 to 3 tiles of batch rows (3, 5 and 17 rows a cluster), both
+# directions, packed; 6 gate-row tiles over H=256 (a k step count that is even, at H=48
+# odd). The backward's K, 3k gate rows, padded to 16 (18 at H=48, 12 at H=32). H=512:
+# clusters of 8 for the half types (their slices fit at half the bytes), 16 for TF32.
 CLUSTER_MMA_CASES = [(5, 3, 48, 2, 16, None), (7, 9, 64, 1, 16, [7, 5, 5, 2, 7, 1, 3, 6, 4]),
-                     (4, 17, 32, 2, 16, [4] * 9 + [3] * 5 + [1] * 3), (3, 2, 256, 1, 8, [3, 1])]
+                     (4, 17, 32, 2, 16, [4] * 9 + [3] * 5 + [1] * 3), (3, 2, 256, 1, 8, [3, 1]),
+                     (3, 2, 512, 1, 16, [3, 1])]
 HALF_TYPES = (torch.bfloat16, torch.float16)
 MMA_TYPES = HALF_TYPES + (torch.float32,)  # float32 as TF32
 
@@ -226,7 +229,8 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
                                        registers=registers, cluster=cluster)
     assert plan["form"] == ("local" if local else "cluster" if cluster else "grid")
     if cluster:
-        size = 8 if H <= 256 else 16  # the smallest whose slices fit here
+        # the smallest whose slices fit here (half types on tensor cores: half the bytes)
+        size = 8 if H <= 256 or (mma and dtype != torch.float32) else 16
         at_once = sms // size // D
         rows = -(-N // at_once)
         assert plan["cluster_size"] == size and plan["rows_per_block"] == rows
@@ -237,7 +241,7 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
         warp_rows = min(rows_per_warp, 32 // chunks)
         forward = f"forward cluster {size} rows {rows} " + \
             ("mma" if mma else f"chunks {chunks} warp rows {warp_rows}")
-        expected_forms = [forward, "backward cluster"]
+        expected_forms = [forward, "backward cluster mma" if mma else "backward cluster"]
     elif local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
         assert plan["rows_per_block"] == rows

@@ -370,25 +370,34 @@ def test_cluster_form_counts_the_state_copies_in_the_layers_type():
         assert persistent_kernels.plan(512, 72, 1, dtype, **H100, cluster=True)["form"] == "grid"
 
 
-@pytest.mark.parametrize("H,N,dtype,tf32,mma", [
-    (256, 8, torch.bfloat16, False, 1), (512, 64, torch.float16, False, 1),
-    (200, 8, torch.bfloat16, False, 0), (256, 8, torch.float32, True, 1),
-    (256, 8, torch.float32, False, 0),
-    (512, 64, torch.float32, True, 0)])  # TF32's padded rows do not fit where FFMA's just do
-def test_cluster_forward_on_tensor_cores_where_allowed_and_its_tiles_fit(H, N, dtype, tf32, mma):
-    """The forward's slice as the grid form's tensor cores lay it out, in the layer's
-    type; the backward's unchanged (FFMA, float)."""
+@pytest.mark.parametrize("H,N,dtype,tf32,mma,size", [
+    (256, 8, torch.bfloat16, False, 1, 8), (512, 32, torch.float16, False, 1, 8),
+    (512, 64, torch.float16, False, 1, 8), (200, 8, torch.bfloat16, False, 0, 8),
+    (256, 8, torch.float32, True, 1, 8), (256, 8, torch.float32, False, 0, 8),
+    (512, 32, torch.float32, True, 1, 16),
+    (512, 64, torch.float32, True, 0, 16)])  # TF32's padded rows do not fit where FFMA's just do
+def test_cluster_form_on_tensor_cores_where_allowed_and_its_tiles_fit(H, N, dtype, tf32, mma,
+                                                                      size):
+    """Both passes' slices of W_hh in the layer's type: the forward's as the grid form's
+    tensor cores lay it out, the backward's transposed (H rows of the 3k gate rows padded
+    to 16, plus the bank padding), its gradient of gh in rows of that padded length. In a
+    half type the slices take half the bytes: at H=512 a cluster of 8 fits (FFMA's needs
+    16)."""
     with precision.cudnn_rnn_tf32(tf32):
         p = persistent_kernels.plan(H, N, 1, dtype, **H100, cluster=True, mma=True)
-    assert p["form"] == "cluster" and p["mma"] == mma
+    assert p["form"] == "cluster" and p["mma"] == mma and p["cluster_size"] == size
     assert p["rows_per_warp"] == (0 if mma else 1)
-    k, R, size = p["units_per_block"], p["rows_per_block"], dtype.itemsize
-    tile_rows = -(-3 * k // 16) * 16
-    weights = -(-(tile_rows * (H + (8 if size == 2 else 4)) * size // 4) // 4) * 4 if mma \
-        else 3 * k * H
-    assert p["smem_forward"] == 4 * (weights + R * 3 * k) + 2 * R * H * size
-    C = p["cluster_size"]
-    assert p["smem_backward"] == 4 * (3 * k * H + R * 3 * k + 2 * C * R * k)
+    k, R, C, b = p["units_per_block"], p["rows_per_block"], p["cluster_size"], dtype.itemsize
+    pad = 8 if b == 2 else 4
+
+    def floats(values):  # values of b bytes in float slots, a multiple of 4
+        return -(-(values * b // 4) // 4) * 4
+    forward_w = floats(-(-3 * k // 16) * 16 * (H + pad)) if mma else 3 * k * H
+    assert p["smem_forward"] == 4 * (forward_w + R * 3 * k) + 2 * R * H * b
+    K = -(-3 * k // 16) * 16 if mma else 3 * k
+    backward_w = floats(H * (K + pad)) if mma else 3 * k * H
+    assert p["smem_backward"] == 4 * (backward_w + R * K + 2 * C * R * k)
+    assert max(p["smem_forward"], p["smem_backward"]) <= H100["smem_per_block"]
 
 
 def test_cluster_form_needs_clusters_and_takes_blocks_without_units():

@@ -16,7 +16,7 @@ struct PersistentShape {
   int64_t rows_per_warp;       // grid form's forward: batch rows a warp's product takes
   int64_t rows_per_block;      // local form: batch rows a block takes; cluster form: a
                                // cluster takes; 0: the grid form
-  int64_t mma;                 // grid form, cluster forward: 1 on tensor cores
+  int64_t mma;                 // grid and cluster forms: 1 on tensor cores
   int64_t threads;             // a block's
   int64_t register_chunks;     // local form: W_hh's part a thread takes in registers (0: shared)
   int64_t cluster_size;        // cluster form: blocks a cluster; 0: another form

@@ -42,8 +42,9 @@ bool plan_local(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
 // W_hh and staged rows fit, with the rows spread over as many clusters as run at once
 // (a cluster per direction at least). Blocks past H own no units; they keep the barrier.
 // Built for H <= 512 (a lane's 8 or 16 chunks of a row's state): beyond it the slices
-// leave no room for the staged rows. The forward on tensor cores where allowed
-// (mma_bytes) and its slices fit, else on FFMA; the backward always on FFMA.
+// leave no room for the staged rows. Both passes on tensor cores where allowed
+// (mma_bytes) and their slices fit (in a half type, half the bytes: a cluster of 8 may fit
+// where FFMA's needs 16), else on FFMA.
 bool plan_cluster(int64_t H, int64_t N, int64_t D, const DeviceLimits& limits,
                   int64_t warp_rows, int64_t element_bytes, int64_t mma_bytes,
                   PersistentPlan& plan) {

@@ -94,13 +94,15 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
 }
 
 // The cluster form's shared memory in float slots, W_hh's slice first: the block's 3k
-// gate rows (as the grid form's forward has them, in float or, with mma, in the layer's
-// type as mma_weight_floats lays them out; the backward's always in float). Forward: gh
-// (R, 3k), then the state of the cluster's R rows in the layer's type, `bytes` a value,
-// double-buffered by step (2, R, H): the blocks write their units into every block's
-// copy. Backward: the gradient of gh for the block's units (R, 3k), then the partial dh
-// the C blocks' gate rows give for this block's units, double-buffered by step
-// (2, C, R, k).
+// gate rows, in float or, with mma, in the layer's type. Forward: the slice as the grid
+// form's forward has it (with mma as mma_weight_floats lays it out), gh (R, 3k), then the
+// state of the cluster's R rows in the layer's type, `bytes` a value, double-buffered by
+// step (2, R, H): the blocks write their units into every block's copy. Backward: the
+// slice as the forward's, or with mma transposed (H rows of the 3k gate rows' values,
+// padded to cluster_mma_k, mma_row of that apart), the gradient of gh for the block's
+// units (R rows of 3k, or cluster_mma_k with mma), then the partial dh the C blocks'
+// gate rows give for this block's units, double-buffered by step (2, C, R, k).
+GRU_PLAN_HOST_DEVICE inline int64_t cluster_mma_k(int64_t k) { return (3 * k + 15) / 16 * 16; }
 struct ClusterSlots {
   int64_t gh, h, forward_total, dgh, partial, backward_total;
 };
@@ -108,8 +110,12 @@ GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int
                                                        int64_t C, int64_t bytes = 4,
                                                        bool mma = false) {
   const int64_t w = 3 * k * H, w_forward = mma ? mma_weight_floats(k, H, bytes) : w;
-  const int64_t h = w_forward + R * 3 * k, staged = w + R * 3 * k;
-  return {w_forward, h, h + (2 * R * H * bytes + 3) / 4, w, staged, staged + 2 * C * R * k};
+  const int64_t w_backward =
+      mma ? (H * mma_row(cluster_mma_k(k), bytes) * bytes / 4 + 3) / 4 * 4 : w;
+  const int64_t h = w_forward + R * 3 * k;
+  const int64_t partial = w_backward + R * (mma ? cluster_mma_k(k) : 3 * k);
+  return {w_forward, h, h + (2 * R * H * bytes + 3) / 4, w_backward, partial,
+          partial + 2 * C * R * k};
 }
 constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most
 
@@ -159,7 +165,7 @@ inline int64_t forward_warp_rows(int64_t H, int64_t wanted) {
 // warp_rows: the rows a warp's forward product should take (grid and cluster forms: 1, 2
 // or 4); mma_bytes: the element size of a layer whose products may use tensor cores (2:
 // float16 or bfloat16; 4: float32 where TF32 is allowed; then element_bytes too), 0 where
-// it may not: the grid form's both passes, the cluster form's forward. local_registers:
+// it may not (the grid and cluster forms' passes). local_registers:
 // whether the local form may keep W_hh in registers. element_bytes: the layer's element
 // size (the cluster form's state copies are in its type).
 PersistentPlan plan_persistent(int64_t H, int64_t N, int64_t D, bool is_double,

@@ -29,8 +29,7 @@ std::atomic<bool>& persistent_local_allowed();
 // the set_persistent_warp_rows op.
 std::atomic<int64_t>& persistent_warp_rows();
 
-// Whether the grid form's products and the cluster form's forward product may run on
-// tensor cores (float16 and bfloat16; float32 as TF32 where cuDNN's RNN setting allows
+// Whether the grid and cluster forms' products may run on tensor cores (float16 and bfloat16; float32 as TF32 where cuDNN's RNN setting allows
 // TF32): off until a GPU run has checked it; GRU_CUDA_PERSISTENT_MMA=1 at start, or the
 // set_persistent_mma op.
 std::atomic<bool>& persistent_mma_allowed();
@@ -52,7 +51,7 @@ std::atomic<int64_t>& persistent_cluster_size();
 
 // Layers run by the persistent kernels (local_*: of those, by the local form, and
 // local_*_registers of its passes with W_hh in registers; cluster_*: by the cluster form,
-// cluster_forward_mma of its forwards on tensor cores; the grid form's forwards by the
+// cluster_*_mma of its passes on tensor cores; the grid form's forwards by the
 // rows a warp took); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
 // whose cooperative launch was refused (fallback: they ran per step).
@@ -62,7 +61,8 @@ struct PersistentCounts {
   std::atomic<int64_t> local_forward_registers{0}, local_backward_registers{0};
   std::atomic<int64_t> grid_forward_rows[3] = {0, 0, 0};  // taking 1, 2, 4 rows a warp
   std::atomic<int64_t> grid_forward_mma{0}, grid_backward_mma{0};  // on tensor cores
-  std::atomic<int64_t> cluster_forward{0}, cluster_backward{0}, cluster_forward_mma{0};
+  std::atomic<int64_t> cluster_forward{0}, cluster_backward{0};
+  std::atomic<int64_t> cluster_forward_mma{0}, cluster_backward_mma{0};
 };
 PersistentCounts& persistent_counts();
 // The counts in the order the counts op returns them, exported to Python.
@@ -70,6 +70,6 @@ constexpr const char* kPersistentCountNames =
     "forward,backward,refused,fallback,local_forward,local_backward,grid_forward_rows_1,"
     "grid_forward_rows_2,grid_forward_rows_4,grid_forward_mma,grid_backward_mma,"
     "local_forward_registers,local_backward_registers,cluster_forward,cluster_backward,"
-    "cluster_forward_mma";
+    "cluster_forward_mma,cluster_backward_mma";
 
 }  // namespace gru_cuda

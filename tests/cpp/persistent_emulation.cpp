@@ -95,8 +95,8 @@ void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& ar
 template <typename S>
 void emulate_backward(const PersistentPlan& plan, const PersistentBackwardArgs& args) {
   if (plan.form == PersistentForm::kCluster) {
-    with_cluster_backward_kernel<S>([&](auto kernel) {
-      std::printf("backward cluster\n");
+    with_cluster_backward_kernel<S>(plan.mma != 0, [&](auto kernel, bool mma) {
+      std::printf(mma ? "backward cluster mma\n" : "backward cluster\n");
       emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); }, plan.cluster_size);
       return 0;
     });

@@ -239,7 +239,36 @@ __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
 #endif
 }
 
+// The same partials on tensor cores: (H units x R rows) = W_hh's slice transposed (w_m: H
+// rows of the block's gate rows, zeros past its units and past 3k, w_row apart) times
+// the gradient of gh (dgh_s: R rows of dgh_row values, zeros past the units), as 16x8
+// tiles (units x batch rows), a warp a tile at a time.
 template <typename scalar_t>
+__device__ __forceinline__ void cluster_backward_mma_partials(
+    const scalar_t* w_m, int w_row, const scalar_t* dgh_s, int dgh_row, float* partial, int H,
+    int k, int R, int rank, int live, int lane, int warp, int warps) {
+#if GRU_CLUSTERS
+  const int m_tiles = H / 16, n_tiles = (live + 7) / 8;
+  const int g = lane / 4, t = lane % 4;
+  for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
+    const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    mma_tile<true>(w_m + m0 * w_row, w_row, dgh_s + n0 * dgh_row, dgh_row, n0 + g < live,
+                   dgh_row, lane, acc);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int u = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
+      if (n >= live) continue;
+      const int owner = u / k;
+      float* slot = partial + (rank * R + n) * k + (u - owner * k);
+      *(owner == rank ? slot : cluster_peer(slot, owner)) = acc[i];
+    }
+  }
+#endif
+}
+
+// kMma: the product on tensor cores (H % 16 == 0; float32 as TF32).
+template <typename scalar_t, bool kMma = false>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     cluster_backward_kernel(const PersistentBackwardArgs args) {
 #if !GRU_CLUSTERS
@@ -250,12 +279,29 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   const PersistentShape& s = args.shape;
   const auto [H, N, k, R, C, block, rank, u0, units] = cluster_block(s);
   const int d = block.d;
-  const ClusterSlots slots = cluster_slots(H, k, R, C);
-  float* w_s = smem;  // (3k, H): as the forward's
-  scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + slots.dgh);  // (R, 3k), same order
+  constexpr int64_t kBytes = sizeof(scalar_t);
+  const ClusterSlots slots = cluster_slots(H, k, R, C, kBytes, kMma);
+  // (3k, H): as the forward's; or for kMma (H, w_row): unit u's row holds W_hh[m, u] for
+  // the block's gate rows m = g k + i, in the layer's type (float32 rounded to TF32).
+  float* w_s = smem;
+  scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
+  const int dgh_row = static_cast<int>(kMma ? cluster_mma_k(k) : 3 * k);
+  const int w_row = static_cast<int>(mma_row(dgh_row, kBytes));
+  scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + slots.dgh);  // (R, dgh_row), same order
   float* partial_s = smem + slots.partial;  // (2, C, R, k)
 
-  load_gate_rows(w_s, static_cast<const scalar_t*>(args.w_hh[d]), H, k, u0, units);
+  const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
+  if constexpr (kMma) {
+    load_mma_rows(w_m, H, w_row, 3 * k, [](int) { return true; }, [&](int u, int m) {
+      const int g = m / k, i = m - g * k;
+      return i < units ? w[(g * H + u0 + i) * H + u] : scalar_t(0);
+    });
+    // The product reads every value of a live row: those the element pass never writes
+    // (past the units, past 3k) must be zeros, not whatever shared memory held.
+    for (int e = threadIdx.x; e < R * dgh_row; e += blockDim.x) dgh_s[e] = scalar_t(0);
+  } else {
+    load_gate_rows(w_s, w, H, k, u0, units);
+  }
   cluster_barrier();  // all blocks have started before any writes into their memory
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -273,7 +319,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
           static_cast<const scalar_t*>(args.grad_out) + row * out_stride + d * H, dh + n * H,
           static_cast<const scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H,
           static_cast<scalar_t*>(args.dgx) + row * gx_stride + d * 3 * H,
-          dgh_s + n * 3 * k + iu, k,
+          dgh_s + n * dgh_row + iu, k,
           static_cast<scalar_t*>(args.dgh_n) + row * out_stride + d * H, u0 + iu, H);
     }
     if (i > 0) {  // the next step's inputs, for the same thread's elements
@@ -288,8 +334,13 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       }
     }
     __syncthreads();  // the product reads every element's gradient of gh
-    cluster_backward_partials(w_s, dgh_s, partial, H, k, units, R, rank, live, lane, warp,
-                              warps);
+    if constexpr (kMma) {
+      cluster_backward_mma_partials(w_m, w_row, dgh_s, dgh_row, partial, H, k, R, rank, live,
+                                    lane, warp, warps);
+    } else {
+      cluster_backward_partials(w_s, dgh_s, partial, H, k, units, R, rank, live, lane, warp,
+                                warps);
+    }
     cluster_barrier();  // every block's partials for this block's units are in
 
     // dh[n, u] += sum over the cluster's gate rows r of dgh[n, r] * W_hh[r, u], own units.
@@ -321,10 +372,11 @@ auto with_cluster_forward_kernel(int64_t H, int64_t rows_per_warp, bool mma, con
   return fn(cluster_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
 }
 
-// fn(kernel): one backward a type (its product needs no variants).
+// fn(kernel, mma): the backward on FFMA, or with mma on tensor cores.
 template <typename scalar_t, typename Fn>
-auto with_cluster_backward_kernel(const Fn& fn) {
-  return fn(cluster_backward_kernel<scalar_t>);
+auto with_cluster_backward_kernel(bool mma, const Fn& fn) {
+  if (mma) return fn(cluster_backward_kernel<scalar_t, true>, true);
+  return fn(cluster_backward_kernel<scalar_t, false>, false);
 }
 
 }  // namespace persistent_kernels

@@ -143,7 +143,8 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
                                   cudaStream_t stream) {
   if (args.shape.cluster_size > 0) {
     return with_cluster_backward_kernel<scalar_t>(
-        [&](auto kernel) { return cluster_launch(kernel, args, stream); });
+        args.shape.mma != 0,
+        [&](auto kernel, bool /*mma*/) { return cluster_launch(kernel, args, stream); });
   }
   if (args.shape.rows_per_block > 0) {
     return with_local_backward_kernel<scalar_t>(

@@ -225,6 +225,7 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   }
   if (plan.form == PersistentForm::kCluster) {
     persistent_counts().cluster_backward++;
+    if (plan.mma != 0) persistent_counts().cluster_backward_mma++;
   } else if (plan.form == PersistentForm::kGrid && plan.mma != 0) {
     persistent_counts().grid_backward_mma++;
   }
