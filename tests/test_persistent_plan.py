@@ -380,9 +380,9 @@ def test_cluster_form_on_tensor_cores_where_allowed_and_its_tiles_fit(H, N, dtyp
                                                                       size):
     """Both passes' slices of W_hh in the layer's type: the forward's as the grid form's
     tensor cores lay it out, the backward's transposed (H rows of the 3k gate rows padded
-    to 16, plus the bank padding), its gradient of gh in rows of that padded length. In a
-    half type the slices take half the bytes: at H=512 a cluster of 8 fits (FFMA's needs
-    16)."""
+    to 16, plus the bank padding); the state's and gh's gradient's rows padded likewise.
+    In a half type the slices take half the bytes: at H=512 a cluster of 8 fits (FFMA's
+    needs 16)."""
     with precision.cudnn_rnn_tf32(tf32):
         p = persistent_kernels.plan(H, N, 1, dtype, **H100, cluster=True, mma=True)
     assert p["form"] == "cluster" and p["mma"] == mma and p["cluster_size"] == size
@@ -393,10 +393,11 @@ def test_cluster_form_on_tensor_cores_where_allowed_and_its_tiles_fit(H, N, dtyp
     def floats(values):  # values of b bytes in float slots, a multiple of 4
         return -(-(values * b // 4) // 4) * 4
     forward_w = floats(-(-3 * k // 16) * 16 * (H + pad)) if mma else 3 * k * H
-    assert p["smem_forward"] == 4 * (forward_w + R * 3 * k) + 2 * R * H * b
-    K = -(-3 * k // 16) * 16 if mma else 3 * k
-    backward_w = floats(H * (K + pad)) if mma else 3 * k * H
-    assert p["smem_backward"] == 4 * (backward_w + R * K + 2 * C * R * k)
+    state_row = H + pad if mma else H  # rows a tile reads padded off each other's banks
+    assert p["smem_forward"] == 4 * (forward_w + R * 3 * k) + 2 * R * state_row * b
+    K_row = -(-3 * k // 16) * 16 + pad if mma else 3 * k
+    backward_w = floats(H * K_row) if mma else 3 * k * H
+    assert p["smem_backward"] == 4 * (backward_w + R * K_row + 2 * C * R * k)
     assert max(p["smem_forward"], p["smem_backward"]) <= H100["smem_per_block"]
 
 

@@ -97,12 +97,17 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
 // gate rows, in float or, with mma, in the layer's type. Forward: the slice as the grid
 // form's forward has it (with mma as mma_weight_floats lays it out), gh (R, 3k), then the
 // state of the cluster's R rows in the layer's type, `bytes` a value, double-buffered by
-// step (2, R, H): the blocks write their units into every block's copy. Backward: the
-// slice as the forward's, or with mma transposed (H rows of the 3k gate rows' values,
-// padded to cluster_mma_k, mma_row of that apart), the gradient of gh for the block's
-// units (R rows of 3k, or cluster_mma_k with mma), then the partial dh the C blocks'
-// gate rows give for this block's units, double-buffered by step (2, C, R, k).
+// step (2, R, cluster_state_row): the blocks write their units into every block's copy.
+// Backward: the slice as the forward's, or with mma transposed (H rows of the 3k gate
+// rows' values, padded to cluster_mma_k, mma_row of that apart), the gradient of gh for
+// the block's units (R rows of 3k, or with mma as the slice's rows), then the partial dh
+// the C blocks' gate rows give for this block's units, double-buffered by step
+// (2, C, R, k). With mma, the rows a tensor-core tile reads from shared memory are padded
+// (mma_row) so that its 8 rows fall on different banks.
 GRU_PLAN_HOST_DEVICE inline int64_t cluster_mma_k(int64_t k) { return (3 * k + 15) / 16 * 16; }
+GRU_PLAN_HOST_DEVICE inline int64_t cluster_state_row(int64_t H, int64_t bytes, bool mma) {
+  return mma ? mma_row(H, bytes) : H;
+}
 struct ClusterSlots {
   int64_t gh, h, forward_total, dgh, partial, backward_total;
 };
@@ -110,12 +115,12 @@ GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int
                                                        int64_t C, int64_t bytes = 4,
                                                        bool mma = false) {
   const int64_t w = 3 * k * H, w_forward = mma ? mma_weight_floats(k, H, bytes) : w;
-  const int64_t w_backward =
-      mma ? (H * mma_row(cluster_mma_k(k), bytes) * bytes / 4 + 3) / 4 * 4 : w;
+  const int64_t mma_k_row = mma_row(cluster_mma_k(k), bytes);
+  const int64_t w_backward = mma ? (H * mma_k_row * bytes / 4 + 3) / 4 * 4 : w;
   const int64_t h = w_forward + R * 3 * k;
-  const int64_t partial = w_backward + R * (mma ? cluster_mma_k(k) : 3 * k);
-  return {w_forward, h, h + (2 * R * H * bytes + 3) / 4, w_backward, partial,
-          partial + 2 * C * R * k};
+  const int64_t state = (2 * R * cluster_state_row(H, bytes, mma) * bytes + 3) / 4;
+  const int64_t partial = w_backward + R * (mma ? mma_k_row : 3 * k);
+  return {w_forward, h, h + state, w_backward, partial, partial + 2 * C * R * k};
 }
 constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most
 

@@ -87,7 +87,10 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
   const int w_row = static_cast<int>(mma_row(H, kBytes));
   float* gh_s = smem + slots.gh;    // (R, 3k): h W_hh^T of those rows
-  scalar_t* h_s = reinterpret_cast<scalar_t*>(smem + slots.h);  // (2, R, H)
+  // (2, R, h_row): for kMma a row padded as W_hh's are, so that a B fragment's 8 rows
+  // fall on different banks.
+  const int h_row = static_cast<int>(cluster_state_row(H, kBytes, kMma));
+  scalar_t* h_s = reinterpret_cast<scalar_t*>(smem + slots.h);
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   if constexpr (kMma) {
@@ -99,7 +102,9 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   }
   // Every block starts from the whole of its rows' first state.
   const scalar_t* h0 = static_cast<const scalar_t*>(args.h_buf) + (d * N + block.n0) * H;
-  for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) h_s[e] = h0[e];
+  for (int e = threadIdx.x; e < block.rows * H; e += blockDim.x) {
+    h_s[(e / H) * h_row + e % H] = h0[e];
+  }
   cluster_barrier();  // all blocks have started before any writes into their memory
 
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -109,10 +114,10 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   for (int64_t i = 0; i < s.T; ++i) {
     const StepRows step = step_rows(s, i, d);
     const int live = live_rows(step, block);
-    scalar_t* h_in = h_s + (i % 2) * R * H;
-    scalar_t* h_out = h_s + ((i + 1) % 2) * R * H;
+    scalar_t* h_in = h_s + (i % 2) * R * h_row;
+    scalar_t* h_out = h_s + ((i + 1) % 2) * R * h_row;
     if constexpr (kMma) {
-      mma_product<true>(w_m, w_row, gh_s, h_in, H, k, units, live, lane, warp, warps);
+      mma_product<true>(w_m, w_row, gh_s, h_in, h_row, H, k, units, live, lane, warp, warps);
     } else {
       ffma_product<kChunks, kRows, true>(w_s, gh_s, h_in, H, k, units, live, lane, warp, warps);
     }
@@ -123,16 +128,17 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       const int64_t row = step.first + block.n0 + n;
       gru_forward_element<acc_t, kSave>(
           static_cast<const scalar_t*>(args.gx) + row * gx_stride + d * 3 * H,
-          gh_s + n * 3 * k + (j - u0), k, b_ih, b_hh, h_in + n * H, h_out + n * H,
+          gh_s + n * 3 * k + (j - u0), k, b_ih, b_hh, h_in + n * h_row, h_out + n * h_row,
           static_cast<scalar_t*>(args.out) + row * out_stride + d * H,
           kSave ? static_cast<scalar_t*>(args.saved) + row * saved_stride + d * kSavedBlocks * H
                 : nullptr,
           j, H);
-      write_to_peers(h_out, n * H + j, h_out[n * H + j], rank, C);
+      write_to_peers(h_out, n * h_row + j, h_out[n * h_row + j], rank, C);
     }
     // Rows that have ended (packed input) keep their state: every block its own copy.
     for (int e = threadIdx.x; e < (block.rows - live) * H; e += blockDim.x) {
-      h_out[live * H + e] = h_in[live * H + e];
+      const int n = live + e / H, j = e % H;
+      h_out[n * h_row + j] = h_in[n * h_row + j];
     }
     if (i + 1 < s.T) {  // the next step's gx, for the same thread's elements
       const StepRows next = step_rows(s, i + 1, d);
@@ -148,11 +154,11 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     cluster_barrier();  // every block's copy holds the whole new state
   }
   // The last state, this block's units, where the runner reads h_n.
-  const scalar_t* h_last = h_s + (s.T % 2) * R * H;
+  const scalar_t* h_last = h_s + (s.T % 2) * R * h_row;
   scalar_t* h_n = static_cast<scalar_t*>(args.h_buf) + (((s.T % 2) * s.D + d) * N + block.n0) * H;
   for (int e = threadIdx.x; e < block.rows * units; e += blockDim.x) {
     const int n = e / units, j = u0 + e - n * units;
-    h_n[n * H + j] = h_last[n * H + j];
+    h_n[n * H + j] = h_last[n * h_row + j];
   }
 #endif
 }
@@ -241,20 +247,20 @@ __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
 
 // The same partials on tensor cores: (H units x R rows) = W_hh's slice transposed (w_m: H
 // rows of the block's gate rows, zeros past its units and past 3k, w_row apart) times
-// the gradient of gh (dgh_s: R rows of dgh_row values, zeros past the units), as 16x8
-// tiles (units x batch rows), a warp a tile at a time.
+// the gradient of gh (dgh_s: R rows dgh_row apart, zeros past the units), over K (3k
+// padded to whole k steps), as 16x8 tiles (units x batch rows), a warp a tile at a time.
 template <typename scalar_t>
 __device__ __forceinline__ void cluster_backward_mma_partials(
-    const scalar_t* w_m, int w_row, const scalar_t* dgh_s, int dgh_row, float* partial, int H,
-    int k, int R, int rank, int live, int lane, int warp, int warps) {
+    const scalar_t* w_m, int w_row, const scalar_t* dgh_s, int dgh_row, int K, float* partial,
+    int H, int k, int R, int rank, int live, int lane, int warp, int warps) {
 #if GRU_CLUSTERS
   const int m_tiles = H / 16, n_tiles = (live + 7) / 8;
   const int g = lane / 4, t = lane % 4;
   for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
     const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma_tile<true>(w_m + m0 * w_row, w_row, dgh_s + n0 * dgh_row, dgh_row, n0 + g < live,
-                   dgh_row, lane, acc);
+    mma_tile<true>(w_m + m0 * w_row, w_row, dgh_s + n0 * dgh_row, dgh_row, n0 + g < live, K,
+                   lane, acc);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int u = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
@@ -285,8 +291,10 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   // the block's gate rows m = g k + i, in the layer's type (float32 rounded to TF32).
   float* w_s = smem;
   scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
-  const int dgh_row = static_cast<int>(kMma ? cluster_mma_k(k) : 3 * k);
-  const int w_row = static_cast<int>(mma_row(dgh_row, kBytes));
+  const int K = static_cast<int>(cluster_mma_k(k));  // kMma: 3k padded to whole k steps
+  // kMma: dgh's rows padded as W_hh's, so that a B fragment's 8 rows fall on different banks
+  const int dgh_row = static_cast<int>(kMma ? mma_row(K, kBytes) : 3 * k);
+  const int w_row = static_cast<int>(mma_row(K, kBytes));
   scalar_t* dgh_s = reinterpret_cast<scalar_t*>(smem + slots.dgh);  // (R, dgh_row), same order
   float* partial_s = smem + slots.partial;  // (2, C, R, k)
 
@@ -335,8 +343,8 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     }
     __syncthreads();  // the product reads every element's gradient of gh
     if constexpr (kMma) {
-      cluster_backward_mma_partials(w_m, w_row, dgh_s, dgh_row, partial, H, k, R, rank, live,
-                                    lane, warp, warps);
+      cluster_backward_mma_partials(w_m, w_row, dgh_s, dgh_row, K, partial, H, k, R, rank,
+                                    live, lane, warp, warps);
     } else {
       cluster_backward_partials(w_s, dgh_s, partial, H, k, units, R, rank, live, lane, warp,
                                 warps);

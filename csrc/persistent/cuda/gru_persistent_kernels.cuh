@@ -224,17 +224,20 @@ __device__ __forceinline__ void load_mma_rows(scalar_t* out, int rows, int row_l
 // The forward product on tensor cores: gh_s[n * 3k + m] = W_m . h_n for the live rows n
 // and the block's gate rows m = g k + i, as 16x8 tiles (gate rows x batch rows), a warp
 // a tile at a time. w_m: the rows padded to whole tiles (zeros), `w_row` values apart.
-// h_in: from L2, or with kSharedB the block's own copy in shared memory (cluster form).
+// h_in: its rows h_row apart, from L2, or with kSharedB the block's own copy in shared
+// memory (cluster form).
 template <bool kSharedB = false, typename scalar_t>
 __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, float* gh_s,
-                                            const scalar_t* h_in, int H, int k, int units,
-                                            int live, int lane, int warp, int warps) {
+                                            const scalar_t* h_in, int h_row, int H, int k,
+                                            int units, int live, int lane, int warp,
+                                            int warps) {
   const int m_tiles = (3 * k + 15) / 16, n_tiles = (live + 7) / 8;
   const int g = lane / 4, t = lane % 4;
   for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
     const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma_tile<kSharedB>(w_m + m0 * w_row, w_row, h_in + n0 * H, H, n0 + g < live, H, lane, acc);
+    mma_tile<kSharedB>(w_m + m0 * w_row, w_row, h_in + n0 * h_row, h_row, n0 + g < live, H,
+                       lane, acc);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int m = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
@@ -364,7 +367,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     // gh for this block's gate rows.
     const int live = static_cast<int>(rows.live);
     if constexpr (kMma) {
-      mma_product(w_m, w_row, gh_s, h_in, H, k, units, live, lane, warp, warps);
+      mma_product(w_m, w_row, gh_s, h_in, H, H, k, units, live, lane, warp, warps);
     } else {
       ffma_product<kChunks, kRows>(w_s, gh_s, h_in, H, k, units, live, lane, warp, warps);
     }

@@ -10,6 +10,10 @@
 #include "gru_persistent_kernels.cuh"
 #include "gru_persistent_typed.h"
 
+#include <map>
+#include <mutex>
+#include <tuple>
+
 namespace gru_cuda {
 namespace persistent_launch {
 
@@ -20,21 +24,58 @@ using persistent_kernels::with_forward_kernel;
 using persistent_kernels::with_local_backward_kernel;
 using persistent_kernels::with_local_forward_kernel;
 
+// What a launch asks the runtime about a kernel on a device, asked once a key: each
+// question costs microseconds of host time, and a layer's whole run is one launch. A
+// failed answer is not kept.
+// Key: kernel, device, and the launch's shared memory bytes (-1, -2: the attributes set).
+using KernelFactKey = std::tuple<const void*, int, int64_t>;
+struct KernelFacts {
+  std::mutex mutex;
+  std::map<KernelFactKey, int> known;
+};
+inline KernelFacts& kernel_facts() {
+  static KernelFacts facts;
+  return facts;
+}
+template <typename Compute>
+cudaError_t kernel_fact(const KernelFactKey& key, int& value, const Compute& compute) {
+  KernelFacts& facts = kernel_facts();
+  {
+    const std::lock_guard<std::mutex> lock(facts.mutex);
+    const auto found = facts.known.find(key);
+    if (found != facts.known.end()) {
+      value = found->second;
+      return cudaSuccess;
+    }
+  }
+  const cudaError_t err = compute(value);
+  if (err == cudaSuccess) {
+    const std::lock_guard<std::mutex> lock(facts.mutex);
+    facts.known.emplace(key, value);
+  }
+  return err;
+}
+
 // Lets `kernel` take all the dynamic shared memory the device allows it: the opt-in maximum
 // less its static shared memory (1 KB in sm_90 builds). Always that value, never the
-// launch's need, so that threads launching other shapes never lower it under each other.
+// launch's need, so that threads launching other shapes never lower it under each other;
+// so set once a kernel and device.
 template <typename Kernel>
 cudaError_t allow_dynamic_smem(Kernel kernel) {
-  int device = 0, optin = 0;
-  cudaFuncAttributes attributes{};
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) {
-    err = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  }
-  if (err == cudaSuccess) err = cudaFuncGetAttributes(&attributes, kernel);
+  int device = 0, allowed = 0;
+  const cudaError_t err = cudaGetDevice(&device);
   if (err != cudaSuccess) return err;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              optin - static_cast<int>(attributes.sharedSizeBytes));
+  const KernelFactKey key{reinterpret_cast<const void*>(kernel), device, -1};
+  return kernel_fact(key, allowed, [&](int& bytes) {
+    int optin = 0;
+    cudaFuncAttributes attributes{};
+    cudaError_t e =
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    if (e == cudaSuccess) e = cudaFuncGetAttributes(&attributes, kernel);
+    if (e != cudaSuccess) return e;
+    bytes = optin - static_cast<int>(attributes.sharedSizeBytes);
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  });
 }
 
 // The local form's blocks never wait for each other: any grid runs, in waves if need be.
@@ -57,8 +98,13 @@ cudaError_t cluster_config(void (*kernel)(Args), int64_t grid, int64_t cluster_s
                            int64_t smem_bytes, cudaStream_t stream,
                            cudaLaunchAttribute& attribute, cudaLaunchConfig_t& config) {
   cudaError_t err = allow_dynamic_smem(kernel);
+  int device = 0, allowed = 0;
+  if (err == cudaSuccess && cluster_size > 8) err = cudaGetDevice(&device);
   if (err == cudaSuccess && cluster_size > 8) {
-    err = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    err = kernel_fact({reinterpret_cast<const void*>(kernel), device, -2}, allowed, [&](int& v) {
+      v = 1;
+      return cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    });
   }
   attribute.id = cudaLaunchAttributeClusterDimension;
   attribute.val.clusterDim.x = static_cast<unsigned int>(cluster_size);
@@ -91,10 +137,15 @@ cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
   cudaError_t err = allow_dynamic_smem(kernel);
   if (err != cudaSuccess) return err;
   int per_sm = 0, sms = 0;
-  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kPersistentThreads,
-                                                      s.smem_bytes);
+  const void* key = reinterpret_cast<const void*>(kernel);
+  err = kernel_fact({key, device, s.smem_bytes}, per_sm, [&](int& blocks) {
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kPersistentThreads,
+                                                         s.smem_bytes);
+  });
   if (err != cudaSuccess) return err;
-  err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  err = kernel_fact({nullptr, device, -1}, sms, [&](int& count) {
+    return cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+  });
   if (err != cudaSuccess) return err;
   const int64_t grid = s.blocks_per_direction * s.D;
   // Every block must be resident at once, or the grid barrier would wait forever; the
