@@ -1,18 +1,20 @@
 """The persistent CUDA kernels, run on the CPU: tests/cpp/persistent_emulation.cpp compiles
-their source (csrc/persistent/cuda/gru_persistent_kernels.cuh, gru_local_kernels.cuh)
-against an emulation of CUDA's threads, barriers and warp shuffles, runs a layer's
-forward and backward the way the persistent runner launches them, and this test compares
-every output with a float64 GRU: the output, h_n, the saved workspace, and the gradients
-of gx, gh_n and hx. It checks the kernels' indexing (both directions, packed batches,
-blocks owning fewer units, H not a multiple of 32, the 8, 16 and 32 chunk forms, the
-forward's 1, 2 and 4 rows a warp, a row's gate rows split among warps, the backward's 2,
-4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a block; the cluster form;
-the grid and cluster forms' passes on tensor cores, through an emulation of
-mma.sync's fragments) and their ordering
-within a block and across the grid's barriers as the OS interleaves the threads (a
-missing barrier may still pass by chance); not the GPU's caches or speed. The grid form's
-blocks run 64 threads here (256 on a GPU; the kernels read blockDim), which keeps the
-thread count down; the local form's run as on a GPU."""
+their source (csrc/persistent/cuda/gru_persistent_kernels.cuh, gru_local_kernels.cuh,
+gru_cluster_kernels.cuh) against an emulation of CUDA's threads, barriers and warp
+shuffles, runs a layer's forward and backward the way the persistent runner launches
+them, and this test compares every output with a float64 GRU: the output, h_n, the saved
+workspace, and the gradients of gx, gh_n and hx. It checks the kernels' indexing (both
+directions, packed batches, blocks owning fewer units, H not a multiple of 32, the 8, 16
+and 32 chunk forms, the forward's 1, 2 and 4 rows a warp, a row's gate rows split among
+warps, the backward's 2, 4, 8 and 16 unit forms; the local form's 1, 2, 4 and 8 rows a
+block; the cluster form; the grid and cluster forms' passes on tensor cores, through an
+emulation of mma.sync's fragments) and their ordering within a block and across the
+grid's barriers as the OS interleaves the threads (a missing barrier may still pass by
+chance); not the GPU's caches or speed. Shared memory starts as NaN in every type (a
+value read before it is written shows), with guard values past each block's that a write
+beyond it changes (the emulator then fails). The grid form's blocks run 64 threads here
+(256 on a GPU; the kernels read blockDim), which keeps the thread count down; the local
+form's run as on a GPU."""
 import os
 import shutil
 import subprocess

@@ -359,14 +359,16 @@ def test_cluster_form_where_its_slices_fit_else_the_others(H, N, D, form, size):
 
 
 def test_cluster_form_counts_the_state_copies_in_the_layers_type():
-    """The forward's copies of the state are in the layer's type; the backward's partial
-    sums in float. At H=512 (clusters of 16, 32 units a block) both passes fit 8 rows a
-    cluster, exactly, whatever the type: N up to 64."""
+    """The forward's copies of the state and the backward's gradient of gh are in the
+    layer's type; the backward's partial sums in float. At H=512 (clusters of 16, 32
+    units a block) both passes fit 8 rows a cluster (float32 exactly), not 9, whatever
+    the type: N up to 64."""
     for dtype, state_bytes in ((torch.float32, 4), (torch.bfloat16, 2), (torch.float16, 2)):
         p = persistent_kernels.plan(512, 64, 1, dtype, **H100, cluster=True)
         assert p["form"] == "cluster" and p["rows_per_block"] == 8
         assert p["smem_forward"] == 4 * (32 * 1536 + 8 * 96) + 2 * 8 * 512 * state_bytes
-        assert p["smem_backward"] == 4 * (32 * 1536 + 8 * 96 + 2 * 16 * 8 * 32) == 232448
+        assert p["smem_backward"] == \
+            4 * (32 * 1536 + 2 * 16 * 8 * 32) + 8 * 96 * state_bytes <= 232448
         assert persistent_kernels.plan(512, 72, 1, dtype, **H100, cluster=True)["form"] == "grid"
 
 
@@ -397,7 +399,7 @@ def test_cluster_form_on_tensor_cores_where_allowed_and_its_tiles_fit(H, N, dtyp
     assert p["smem_forward"] == 4 * (forward_w + R * 3 * k) + 2 * R * state_row * b
     K_row = -(-3 * k // 16) * 16 + pad if mma else 3 * k
     backward_w = floats(H * K_row) if mma else 3 * k * H
-    assert p["smem_backward"] == 4 * (backward_w + R * K_row + 2 * C * R * k)
+    assert p["smem_backward"] == 4 * (backward_w + 2 * C * R * k) + -(-R * K_row * b // 4) * 4
     assert max(p["smem_forward"], p["smem_backward"]) <= H100["smem_per_block"]
 
 

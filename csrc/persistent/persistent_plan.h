@@ -100,7 +100,8 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
 // step (2, R, cluster_state_row): the blocks write their units into every block's copy.
 // Backward: the slice as the forward's, or with mma transposed (H rows of the 3k gate
 // rows' values, padded to cluster_mma_k, mma_row of that apart), the gradient of gh for
-// the block's units (R rows of 3k, or with mma as the slice's rows), then the partial dh
+// the block's units in the layer's type (R rows of 3k, or with mma as the slice's rows),
+// then the partial dh
 // the C blocks' gate rows give for this block's units, double-buffered by step
 // (2, C, R, k). With mma, the rows a tensor-core tile reads from shared memory are padded
 // (mma_row) so that its 8 rows fall on different banks.
@@ -119,7 +120,7 @@ GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int
   const int64_t w_backward = mma ? (H * mma_k_row * bytes / 4 + 3) / 4 * 4 : w;
   const int64_t h = w_forward + R * 3 * k;
   const int64_t state = (2 * R * cluster_state_row(H, bytes, mma) * bytes + 3) / 4;
-  const int64_t partial = w_backward + R * (mma ? mma_k_row : 3 * k);
+  const int64_t partial = w_backward + (R * (mma ? mma_k_row : 3 * k) * bytes + 3) / 4;
   return {w_forward, h, h + state, w_backward, partial, partial + 2 * C * R * k};
 }
 constexpr int64_t kClusterSizes[2] = {8, 16};  // portable, then Hopper's non-portable most

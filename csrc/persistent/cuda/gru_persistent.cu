@@ -13,6 +13,7 @@ using persistent_launch::launch_forward_typed;
 
 // Sizes the kernels were not built for (the plan never gives them).
 bool outside_instantiations(const PersistentShape& s) {
+  if (s.mma != 0 && s.H % 16 != 0) return true;  // a tile's k steps would pass the rows
   if (s.cluster_size > 0) {
     return (s.cluster_size != kClusterSizes[0] && s.cluster_size != kClusterSizes[1]) ||
            forward_chunks(s.H) > 16 || s.rows_per_block < 1 ||

@@ -22,8 +22,8 @@ cudaError_t launch_persistent_backward(const PersistentBackwardArgs& args,
 // in every sm_90 kernel, none in sm_80's), which the dynamic maximum leaves out.
 int64_t persistent_static_smem();
 
-// The clusters of kClusterSizes blocks, each with smem_bytes of shared memory, the current
-// device runs at once; false (and none) where the query failed.
-bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]);
+// The clusters of kClusterSizes blocks, each with smem_bytes of shared memory, `device`
+// (the current one) runs at once; false (and none) where the query failed.
+bool max_active_clusters(int device, int64_t smem_bytes, int64_t (&clusters)[2]);
 
 }  // namespace gru_cuda

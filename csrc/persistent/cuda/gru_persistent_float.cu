@@ -20,14 +20,15 @@ int64_t persistent_static_smem() {
   return static_cast<int64_t>(attributes.sharedSizeBytes);
 }
 
-bool max_active_clusters(int64_t smem_bytes, int64_t (&clusters)[2]) {
+bool max_active_clusters(int device, int64_t smem_bytes, int64_t (&clusters)[2]) {
   for (int i = 0; i < 2; ++i) {
     cudaLaunchAttribute attribute;
     cudaLaunchConfig_t config;
     const auto kernel = persistent_kernels::cluster_forward_kernel<float, true, 8, 1>;
     int count = 0;
     cudaError_t err = persistent_launch::cluster_config(
-        kernel, kClusterSizes[i], kClusterSizes[i], smem_bytes, nullptr, attribute, config);
+        kernel, kClusterSizes[i], kClusterSizes[i], smem_bytes, device, nullptr, attribute,
+        config);
     if (err == cudaSuccess) err = cudaOccupancyMaxActiveClusters(&count, kernel, &config);
     if (err != cudaSuccess) {
       (void)cudaGetLastError();  // the failed query's own error

@@ -59,12 +59,10 @@ cudaError_t kernel_fact(const KernelFactKey& key, int& value, const Compute& com
 // Lets `kernel` take all the dynamic shared memory the device allows it: the opt-in maximum
 // less its static shared memory (1 KB in sm_90 builds). Always that value, never the
 // launch's need, so that threads launching other shapes never lower it under each other;
-// so set once a kernel and device.
+// so set once a kernel and device (the current one, which the layer's guard made `device`).
 template <typename Kernel>
-cudaError_t allow_dynamic_smem(Kernel kernel) {
-  int device = 0, allowed = 0;
-  const cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
+cudaError_t allow_dynamic_smem(Kernel kernel, int device) {
+  int allowed = 0;
   const KernelFactKey key{reinterpret_cast<const void*>(kernel), device, -1};
   return kernel_fact(key, allowed, [&](int& bytes) {
     int optin = 0;
@@ -80,9 +78,9 @@ cudaError_t allow_dynamic_smem(Kernel kernel) {
 
 // The local form's blocks never wait for each other: any grid runs, in waves if need be.
 template <typename Kernel, typename Args>
-cudaError_t local_launch(Kernel kernel, const Args& args, cudaStream_t stream) {
+cudaError_t local_launch(Kernel kernel, const Args& args, int device, cudaStream_t stream) {
   const PersistentShape& s = args.shape;
-  const cudaError_t err = allow_dynamic_smem(kernel);
+  const cudaError_t err = allow_dynamic_smem(kernel, device);
   if (err != cudaSuccess) return err;
   void* params[] = {const_cast<Args*>(&args)};
   return cudaLaunchKernel(reinterpret_cast<const void*>(kernel),
@@ -95,11 +93,10 @@ cudaError_t local_launch(Kernel kernel, const Args& args, cudaStream_t stream) {
 // attributes a cluster of over 8 blocks and that much shared memory need set first.
 template <typename Args>
 cudaError_t cluster_config(void (*kernel)(Args), int64_t grid, int64_t cluster_size,
-                           int64_t smem_bytes, cudaStream_t stream,
+                           int64_t smem_bytes, int device, cudaStream_t stream,
                            cudaLaunchAttribute& attribute, cudaLaunchConfig_t& config) {
-  cudaError_t err = allow_dynamic_smem(kernel);
-  int device = 0, allowed = 0;
-  if (err == cudaSuccess && cluster_size > 8) err = cudaGetDevice(&device);
+  cudaError_t err = allow_dynamic_smem(kernel, device);
+  int allowed = 0;
   if (err == cudaSuccess && cluster_size > 8) {
     err = kernel_fact({reinterpret_cast<const void*>(kernel), device, -2}, allowed, [&](int& v) {
       v = 1;
@@ -121,12 +118,13 @@ cudaError_t cluster_config(void (*kernel)(Args), int64_t grid, int64_t cluster_s
 
 // Clusters never wait for each other: any grid runs, in waves if need be.
 template <typename Args>
-cudaError_t cluster_launch(void (*kernel)(Args), const Args& args, cudaStream_t stream) {
+cudaError_t cluster_launch(void (*kernel)(Args), const Args& args, int device,
+                           cudaStream_t stream) {
   const PersistentShape& s = args.shape;
   cudaLaunchAttribute attribute;
   cudaLaunchConfig_t config;
   const cudaError_t err = cluster_config(kernel, s.blocks_per_direction * s.D, s.cluster_size,
-                                         s.smem_bytes, stream, attribute, config);
+                                         s.smem_bytes, device, stream, attribute, config);
   return err != cudaSuccess ? err : cudaLaunchKernelEx(&config, kernel, args);
 }
 
@@ -134,7 +132,7 @@ template <typename Kernel, typename Args>
 cudaError_t cooperative_launch(Kernel kernel, const Args& args, int device,
                                cudaStream_t stream) {
   const PersistentShape& s = args.shape;
-  cudaError_t err = allow_dynamic_smem(kernel);
+  cudaError_t err = allow_dynamic_smem(kernel, device);
   if (err != cudaSuccess) return err;
   int per_sm = 0, sms = 0;
   const void* key = reinterpret_cast<const void*>(kernel);
@@ -162,7 +160,7 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
                                  cudaStream_t stream) {
   if (args.shape.cluster_size > 0) {
     const auto launch = [&](auto kernel, int /*chunks*/, int /*rows*/) {
-      return cluster_launch(kernel, args, stream);
+      return cluster_launch(kernel, args, device, stream);
     };
     const int64_t H = args.shape.H, rows = args.shape.rows_per_warp;
     const bool mma = args.shape.mma != 0;
@@ -173,7 +171,7 @@ cudaError_t launch_forward_typed(const PersistentForwardArgs& args, int device,
   const int64_t local_rows = args.shape.rows_per_block;
   if (local_rows > 0) {
     const auto launch = [&](auto kernel, int /*rows*/, int /*chunks*/) {
-      return local_launch(kernel, args, stream);
+      return local_launch(kernel, args, device, stream);
     };
     const int64_t chunks = args.shape.register_chunks;
     return args.saved != nullptr
@@ -195,13 +193,13 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
   if (args.shape.cluster_size > 0) {
     return with_cluster_backward_kernel<scalar_t>(
         args.shape.mma != 0,
-        [&](auto kernel, bool /*mma*/) { return cluster_launch(kernel, args, stream); });
+        [&](auto kernel, bool /*mma*/) { return cluster_launch(kernel, args, device, stream); });
   }
   if (args.shape.rows_per_block > 0) {
     return with_local_backward_kernel<scalar_t>(
         args.shape.rows_per_block, args.shape.register_chunks,
         [&](auto kernel, int /*rows*/, int /*chunks*/) {
-          return local_launch(kernel, args, stream);
+          return local_launch(kernel, args, device, stream);
         });
   }
   return with_backward_kernel<scalar_t>(

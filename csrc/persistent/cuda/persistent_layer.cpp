@@ -52,7 +52,7 @@ DeviceLimits device_limits(int device, bool clusters, bool may_query) {
   if (clusters && may_query && !entry.clusters_measured) {
     const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
     entry.clusters_measured =
-        max_active_clusters(entry.limits.smem_per_block, entry.limits.clusters);
+        max_active_clusters(device, entry.limits.smem_per_block, entry.limits.clusters);
   }
   DeviceLimits limits = entry.limits;
   if (!clusters) limits.clusters[0] = limits.clusters[1] = 0;

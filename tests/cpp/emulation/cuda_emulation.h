@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -167,6 +169,8 @@ inline void emulated_mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4],
 // Runs kernel() on grid x blockDim.x threads with shared_bytes of shared memory per
 // block, filled with NaN so that a read of what no thread wrote shows; in clusters of
 // cluster_size consecutive blocks.
+constexpr size_t kSharedGuard = 256;  // floats past a block's shared memory
+
 inline void emulated_launch(int64_t grid, int64_t shared_bytes,
                             const std::function<void()>& kernel, int64_t cluster_size = 1) {
   EmulatedGrid state;
@@ -180,7 +184,11 @@ inline void emulated_launch(int64_t grid, int64_t shared_bytes,
   }
   for (int64_t b = 0; b < grid; ++b) {
     state.blocks.push_back(std::make_unique<std::barrier<>>(blockDim.x));
-    state.shared.emplace_back(shared_bytes / sizeof(float), std::nanf(""));
+    // All ones: a NaN read as float, half or bfloat16 alike (a float NaN's low 16 bits
+    // may be zeros, which a half type reads as 0), so an unwritten value shows. Guard
+    // values past the launch's shared memory catch a write beyond it.
+    state.shared.emplace_back(shared_bytes / sizeof(float) + kSharedGuard,
+                              std::bit_cast<float>(~0u));
   }
   for (int64_t w = 0; w < threads / 32; ++w) {
     state.warps.push_back(std::make_unique<std::barrier<>>(32));
@@ -201,4 +209,14 @@ inline void emulated_launch(int64_t grid, int64_t shared_bytes,
   }
   for (std::thread& thread : pool) thread.join();
   emulated_grid = nullptr;
+  for (int64_t b = 0; b < grid; ++b) {
+    const std::vector<float>& shared = state.shared[b];
+    for (size_t i = shared.size() - kSharedGuard; i < shared.size(); ++i) {
+      if (std::bit_cast<uint32_t>(shared[i]) != ~0u) {
+        std::fprintf(stderr, "block %lld wrote past its %lld bytes of shared memory\n",
+                     static_cast<long long>(b), static_cast<long long>(shared_bytes));
+        std::abort();
+      }
+    }
+  }
 }
