@@ -300,7 +300,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   if constexpr (kMma) {
-    load_mma_rows(w_m, H, w_row, 3 * k, [](int) { return true; }, [&](int u, int m) {
+    load_mma_rows<true>(w_m, H, w_row, 3 * k, [](int) { return true; }, [&](int u, int m) {
       const int g = m / k, i = m - g * k;
       return i < units ? w[(g * H + u0 + i) * H + u] : scalar_t(0);
     });

@@ -204,19 +204,22 @@ __device__ __forceinline__ void mma_tile(const scalar_t* a, int a_row, const sca
 
 // The weight rows a tensor-core pass keeps in shared memory, in the layer's type (float32
 // rounded to TF32): rows * row_length values, value(r, c) for c < columns, zero beyond
-// and in rows that value_exists(r) rejects.
-template <typename scalar_t, typename Exists, typename Value>
+// and in rows that value_exists(r) rejects. kByColumn: consecutive threads take
+// consecutive rows of a column, for rows that are W_hh's columns (its reads coalesce).
+template <bool kByColumn = false, typename scalar_t, typename Exists, typename Value>
 __device__ __forceinline__ void load_mma_rows(scalar_t* out, int rows, int row_length,
                                               int columns, const Exists& value_exists,
                                               const Value& value) {
   for (int e = threadIdx.x; e < rows * row_length; e += blockDim.x) {
-    const int r = e / row_length, c = e - r * row_length;
+    const int r = kByColumn ? e % rows : e / row_length;
+    const int c = kByColumn ? e / rows : e - r * row_length;
     const scalar_t v = c < columns && value_exists(r) ? value(r, c) : scalar_t(0);
+    scalar_t& slot = out[r * row_length + c];
     if constexpr (sizeof(scalar_t) == 4) {
       const uint32_t tf32 = to_tf32(v);
-      std::memcpy(&out[e], &tf32, sizeof(tf32));
+      std::memcpy(&slot, &tf32, sizeof(tf32));
     } else {
-      out[e] = v;
+      slot = v;
     }
   }
 }
@@ -487,7 +490,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   if constexpr (kMma) {
-    load_mma_rows(
+    load_mma_rows<true>(
         w_m, 16, w_row, 3 * H, [&](int i) { return i < units; },
         [&](int i, int r) { return w[r * H + u0 + i]; });
   } else {
