@@ -6,9 +6,9 @@
 // into a partial dh for every unit and writes each into the unit's owner, which sums the
 // C partials. Either way the cluster then waits at one hardware barrier: a step reads
 // nothing from L2 but its own inputs, and never waits on the whole grid. Clusters never
-// meet: an ordinary launch with a cluster dimension. Shared memory as cluster_slots
-// (persistent_plan.h) lays it out. Included by gru_persistent_launch.cuh and by the
-// tests' CPU emulation.
+// meet: an ordinary launch with a cluster dimension. Both passes' products run on FFMA,
+// or (kMma) on tensor cores. Shared memory as cluster_slots (persistent_plan.h) lays it
+// out. Included by gru_persistent_launch.cuh and by the tests' CPU emulation.
 #pragma once
 
 #include "gru_local_kernels.cuh"
