@@ -11,10 +11,11 @@ block; the cluster form; the grid and cluster forms' passes on tensor cores, thr
 emulation of mma.sync's fragments) and their ordering within a block and across the
 grid's barriers as the OS interleaves the threads (a missing barrier may still pass by
 chance); not the GPU's caches or speed. Shared memory starts as NaN in every type (a
-value read before it is written shows), with guard values past each block's that a write
-beyond it changes (the emulator then fails). The grid form's blocks run 64 threads here
-(256 on a GPU; the kernels read blockDim), which keeps the thread count down; the local
-form's run as on a GPU."""
+value read before it is written shows). The emulator stops on a write past a block's
+shared memory (guard values) and on a load of several values from an address not
+aligned to them (a GPU faults). The grid form's blocks run 64 threads here (256 on a GPU;
+the kernels read blockDim), which keeps the thread count down; the local form's run as
+on a GPU."""
 import os
 import shutil
 import subprocess

@@ -41,10 +41,10 @@ template <bool kVector, typename T>
 __device__ __forceinline__ void load_four(const T* p, float (&v)[4]) {
   static_assert(sizeof(T) == 2 || sizeof(T) == 4, "float, half or bfloat16");
   if constexpr (kVector && sizeof(T) == 4) {
-    const float4 q = *reinterpret_cast<const float4*>(p);
+    const float4 q = load_as<float4>(p);
     v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
   } else if constexpr (kVector) {
-    const uint2 q = *reinterpret_cast<const uint2*>(p);
+    const uint2 q = load_as<uint2>(p);
     T t[4];
     std::memcpy(t, &q, sizeof(q));
 #pragma unroll

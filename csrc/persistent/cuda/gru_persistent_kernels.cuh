@@ -142,10 +142,19 @@ __device__ __forceinline__ StepRows step_rows(const PersistentShape& s, int64_t 
           s.offsets != nullptr ? s.offsets[t] : t * s.N};
 }
 
+// *p read as a V, which must be aligned to sizeof(V) (the CPU emulation checks it).
+template <typename V, typename T>
+__device__ __forceinline__ V load_as(const T* p) {
+#if defined(GRU_CUDA_EMULATION)
+  emulated_check_aligned(p, sizeof(V));
+#endif
+  return *reinterpret_cast<const V*>(p);
+}
+
 // Two 16-bit values as one register, the lower first; `p` 4-byte aligned.
 template <typename T>
 __device__ __forceinline__ uint32_t load_pair(const T* p) {
-  return *reinterpret_cast<const uint32_t*>(p);
+  return load_as<uint32_t>(p);
 }
 template <typename T>
 __device__ __forceinline__ uint32_t load_pair_cg(const T* p) {
@@ -170,7 +179,7 @@ __device__ __forceinline__ void mma_tile(const scalar_t* a, int a_row, const sca
   const scalar_t* b_col = b + g * b_row + k_lane;  // B's column g
   const auto step = [&](float(&chain)[4], int k0) {
     if constexpr (kTf32) {
-      const auto bits = [](const scalar_t* p) { return *reinterpret_cast<const uint32_t*>(p); };
+      const auto bits = [](const scalar_t* p) { return load_as<uint32_t>(p); };
       const uint32_t a_frag[4] = {bits(a_top + k0), bits(a_bottom + k0), bits(a_top + k0 + 4),
                                   bits(a_bottom + k0 + 4)};
       const uint32_t b_frag[2] = {b_live ? to_tf32(load_state<kSharedB>(b_col + k0)) : 0u,

@@ -79,8 +79,17 @@ inline float __shfl_xor_sync(unsigned /*mask*/, float value, int lane_mask) {
   return other;
 }
 
+// A GPU faults on a load of `bytes` from an address not a multiple of them; x86 does not.
+inline void emulated_check_aligned(const void* p, size_t bytes) {
+  if (reinterpret_cast<uintptr_t>(p) % bytes != 0) {
+    std::fprintf(stderr, "misaligned load of %zu bytes at %p\n", bytes, p);
+    std::abort();
+  }
+}
+
 template <typename T>
 inline T __ldcg(const T* p) {
+  emulated_check_aligned(p, sizeof(T));
   return *p;
 }
 
