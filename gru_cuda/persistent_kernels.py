@@ -79,8 +79,9 @@ def warp_rows():
 def set_mma(allowed):
     """Let the grid and cluster forms' products (forward and backward) run on tensor cores
     where H % 16 == 0 (True): for float16 and bfloat16, and for float32 in TF32 where
-    cuDNN's RNN setting allows TF32 (as nn.GRU then computes). Or keep FFMA (False, the default until a GPU run has checked it;
-    GRU_CUDA_PERSISTENT_MMA=1 at start). Returns the previous setting."""
+    cuDNN's RNN setting allows TF32 (as nn.GRU then computes). Or keep FFMA (False, the
+    default until a GPU run has checked it; GRU_CUDA_PERSISTENT_MMA=1 at start). Returns
+    the previous setting."""
     return torch.ops.gru_cuda.set_persistent_mma(bool(allowed))
 
 

@@ -3,11 +3,11 @@ per-step and the persistent kernels (in require mode, counted), the per-step loo
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
 on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
 counted), the local form with W_hh in registers and the cluster form on a Hopper card,
-also on tensor cores (counted); float32 and bfloat16, one and two directions, padded and packed, training and
-inference; the persistent kernels' local form (H=37) and the grid form's large ones
-(H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits
-non-zero if a path did not run every layer it should, or a loop ran eagerly under
-replay."""
+also on tensor cores (counted); float32 and bfloat16, one and two directions, padded and
+packed, training and inference; the persistent kernels' local form (H=37) and the grid
+form's large ones (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48
+KB). Exits non-zero if a path did not run every layer it should, or a loop ran eagerly
+under replay."""
 import torch
 
 import gru_cuda

@@ -170,8 +170,9 @@ PARAMS = ([(*case, torch.float32, 1, False, False, False, False) for case in CAS
 
 def case_id(p):
     T, N, H, D, sms, lengths, dtype, rows, local, mma, registers, cluster = p
+    cluster_form = f"cluster-{'mma' if mma else f'rows{rows}'}"
     form = ("local-registers" if registers else "local") if local else \
-        f"cluster-{'mma' if mma else f'rows{rows}'}" if cluster else "mma" if mma else f"rows{rows}"
+        cluster_form if cluster else "mma" if mma else f"rows{rows}"
     return (f"T{T}-N{N}-H{H}-D{D}-{'packed' if lengths else 'padded'}-"
             f"{str(dtype).split('.')[-1]}-{form}")
 

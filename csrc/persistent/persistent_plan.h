@@ -43,10 +43,10 @@ constexpr const char* kPersistentRefusalNames =
 enum class PersistentForm : int64_t { kGrid = 0, kLocal = 1, kCluster = 2 };
 constexpr const char* kPersistentFormNames = "grid,local,cluster";
 
-// The grid and cluster forms' forward on tensor cores (H % 16 == 0; float16 and bfloat16,
-// or float32 as TF32): W_hh's 3k rows padded to 16-row tiles, each row mma_row(H, bytes) values of
-// the layer's type (the padding puts a tile's rows on different banks), in float slots, a
-// multiple of 4 (gh follows, aligned).
+// The grid and cluster forms' forward on tensor cores (H % 16 == 0; float16 and
+// bfloat16, or float32 as TF32): W_hh's 3k rows padded to 16-row tiles, each row
+// mma_row(H, bytes) values of the layer's type (the padding puts a tile's rows on
+// different banks), in float slots, a multiple of 4 (gh follows, aligned).
 GRU_PLAN_HOST_DEVICE inline int64_t mma_row(int64_t H, int64_t bytes) {
   return H + (bytes == 2 ? 8 : 4);
 }
@@ -101,10 +101,9 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
 // Backward: the slice as the forward's, or with mma transposed (H rows of the 3k gate
 // rows' values, padded to cluster_mma_k, mma_row of that apart), the gradient of gh for
 // the block's units in the layer's type (R rows of 3k, or with mma as the slice's rows),
-// then the partial dh
-// the C blocks' gate rows give for this block's units, double-buffered by step
-// (2, C, R, k). With mma, the rows a tensor-core tile reads from shared memory are padded
-// (mma_row) so that its 8 rows fall on different banks.
+// then the partial dh the C blocks' gate rows give for this block's units,
+// double-buffered by step (2, C, R, k). With mma, the rows a tensor-core tile reads from
+// shared memory are padded (mma_row) so that its 8 rows fall on different banks.
 GRU_PLAN_HOST_DEVICE inline int64_t cluster_mma_k(int64_t k) { return (3 * k + 15) / 16 * 16; }
 GRU_PLAN_HOST_DEVICE inline int64_t cluster_state_row(int64_t H, int64_t bytes, bool mma) {
   return mma ? mma_row(H, bytes) : H;

@@ -29,9 +29,9 @@ std::atomic<bool>& persistent_local_allowed();
 // the set_persistent_warp_rows op.
 std::atomic<int64_t>& persistent_warp_rows();
 
-// Whether the grid and cluster forms' products may run on tensor cores (float16 and bfloat16; float32 as TF32 where cuDNN's RNN setting allows
-// TF32): off until a GPU run has checked it; GRU_CUDA_PERSISTENT_MMA=1 at start, or the
-// set_persistent_mma op.
+// Whether the grid and cluster forms' products may run on tensor cores (float16 and
+// bfloat16; float32 as TF32 where cuDNN's RNN setting allows TF32): off until a GPU run
+// has checked it; GRU_CUDA_PERSISTENT_MMA=1 at start, or the set_persistent_mma op.
 std::atomic<bool>& persistent_mma_allowed();
 
 // Whether the local form's passes may keep W_hh in registers: off until a GPU run has
