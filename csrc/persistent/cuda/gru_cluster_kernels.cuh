@@ -254,22 +254,12 @@ __device__ __forceinline__ void cluster_backward_mma_partials(
     const scalar_t* w_m, int w_row, const scalar_t* dgh_s, int dgh_row, int K, float* partial,
     int H, int k, int R, int rank, int live, int lane, int warp, int warps) {
 #if GRU_CLUSTERS
-  const int m_tiles = H / 16, n_tiles = (live + 7) / 8;
-  const int g = lane / 4, t = lane % 4;
-  for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
-    const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma_tile<true>(w_m + m0 * w_row, w_row, dgh_s + n0 * dgh_row, dgh_row, n0 + g < live, K,
-                   lane, acc);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int u = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
-      if (n >= live) continue;
-      const int owner = u / k;
-      float* slot = partial + (rank * R + n) * k + (u - owner * k);
-      *(owner == rank ? slot : cluster_peer(slot, owner)) = acc[i];
-    }
-  }
+  mma_tiles<true>(w_m, w_row, H / 16, dgh_s, dgh_row, live, K, lane, warp, warps,
+                  [&](int u, int n, float value) {
+                    const int owner = u / k;
+                    float* slot = partial + (rank * R + n) * k + (u - owner * k);
+                    *(owner == rank ? slot : cluster_peer(slot, owner)) = value;
+                  });
 #endif
 }
 

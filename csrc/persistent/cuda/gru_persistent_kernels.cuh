@@ -211,6 +211,28 @@ __device__ __forceinline__ void mma_tile(const scalar_t* a, int a_row, const sca
   for (int i = 0; i < 4; ++i) acc[i] += other[i];
 }
 
+// C = A B for A's m_tiles tiles of 16 rows (a_row apart) and B's live columns (b_row
+// apart, in tiles of 8), K deep, a warp a tile at a time (mma_tile); store(m, n, C[m][n])
+// for each live column n.
+template <bool kSharedB, typename scalar_t, typename Store>
+__device__ __forceinline__ void mma_tiles(const scalar_t* a, int a_row, int m_tiles,
+                                          const scalar_t* b, int b_row, int live, int K,
+                                          int lane, int warp, int warps, const Store& store) {
+  const int n_tiles = (live + 7) / 8;
+  const int g = lane / 4, t = lane % 4;
+  for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
+    const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    mma_tile<kSharedB>(a + m0 * a_row, a_row, b + n0 * b_row, b_row, n0 + g < live, K, lane,
+                       acc);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int m = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
+      if (n < live) store(m, n, acc[i]);
+    }
+  }
+}
+
 // The weight rows a tensor-core pass keeps in shared memory, in the layer's type (float32
 // rounded to TF32): rows * row_length values, value(r, c) for c < columns, zero beyond
 // and in rows that value_exists(r) rejects. kByColumn: consecutive threads take
@@ -243,19 +265,10 @@ __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, floa
                                             const scalar_t* h_in, int h_row, int H, int k,
                                             int units, int live, int lane, int warp,
                                             int warps) {
-  const int m_tiles = (3 * k + 15) / 16, n_tiles = (live + 7) / 8;
-  const int g = lane / 4, t = lane % 4;
-  for (int tile = warp; tile < m_tiles * n_tiles; tile += warps) {
-    const int m0 = (tile % m_tiles) * 16, n0 = (tile / m_tiles) * 8;
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma_tile<kSharedB>(w_m + m0 * w_row, w_row, h_in + n0 * h_row, h_row, n0 + g < live, H,
-                       lane, acc);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int m = m0 + g + (i / 2) * 8, n = n0 + 2 * t + i % 2;
-      if (n < live && m < 3 * k && m % k < units) gh_s[n * 3 * k + m] = acc[i];
-    }
-  }
+  mma_tiles<kSharedB>(w_m, w_row, (3 * k + 15) / 16, h_in, h_row, live, H, lane, warp, warps,
+                      [&](int m, int n, float value) {
+                        if (m < 3 * k && m % k < units) gh_s[n * 3 * k + m] = value;
+                      });
 }
 
 // The forward product on FFMA: gh_s[n * 3k + m] = W_m . h_n for the live rows n and the
@@ -424,19 +437,12 @@ __device__ __forceinline__ void mma_backward_product(const scalar_t* w_m, int w_
                                                      int u0, int units, int live, int lane,
                                                      int warp, int warps) {
   const int G = 3 * H;
-  const int g = lane / 4, t = lane % 4;  // a warp a tile
-  for (int n0 = warp * 8; n0 < live; n0 += warps * 8) {
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma_tile(w_m, w_row, dgh + n0 * G, G, n0 + g < live, G, lane, acc);
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const int iu = g + (q / 2) * 8, n = n0 + 2 * t + q % 2;
-      if (iu < units && n < live) {
-        scalar_t& slot = dh[n * H + u0 + iu];
-        slot = static_cast<float>(slot) + acc[q];
-      }
-    }
-  }
+  mma_tiles<false>(w_m, w_row, 1, dgh, G, live, G, lane, warp, warps,
+                   [&](int iu, int n, float value) {
+                     if (iu >= units) return;
+                     scalar_t& slot = dh[n * H + u0 + iu];
+                     slot = static_cast<float>(slot) + value;
+                   });
 }
 
 // The backward product on FFMA (same sums): a warp per batch row, a lane's share of the
