@@ -153,17 +153,19 @@ def counts():
     forwards whose warps took R rows; grid_forward_mma, grid_backward_mma: the grid form's
     passes on tensor cores; local_forward_registers, local_backward_registers: the local
     form's passes with W_hh in registers; cluster_forward, cluster_backward: the cluster
-    form's passes, cluster_forward_mma, cluster_backward_mma: of those, on tensor cores),
+    form's passes, cluster_forward_mma, cluster_backward_mma: of those, on tensor cores,
+    cluster_backward_lane_units_2: its FFMA backwards with 2 units a lane),
     layers the switch offered them that they did not take (refused: the plan's reasons or
     graph capture), and layers whose launch the device refused (fallback: run per
     step)."""
     return dict(zip(COUNTS, torch.ops.gru_cuda.persistent_counts(), strict=True))
 
 
-def _mma_bytes(dtype, mma):
+def _mma_bytes(dtype, mma, ptx_version=None):
     """The element size the plan's tensor cores would take, as the CUDA runner decides it:
-    the half types, and float32 as TF32 where cuDNN's RNNs may use TF32; else 0."""
-    if not (mma_allowed() if mma is None else mma):
+    the half types, and float32 as TF32 where cuDNN's RNNs may use TF32; else 0, and where
+    the device runs kernels built for an architecture before sm_80 (ptx_version)."""
+    if not (mma_allowed() if mma is None else mma) or (ptx_version or 80) < 80:
         return 0
     if dtype in (torch.float16, torch.bfloat16):
         return 2
@@ -178,13 +180,15 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
     16 SMs); the local form only where `local` allows it; the grid form's rows a warp and
     its tensor cores, the local forward's W_hh in registers, and the cluster form, as
     wanted (the current settings unless given)."""
+    ptx_version = None  # the device's kernels' virtual architecture, where it is asked
     if sm_count is None or smem_per_block is None:
         index = None if device is None else torch.device(device).index
         figures = torch.ops.gru_cuda.persistent_device_limits(
             torch.cuda.current_device() if index is None else index)
         sm_count = figures[0] if sm_count is None else sm_count
         smem_per_block = figures[1] if smem_per_block is None else smem_per_block
-        clusters = tuple(figures[2:]) if clusters is None else clusters
+        clusters = tuple(figures[2:4]) if clusters is None else clusters
+        ptx_version = figures[4]
     if clusters is None:
         clusters = (sm_count // 8, sm_count // 16)
     if not (cluster_allowed() if cluster is None else cluster):
@@ -194,7 +198,7 @@ def plan(hidden_size, batch, directions=1, dtype=torch.float32, sm_count=None,
     values = torch.ops.gru_cuda.persistent_plan(hidden_size, batch, directions,
                                                 dtype == torch.float64, sm_count, smem_per_block,
                                                 local, rows_per_warp or warp_rows(),
-                                                _mma_bytes(dtype, mma),
+                                                _mma_bytes(dtype, mma, ptx_version),
                                                 registers_allowed() if registers is None
                                                 else registers, *clusters, dtype.itemsize)
     result = dict(zip(PLAN_FIELDS, values))

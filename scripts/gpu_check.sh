@@ -198,6 +198,8 @@ step rows 5 measured_rows.md python benchmarks/measured_rows.py "$OUT" \
   echo "clusters under the sanitizers: $(grep -h 'in clusters' "$OUT"/*check.log | head -n 1)"
   echo "clusters on tensor cores under the sanitizers: $(grep -h 'cluster forwards, backwards on' \
     "$OUT"/*check.log | head -n 1)"
+  echo "cluster backward, 2 units a lane, under the sanitizers: $(grep -h '2 units a lane:' \
+    "$OUT"/*check.log | head -n 1)"
   echo "replayed loops under the sanitizers: $(grep -h 'replayed loops' "$OUT"/*check.log | head -n 1)"
   echo "ptxas, persistent kernels (registers, spills):"
   grep -A 2 "Compiling entry function.*persistent" "$OUT/build.log" | grep -E "registers|spill" \

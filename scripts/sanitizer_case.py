@@ -3,11 +3,11 @@ per-step and the persistent kernels (in require mode, counted), the per-step loo
 replayed from graphs (captured at every first call, counted), the per-step path's GEMMs
 on cuBLAS directly (counted), the grid form on tensor cores (half types and TF32,
 counted), the local form with W_hh in registers and the cluster form on a Hopper card,
-also on tensor cores (counted); float32 and bfloat16, one and two directions, padded and
-packed, training and inference; the persistent kernels' local form (H=37) and the grid
-form's large ones (H=512 bidirectional, H=1024: 16 and 32 chunks, shared memory past 48
-KB). Exits non-zero if a path did not run every layer it should, or a loop ran eagerly
-under replay."""
+also on tensor cores and with 2 units a lane in the backward (counted); float32 and
+bfloat16, one and two directions, padded and packed, training and inference; the
+persistent kernels' local form (H=37) and the grid form's large ones (H=512
+bidirectional, H=1024: 16 and 32 chunks, shared memory past 48 KB). Exits non-zero if a
+path did not run every layer it should, or a loop ran eagerly under replay."""
 import torch
 
 import gru_cuda
@@ -128,6 +128,20 @@ def main():
     if ran["gemms"] == 0 or ran["declined"] != 0:
         raise SystemExit("sanitizer case: the GEMMs did not all run on cuBLAS directly")
 
+    if torch.cuda.get_device_capability()[0] >= 9:
+        # Last, the slowest under racecheck: 16 rows over at most 4 clusters of 16 a
+        # direction, so the cluster backward takes 2 units a lane.
+        before = persistent_kernels.counts()
+        with mode_within(persistent_kernels.set_cluster, True), gru_cuda.persistent("require"):
+            run_all([(16, 512, 1, True, 16, 3)])
+        torch.cuda.synchronize()
+        ran = persistent_kernels.counts()["cluster_backward_lane_units_2"] - \
+            before["cluster_backward_lane_units_2"]
+        print("sanitizer case: cluster backwards with 2 units a lane:", ran,
+              "expected:", 2 * CALLS["backward"])
+        if ran != 2 * CALLS["backward"]:
+            raise SystemExit("sanitizer case: the cluster backward with 2 units a lane did "
+                             "not run")
 
 if __name__ == "__main__":
     main()

@@ -242,14 +242,17 @@ def test_local_form_keeps_w_hh_in_registers_where_they_hold_it(H, N, in_register
 
 def test_device_figures_for_the_plan():
     """SMs and shared memory as torch reports them; clusters of 8 and 16 (one block an SM)
-    measured on a Hopper card, at most the SMs' worth, none before it."""
+    measured on a Hopper card whose kernels were built for sm_90 or later, at most the SMs'
+    worth, none otherwise (a build for 8.0+PTX runs compute_80 code there: cluster bodies
+    that only trap)."""
     props = torch.cuda.get_device_properties(0)
-    sms, smem, of_8, of_16 = torch.ops.gru_cuda.persistent_device_limits(0)
+    sms, smem, of_8, of_16, ptx = torch.ops.gru_cuda.persistent_device_limits(0)
+    assert 80 <= ptx <= 10 * props.major + props.minor
     # The dynamic maximum: the opt-in one less the kernels' static shared memory (1 KB
     # reserved in sm_90 builds).
     assert sms == props.multi_processor_count
     assert 0 <= props.shared_memory_per_block_optin - smem <= 4096
-    if props.major >= 9:
+    if props.major >= 9 and ptx >= 90:
         assert 1 <= of_8 <= sms // 8 and 1 <= of_16 <= sms // 16
     else:
         assert of_8 == of_16 == 0
@@ -292,22 +295,29 @@ def test_the_fullest_shared_memory_the_plan_gives_launches(form):
 @pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability()[0] < 9,
                     reason="thread-block clusters need a Hopper or newer GPU")
 @pytest.mark.parametrize("H,N,smallest,size", [(256, 5, 8, 8), (200, 40, 8, 8), (512, 4, 8, 16),
-                                               (256, 5, 16, 16)])
+                                               (256, 5, 16, 16), (512, 16, 8, 16)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_cluster_form_runs_and_matches_the_per_step_path(H, N, smallest, size, dtype):
     """With the cluster form allowed: clusters of 8 (or 16 at H=512, where a slice of 8
     would not fit, or where 16 is the smallest allowed) run both passes (counted), against
-    the per-step path; packed, two directions, rows ending at every step."""
+    the per-step path; packed, two directions, rows ending at every step. At H=512 and
+    N=16 a cluster takes 4 rows or more: its backward takes 2 units a lane (counted)."""
     torch.manual_seed(63)
     model = gru_cuda.GRU(12, H, bidirectional=True, device="cuda", dtype=dtype)
     x = torch.randn(7, N, 12, device="cuda", dtype=dtype, requires_grad=True)
     lengths = [7] + torch.randint(1, 8, (N - 1,)).tolist()
     with mode_within(persistent_kernels.set_cluster_size, smallest):
-        assert persistent_kernels.plan(H, N, 2, dtype, cluster=True)["cluster_size"] == size
+        plan = persistent_kernels.plan(H, N, 2, dtype, cluster=True)
+        assert plan["cluster_size"] == size
         got, expected, ran = _persistent_against_per_step(
             model, lambda m: _packed_fwd_bwd(m, x, lengths), persistent_kernels.set_cluster,
             True)
     assert ran["cluster_forward"] == ran["cluster_backward"] == ran["forward"] == 1
+    # 2 units a lane where the 4-row items of 64 units give each of the 8 warps one
+    two_units = (plan["rows_per_block"] // 4) * -(-H // 64) >= 8
+    assert ran["cluster_backward_lane_units_2"] == int(two_units)
+    if (H, N) == (512, 16):
+        assert two_units, "the case meant to run 2 units a lane does not"
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < tol, f"tensor {i}"

@@ -125,12 +125,14 @@ MMA_CASES = [(5, 3, 48, 2, 8, None), (7, 9, 64, 2, 16, [7, 5, 5, 2, 7, 1, 3, 6, 
 # 4 rows a warp); H=256 (32 units a block);
 # H=500 (16 chunks; clusters of 16, since a slice of 8 would not fit); 5 rows over 2
 # clusters (the last one takes 2 of 3); 4 rows a cluster (the backward's 4-row items alone;
-# 9 rows mix them with single rows).
+# 9 rows mix them with single rows). The backward with 2 units a lane (8 and 9 rows a
+# cluster at H=200 and 256; at H=200 the last 64-unit slab holds 8 units).
 CLUSTER_CASES = [(5, 3, 45, 2, 16, None), (7, 4, 45, 2, 32, [7, 5, 5, 2]),
                  (4, 3, 25, 1, 8, [4, 3, 1]), (5, 1, 45, 2, 16, None),
                  (3, 9, 37, 1, 8, [3, 3, 3, 2, 2, 2, 1, 1, 1]), (3, 2, 256, 1, 8, [3, 1]),
                  (3, 2, 500, 1, 16, [3, 1]), (4, 5, 45, 1, 16, [4, 4, 3, 2, 1]),
-                 (3, 8, 64, 1, 16, None)]
+                 (3, 8, 64, 1, 16, None), (3, 9, 256, 1, 8, [3, 3, 3, 3, 3, 2, 2, 1, 1]),
+                 (4, 8, 200, 2, 16, None)]
 CLUSTER_ROW_CASES = [(CLUSTER_CASES[4], 2), (CLUSTER_CASES[4], 4), (CLUSTER_CASES[6], 2)]
 # The cluster form on tensor cores (H % 16 == 0): the forward's 2 gate-row tiles (some
 # rows padding) and 1 to 3 tiles of batch rows (3, 5 and 17 rows a cluster), both
@@ -245,7 +247,9 @@ def test_persistent_kernels_in_emulation_match_a_float64_gru(emulator, tmp_path,
         warp_rows = min(rows_per_warp, 32 // chunks)
         forward = f"forward cluster {size} rows {rows} " + \
             ("mma" if mma else f"chunks {chunks} warp rows {warp_rows}")
-        expected_forms = [forward, "backward cluster mma" if mma else "backward cluster"]
+        lane_units = 2 if (rows // 4) * -(-H // 64) >= 8 else 1
+        expected_forms = [forward, "backward cluster mma" if mma else
+                          f"backward cluster lane units {lane_units}"]
     elif local:
         rows = next(r for r in (1, 2, 4, 8) if -(-N // r) * D <= sms or r == 8)
         assert plan["rows_per_block"] == rows

@@ -74,7 +74,7 @@ std::vector<int64_t> persistent_counts_op() {
           c.grid_backward_mma.load(),   c.local_forward_registers.load(),
           c.local_backward_registers.load(), c.cluster_forward.load(),
           c.cluster_backward.load(), c.cluster_forward_mma.load(),
-          c.cluster_backward_mma.load()};
+          c.cluster_backward_mma.load(), c.cluster_backward_lane_units_2.load()};
 }
 
 }  // namespace

@@ -161,6 +161,13 @@ inline int64_t forward_warp_rows(int64_t H, int64_t wanted) {
   return wanted < most ? wanted : most;
 }
 
+// The cluster form's FFMA backward: units a lane takes in its product (1 or 2, 32 apart).
+// Two halve the W_hh loads an FMA but halve the items too, so only where the block's
+// 4-row items with 2 units a lane still give every warp one.
+inline int64_t cluster_backward_lane_units(int64_t H, int64_t R) {
+  return (R / 4) * ((H + 63) / 64) >= kPersistentThreads / 32 ? 2 : 1;
+}
+
 // The local form where allowed and W_hh fits one block, with the fewest rows a block (up
 // to kLocalMaxRows) that keep the grid within one block per SM; else the cluster form
 // where the device has clusters and its slices fit, the rows spread over the clusters it

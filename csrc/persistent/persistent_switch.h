@@ -51,7 +51,8 @@ std::atomic<int64_t>& persistent_cluster_size();
 
 // Layers run by the persistent kernels (local_*: of those, by the local form, and
 // local_*_registers of its passes with W_hh in registers; cluster_*: by the cluster form,
-// cluster_*_mma of its passes on tensor cores; the grid form's forwards by the
+// cluster_*_mma of its passes on tensor cores, cluster_backward_lane_units_2 of its FFMA
+// backwards with 2 units a lane; the grid form's forwards by the
 // rows a warp took); layers the switch offered them that they did not
 // take (refused: the plan's reasons, or CUDA graph capture); and layers the plan took
 // whose cooperative launch was refused (fallback: they ran per step).
@@ -63,6 +64,7 @@ struct PersistentCounts {
   std::atomic<int64_t> grid_forward_mma{0}, grid_backward_mma{0};  // on tensor cores
   std::atomic<int64_t> cluster_forward{0}, cluster_backward{0};
   std::atomic<int64_t> cluster_forward_mma{0}, cluster_backward_mma{0};
+  std::atomic<int64_t> cluster_backward_lane_units_2{0};
 };
 PersistentCounts& persistent_counts();
 // The counts in the order the counts op returns them, exported to Python.
@@ -70,6 +72,6 @@ constexpr const char* kPersistentCountNames =
     "forward,backward,refused,fallback,local_forward,local_backward,grid_forward_rows_1,"
     "grid_forward_rows_2,grid_forward_rows_4,grid_forward_mma,grid_backward_mma,"
     "local_forward_registers,local_backward_registers,cluster_forward,cluster_backward,"
-    "cluster_forward_mma,cluster_backward_mma";
+    "cluster_forward_mma,cluster_backward_mma,cluster_backward_lane_units_2";
 
 }  // namespace gru_cuda

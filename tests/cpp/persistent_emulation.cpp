@@ -95,8 +95,10 @@ void emulate_forward(const PersistentPlan& plan, const PersistentForwardArgs& ar
 template <typename S>
 void emulate_backward(const PersistentPlan& plan, const PersistentBackwardArgs& args) {
   if (plan.form == PersistentForm::kCluster) {
-    with_cluster_backward_kernel<S>(plan.mma != 0, [&](auto kernel, bool mma) {
-      std::printf(mma ? "backward cluster mma\n" : "backward cluster\n");
+    with_cluster_backward_kernel<S>(args.shape.H, plan.rows_per_block, plan.mma != 0,
+                                    [&](auto kernel, int lane_units) {
+      if (lane_units == 0) std::printf("backward cluster mma\n");
+      if (lane_units != 0) std::printf("backward cluster lane units %d\n", lane_units);
       emulated_launch(plan.grid, plan.smem_backward, [&] { kernel(args); }, plan.cluster_size);
       return 0;
     });

@@ -163,57 +163,67 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 #endif
 }
 
-// Unit u's partial dh from this block's gate rows for kRows rows: sums[j] = sum over the
-// own gate rows m of dgh[j * row + m] * w_s[m * H + u]. Each W_hh value read serves the
-// kRows rows; 4 / kRows chains a row keep 4 FMAs in flight.
-template <int kRows, typename scalar_t>
+// The partial dh of units u + 32 p (p < kUnits) from this block's gate rows for kRows
+// rows: sums[j][p] = sum over the own gate rows m of dgh[j * row + m] * w_s[m * H + u +
+// 32 p]. Each W_hh value read serves the kRows rows and each dgh value the kUnits units;
+// at least 4 independent chains keep FMAs in flight. A unit past H reads column H - 1
+// and its sums are the caller's to drop.
+template <int kRows, int kUnits, typename scalar_t>
 __device__ __forceinline__ void unit_partials(const float* w_s, const scalar_t* dgh, int row,
                                               int H, int k, int units, int u,
-                                              float (&sums)[kRows]) {
-  constexpr int kChains = 4 / kRows;
-  float acc[kRows][kChains];
+                                              float (&sums)[kRows][kUnits]) {
+  constexpr int kChains = kRows * kUnits >= 4 ? 1 : 4 / (kRows * kUnits);
+  int column[kUnits];
+#pragma unroll
+  for (int p = 0; p < kUnits; ++p) column[p] = u + 32 * p < H ? u + 32 * p : H - 1;
+  float acc[kRows][kUnits][kChains];
 #pragma unroll
   for (int j = 0; j < kRows; ++j) {
 #pragma unroll
-    for (int q = 0; q < kChains; ++q) acc[j][q] = 0.0f;
+    for (int p = 0; p < kUnits; ++p) {
+#pragma unroll
+      for (int q = 0; q < kChains; ++q) acc[j][p][q] = 0.0f;
+    }
   }
+  const auto step = [&](int m, int q) {
+    float w[kUnits];
+#pragma unroll
+    for (int p = 0; p < kUnits; ++p) w[p] = w_s[m * H + column[p]];
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) {
+      const float g = static_cast<float>(dgh[j * row + m]);
+#pragma unroll
+      for (int p = 0; p < kUnits; ++p) acc[j][p][q] = fmaf(g, w[p], acc[j][p][q]);
+    }
+  };
   for (int g = 0; g < 3; ++g) {
     int m = g * k;
     const int end = m + units;
     for (; m + kChains <= end; m += kChains) {
 #pragma unroll
-      for (int q = 0; q < kChains; ++q) {
-        const float w = w_s[(m + q) * H + u];
-#pragma unroll
-        for (int j = 0; j < kRows; ++j) {
-          acc[j][q] = fmaf(static_cast<float>(dgh[j * row + m + q]), w, acc[j][q]);
-        }
-      }
+      for (int q = 0; q < kChains; ++q) step(m + q, q);
     }
-    for (; m < end; ++m) {
-      const float w = w_s[m * H + u];
-#pragma unroll
-      for (int j = 0; j < kRows; ++j) {
-        acc[j][0] = fmaf(static_cast<float>(dgh[j * row + m]), w, acc[j][0]);
-      }
-    }
+    for (; m < end; ++m) step(m, 0);
   }
 #pragma unroll
   for (int j = 0; j < kRows; ++j) {
-    float total = acc[j][0];
 #pragma unroll
-    for (int q = 1; q < kChains; ++q) total += acc[j][q];
-    sums[j] = total;
+    for (int p = 0; p < kUnits; ++p) {
+      float total = acc[j][p][0];
+#pragma unroll
+      for (int q = 1; q < kChains; ++q) total += acc[j][p][q];
+      sums[j][p] = total;
+    }
   }
 }
 
 // The backward's product, split by gate rows: a block multiplies the gradient of its own
 // gate rows (dgh_s, (R, 3k)) by its slice of W_hh into a partial dh for every unit, and
 // writes each unit's partial into the block owning it, as source `rank` of its (C, R, k)
-// buffer. A warp takes items of 32 units (a lane a unit) and 4 rows, or 1 for the rows
-// past a multiple of 4: no shuffles. Every block writes every live row's partials, zeros
-// where it owns no units.
-template <typename scalar_t>
+// buffer. A warp takes items of 32 kUnits units (a lane kUnits units, 32 apart) and 4
+// rows, or 1 for the rows past a multiple of 4: no shuffles. Every block writes every
+// live row's partials, zeros where it owns no units.
+template <int kUnits, typename scalar_t>
 __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
                                                           const scalar_t* dgh_s,
                                                           float* partial, int H, int k,
@@ -221,25 +231,32 @@ __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
                                                           int live, int lane, int warp,
                                                           int warps) {
 #if GRU_CLUSTERS
-  const int slabs = (H + 31) / 32, quads = live / 4, groups = quads + live % 4;
+  constexpr int kSlab = 32 * kUnits;
+  const int slabs = (H + kSlab - 1) / kSlab, quads = live / 4, groups = quads + live % 4;
   for (int item = warp; item < groups * slabs; item += warps) {
-    const int group = item / slabs, u = (item - group * slabs) * 32 + lane;
+    const int group = item / slabs, u = (item - group * slabs) * kSlab + lane;
     if (u >= H) continue;
-    const int owner = u / k;
-    const auto store = [&](int n, float value) {
-      float* slot = partial + (rank * R + n) * k + (u - owner * k);
+    const auto store = [&](int n, int p, float value) {
+      const int unit = u + 32 * p;
+      if (unit >= H) return;
+      const int owner = unit / k;
+      float* slot = partial + (rank * R + n) * k + (unit - owner * k);
       *(owner == rank ? slot : cluster_peer(slot, owner)) = value;
     };
     if (group < quads) {
-      float sums[4];
-      unit_partials<4>(w_s, dgh_s + 4 * group * 3 * k, 3 * k, H, k, units, u, sums);
+      float sums[4][kUnits];
+      unit_partials<4, kUnits>(w_s, dgh_s + 4 * group * 3 * k, 3 * k, H, k, units, u, sums);
 #pragma unroll
-      for (int j = 0; j < 4; ++j) store(4 * group + j, sums[j]);
+      for (int j = 0; j < 4; ++j) {
+#pragma unroll
+        for (int p = 0; p < kUnits; ++p) store(4 * group + j, p, sums[j][p]);
+      }
     } else {
       const int n = 4 * quads + group - quads;
-      float sums[1];
-      unit_partials<1>(w_s, dgh_s + n * 3 * k, 3 * k, H, k, units, u, sums);
-      store(n, sums[0]);
+      float sums[1][kUnits];
+      unit_partials<1, kUnits>(w_s, dgh_s + n * 3 * k, 3 * k, H, k, units, u, sums);
+#pragma unroll
+      for (int p = 0; p < kUnits; ++p) store(n, p, sums[0][p]);
     }
   }
 #endif
@@ -263,8 +280,9 @@ __device__ __forceinline__ void cluster_backward_mma_partials(
 #endif
 }
 
-// kMma: the product on tensor cores (H % 16 == 0; float32 as TF32).
-template <typename scalar_t, bool kMma = false>
+// kMma: the product on tensor cores (H % 16 == 0; float32 as TF32); else on FFMA with
+// kLaneUnits units a lane (cluster_backward_lane_units).
+template <typename scalar_t, bool kMma = false, int kLaneUnits = 1>
 __global__ void __launch_bounds__(kPersistentThreads, 1)
     cluster_backward_kernel(const PersistentBackwardArgs args) {
 #if !GRU_CLUSTERS
@@ -336,8 +354,8 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
       cluster_backward_mma_partials(w_m, w_row, dgh_s, dgh_row, K, partial, H, k, R, rank,
                                     live, lane, warp, warps);
     } else {
-      cluster_backward_partials(w_s, dgh_s, partial, H, k, units, R, rank, live, lane, warp,
-                                warps);
+      cluster_backward_partials<kLaneUnits>(w_s, dgh_s, partial, H, k, units, R, rank, live,
+                                            lane, warp, warps);
     }
     cluster_barrier();  // every block's partials for this block's units are in
 
@@ -370,11 +388,15 @@ auto with_cluster_forward_kernel(int64_t H, int64_t rows_per_warp, bool mma, con
   return fn(cluster_forward_kernel<scalar_t, kSave, 16, 1>, 16, 1);
 }
 
-// fn(kernel, mma): the backward on FFMA, or with mma on tensor cores.
+// fn(kernel, lane_units): the backward on FFMA with the units a lane its H and R rows a
+// cluster call for, or with mma on tensor cores as fn(kernel, 0).
 template <typename scalar_t, typename Fn>
-auto with_cluster_backward_kernel(bool mma, const Fn& fn) {
-  if (mma) return fn(cluster_backward_kernel<scalar_t, true>, true);
-  return fn(cluster_backward_kernel<scalar_t, false>, false);
+auto with_cluster_backward_kernel(int64_t H, int64_t R, bool mma, const Fn& fn) {
+  if (mma) return fn(cluster_backward_kernel<scalar_t, true>, 0);
+  if (cluster_backward_lane_units(H, R) == 2) {
+    return fn(cluster_backward_kernel<scalar_t, false, 2>, 2);
+  }
+  return fn(cluster_backward_kernel<scalar_t, false, 1>, 1);
 }
 
 }  // namespace persistent_kernels

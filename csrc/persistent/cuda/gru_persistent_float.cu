@@ -13,11 +13,11 @@ GRU_PERSISTENT_TYPED(, float)
 }  // namespace persistent_launch
 
 // Here, beside the float kernels whose figures they ask for.
-int64_t persistent_static_smem() {
+PersistentKernelFacts persistent_kernel_facts() {
   cudaFuncAttributes attributes{};
   C10_CUDA_CHECK(cudaFuncGetAttributes(
       &attributes, persistent_kernels::cluster_forward_kernel<float, true, 8, 1>));
-  return static_cast<int64_t>(attributes.sharedSizeBytes);
+  return {static_cast<int64_t>(attributes.sharedSizeBytes), attributes.ptxVersion};
 }
 
 bool max_active_clusters(int device, int64_t smem_bytes, int64_t (&clusters)[2]) {
@@ -32,8 +32,9 @@ bool max_active_clusters(int device, int64_t smem_bytes, int64_t (&clusters)[2])
     if (err == cudaSuccess) err = cudaOccupancyMaxActiveClusters(&count, kernel, &config);
     if (err != cudaSuccess) {
       (void)cudaGetLastError();  // the failed query's own error
-      clusters[0] = clusters[1] = 0;
-      return false;
+      clusters[i] = 0;
+      if (i == 0) clusters[1] = 0;
+      return i != 0;  // clusters of 16 are non-portable: a device may refuse them alone
     }
     clusters[i] = count;
   }

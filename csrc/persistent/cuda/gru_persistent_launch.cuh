@@ -192,8 +192,10 @@ cudaError_t launch_backward_typed(const PersistentBackwardArgs& args, int device
                                   cudaStream_t stream) {
   if (args.shape.cluster_size > 0) {
     return with_cluster_backward_kernel<scalar_t>(
-        args.shape.mma != 0,
-        [&](auto kernel, bool /*mma*/) { return cluster_launch(kernel, args, device, stream); });
+        args.shape.H, args.shape.rows_per_block, args.shape.mma != 0,
+        [&](auto kernel, int /*lane_units*/) {
+          return cluster_launch(kernel, args, device, stream);
+        });
   }
   if (args.shape.rows_per_block > 0) {
     return with_local_backward_kernel<scalar_t>(

@@ -24,14 +24,16 @@ namespace gru_cuda {
 namespace {
 
 // The device's figures (its shared memory: the most the kernels' dynamic shared memory
-// may take), with its clusters where `clusters` asks for them (else none).
+// may take), with its clusters where `clusters` asks for them (else none), and the
+// virtual architecture of the kernels it runs.
 // Those are measured once, by an occupancy query per cluster size, and asked again where
 // the query failed; never while `may_query` is false (under a user's graph capture, where
 // a call the capture does not allow would invalidate it): none until measured.
-DeviceLimits device_limits(int device, bool clusters, bool may_query) {
+DeviceLimits device_limits(int device, bool clusters, bool may_query, int* ptx_version = nullptr) {
   struct Known {
     DeviceLimits limits;
     bool clusters_measured;
+    int ptx_version;
   };
   static std::mutex mutex;
   static std::map<int, Known> known;
@@ -44,9 +46,13 @@ DeviceLimits device_limits(int device, bool clusters, bool may_query) {
         cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
     const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
-    const int64_t dynamic_smem = smem - persistent_static_smem();
-    const bool clusters_measured = major < 9;  // none before sm_90
-    found = known.emplace(device, Known{{sms, dynamic_smem}, clusters_measured}).first;
+    const PersistentKernelFacts facts = persistent_kernel_facts();
+    // none before sm_90, nor where the kernels' cluster bodies were not built
+    const bool clusters_measured = major < 9 || facts.ptx_version < 90;
+    found = known
+                .emplace(device, Known{{sms, smem - facts.static_smem}, clusters_measured,
+                                       facts.ptx_version})
+                .first;
   }
   Known& entry = found->second;
   if (clusters && may_query && !entry.clusters_measured) {
@@ -56,16 +62,15 @@ DeviceLimits device_limits(int device, bool clusters, bool may_query) {
   }
   DeviceLimits limits = entry.limits;
   if (!clusters) limits.clusters[0] = limits.clusters[1] = 0;
+  if (ptx_version != nullptr) *ptx_version = entry.ptx_version;
   return limits;
 }
 
 // The element size of a layer whose products may use tensor cores, else 0: float32 only as
-// TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there); sm_80 on.
-int64_t mma_bytes(bool allowed, at::ScalarType dtype, int device) {
-  if (!allowed) return 0;
-  int major = 0;
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  if (major < 8) return 0;
+// TF32, where cuDNN's RNNs may use TF32 too (the precision nn.GRU has there); kernels
+// built for sm_80 on (the device is at least what they were built for).
+int64_t mma_bytes(bool allowed, at::ScalarType dtype, int ptx_version) {
+  if (!allowed || ptx_version < 80) return 0;
   if (dtype == at::kHalf || dtype == at::kBFloat16) return 2;
   return dtype == at::kFloat && rnn_allows_tf32() ? 4 : 0;
 }
@@ -97,10 +102,11 @@ bool plan_for(const at::Tensor& like, int64_t H, int64_t N, int64_t D, bool pack
   const bool registers = row ? row->registers : persistent_local_registers().load();
 
   const bool under_capture = capturing(like);
-  DeviceLimits limits = device_limits(like.get_device(), cluster, !under_capture);
+  int ptx_version = 0;
+  DeviceLimits limits = device_limits(like.get_device(), cluster, !under_capture, &ptx_version);
   if (cluster_size == 16) limits.clusters[0] = 0;  // none of 8
   plan = plan_persistent(H, N, D, like.scalar_type() == at::kDouble, limits, local, warp_rows,
-                         mma_bytes(mma, like.scalar_type(), like.get_device()), registers,
+                         mma_bytes(mma, like.scalar_type(), ptx_version), registers,
                          like.element_size());
   const bool usable = plan.eligible() && (row == nullptr || plan.form == row->form) &&
                       (!under_capture || (plan.form != PersistentForm::kGrid && !packed));
@@ -225,7 +231,11 @@ bool persistent_layer_backward(const LayerBackward& layer) {
   }
   if (plan.form == PersistentForm::kCluster) {
     persistent_counts().cluster_backward++;
-    if (plan.mma != 0) persistent_counts().cluster_backward_mma++;
+    if (plan.mma != 0) {
+      persistent_counts().cluster_backward_mma++;
+    } else if (cluster_backward_lane_units(layer.H, plan.rows_per_block) == 2) {
+      persistent_counts().cluster_backward_lane_units_2++;
+    }
   } else if (plan.form == PersistentForm::kGrid && plan.mma != 0) {
     persistent_counts().grid_backward_mma++;
   }
@@ -233,10 +243,12 @@ bool persistent_layer_backward(const LayerBackward& layer) {
 }
 
 // The figures the plan takes for a device: SMs, shared memory a block, clusters of 8 and
-// of 16 at once (whatever the cluster switch says), for gru_cuda.persistent_kernels.plan.
+// of 16 at once (whatever the cluster switch says), the kernels' virtual architecture,
+// for gru_cuda.persistent_kernels.plan.
 std::vector<int64_t> persistent_device_limits_op(int64_t device) {
-  const DeviceLimits l = device_limits(static_cast<int>(device), true, true);
-  return {l.sm_count, l.smem_per_block, l.clusters[0], l.clusters[1]};
+  int ptx_version = 0;
+  const DeviceLimits l = device_limits(static_cast<int>(device), true, true, &ptx_version);
+  return {l.sm_count, l.smem_per_block, l.clusters[0], l.clusters[1], ptx_version};
 }
 
 TORCH_LIBRARY_FRAGMENT(gru_cuda, m) {
