@@ -5,6 +5,8 @@
 // form an ordinary launch; the cluster form an ordinary launch with a cluster dimension.
 #pragma once
 
+#include <c10/cuda/CUDAGuard.h>
+
 #include "gru_cluster_kernels.cuh"
 #include "gru_local_kernels.cuh"
 #include "gru_persistent_kernels.cuh"
@@ -26,7 +28,8 @@ using persistent_kernels::with_local_forward_kernel;
 
 // What a launch asks the runtime about a kernel on a device, asked once a key: each
 // question costs microseconds of host time, and a layer's whole run is one launch. A
-// failed answer is not kept.
+// failed answer is not kept. Asked with the key's device current, since a function's
+// attributes are set in the current device's context.
 // Key: kernel, device, and the launch's shared memory bytes (-1, -2: the attributes set).
 using KernelFactKey = std::tuple<const void*, int, int64_t>;
 struct KernelFacts {
@@ -48,6 +51,7 @@ cudaError_t kernel_fact(const KernelFactKey& key, int& value, const Compute& com
       return cudaSuccess;
     }
   }
+  const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(std::get<1>(key)));
   const cudaError_t err = compute(value);
   if (err == cudaSuccess) {
     const std::lock_guard<std::mutex> lock(facts.mutex);
@@ -59,7 +63,7 @@ cudaError_t kernel_fact(const KernelFactKey& key, int& value, const Compute& com
 // Lets `kernel` take all the dynamic shared memory the device allows it: the opt-in maximum
 // less its static shared memory (1 KB in sm_90 builds). Always that value, never the
 // launch's need, so that threads launching other shapes never lower it under each other;
-// so set once a kernel and device (the current one, which the layer's guard made `device`).
+// so set once a kernel and device.
 template <typename Kernel>
 cudaError_t allow_dynamic_smem(Kernel kernel, int device) {
   int allowed = 0;
