@@ -17,8 +17,9 @@
 #define GRU_HOST_DEVICE
 #endif
 
-// The CPU row loops vectorize only if the element step is inlined into them; GCC's
-// heuristics otherwise keep some instantiations (the inference one, half types) as calls.
+// The CPU row loops vectorize only if the element step and the gate math are inlined
+// into them; GCC's heuristics otherwise keep some instantiations as calls (the inference
+// one, half types; the training forward in bfloat16 called gru_cell_forward).
 #if defined(__GNUC__) || defined(__clang__)
 #define GRU_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
@@ -28,13 +29,13 @@
 namespace gru_cuda {
 
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
-// Host float32: libm's expf/tanhf are calls the compiler cannot vectorize, and they
-// cost more than the rest of the step together. These use only arithmetic and bit
+// Host float32 and float64: libm's exp/tanh are calls the compiler cannot vectorize, and
+// they cost more than the rest of the step together. These use only arithmetic and bit
 // moves, so the per-row loops vectorize; error is a few ulp.
 namespace detail {
 
 // expm1(x) by its Taylor series to x^8: under 1e-8 relative error for |x| <= ln2/2.
-inline float expm1_taylor(float x) {
+GRU_ALWAYS_INLINE float expm1_taylor(float x) {
   float p = 1.0f / 40320.0f;
   p = p * x + 1.0f / 5040.0f;
   p = p * x + 1.0f / 720.0f;
@@ -50,7 +51,7 @@ inline float expm1_taylor(float x) {
 // clamped; outside the clamp the result is exp's limit (inf above, 0 below, NaN for NaN),
 // so that a non-finite value propagates as in PyTorch's own ops: sigmoid(-inf) is
 // exactly 0, and 0 * inf is NaN there too.
-inline float exp_f32(float x) {
+GRU_ALWAYS_INLINE float exp_f32(float x) {
   const float c = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   const float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float k = (c * 1.44269504f + round_magic) - round_magic;
@@ -65,7 +66,7 @@ inline float exp_f32(float x) {
 
 // tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|)) with the sign of x; expm1 by its series
 // near 0 so that small |x| keeps its relative precision.
-inline float tanh_f32(float x) {
+GRU_ALWAYS_INLINE float tanh_f32(float x) {
   const float a = x < 0.0f ? -x : x;
   const float t = -2.0f * a;
   const float e = exp_f32(t);  // computed on both paths so the select vectorizes
@@ -74,19 +75,68 @@ inline float tanh_f32(float x) {
   return x < 0.0f ? -y : y;
 }
 
+// The same for float64, a few ulp: expm1 by its series to x^13 (under 1e-17 relative for
+// |x| <= ln2/2), 2^k from the bits the rounding constant leaves (no double-to-int64
+// conversion, which AVX2 lacks). Beyond [-708, 709] the result is exp's limit, where
+// libm's would be within 1e-307 of it (a subnormal or the last normal values).
+GRU_ALWAYS_INLINE double expm1_taylor(double x) {
+  double p = 1.0 / 6227020800.0;  // 1/13!
+  p = p * x + 1.0 / 479001600.0;
+  p = p * x + 1.0 / 39916800.0;
+  p = p * x + 1.0 / 3628800.0;
+  p = p * x + 1.0 / 362880.0;
+  p = p * x + 1.0 / 40320.0;
+  p = p * x + 1.0 / 5040.0;
+  p = p * x + 1.0 / 720.0;
+  p = p * x + 1.0 / 120.0;
+  p = p * x + 1.0 / 24.0;
+  p = p * x + 1.0 / 6.0;
+  p = p * x + 0.5;
+  p = p * x + 1.0;
+  return p * x;
+}
+
+GRU_ALWAYS_INLINE double exp_f64(double x) {
+  const double c = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
+  const double round_magic = 6755399441055744.0;  // 1.5 * 2^52: k lands in the low bits
+  const double shifted = c * 1.4426950408889634 + round_magic;
+  const double k = shifted - round_magic;
+  // ln2 split so that k * ln2_hi is exact (its low 32 bits are zeros)
+  const double r = (c - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+  int64_t k_bits;
+  std::memcpy(&k_bits, &shifted, sizeof(k_bits));
+  const int64_t bits = (k_bits - int64_t{0x4338000000000000} + 1023) << 52;
+  double scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  const double value = (1.0 + expm1_taylor(r)) * scale;
+  const double beyond = x > 0.0 ? std::numeric_limits<double>::infinity() : 0.0;
+  return x != x ? x : (c != x ? beyond : value);
+}
+
+GRU_ALWAYS_INLINE double tanh_f64(double x) {
+  const double a = x < 0.0 ? -x : x;
+  const double t = -2.0 * a;
+  const double e = exp_f64(t);
+  const double em1 = a < 0.17 ? expm1_taylor(t) : e - 1.0;
+  const double y = -em1 / (2.0 + em1);
+  return x < 0.0 ? -y : y;
+}
+
 }  // namespace detail
 
-inline float gru_exp(float x) { return detail::exp_f32(x); }
-inline float gru_tanh(float x) { return detail::tanh_f32(x); }
+GRU_ALWAYS_INLINE float gru_exp(float x) { return detail::exp_f32(x); }
+GRU_ALWAYS_INLINE float gru_tanh(float x) { return detail::tanh_f32(x); }
+GRU_ALWAYS_INLINE double gru_exp(double x) { return detail::exp_f64(x); }
+GRU_ALWAYS_INLINE double gru_tanh(double x) { return detail::tanh_f64(x); }
 #else
 __device__ inline float gru_exp(float x) { return expf(x); }
 __device__ inline float gru_tanh(float x) { return tanhf(x); }
+__device__ inline double gru_exp(double x) { return exp(x); }
+__device__ inline double gru_tanh(double x) { return tanh(x); }
 #endif
-GRU_HOST_DEVICE inline double gru_exp(double x) { return exp(x); }
-GRU_HOST_DEVICE inline double gru_tanh(double x) { return tanh(x); }
 
 template <typename T>
-GRU_HOST_DEVICE inline T gru_sigmoid(T x) {
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE T gru_sigmoid(T x) {
   return T(1) / (T(1) + gru_exp(-x));
 }
 
@@ -96,7 +146,7 @@ struct GateValues {
 };
 
 template <typename T>
-GRU_HOST_DEVICE inline GateValues<T> gru_cell_forward(
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE GateValues<T> gru_cell_forward(
     T gx_r, T gx_z, T gx_n, T gh_r, T gh_z, T gh_n, T h) {
   GateValues<T> g;
   g.r = gru_sigmoid(gx_r + gh_r);
@@ -115,7 +165,7 @@ struct GateGrads {
 
 // dh_new: gradient reaching h' (output gradient plus the carried state gradient).
 template <typename T>
-GRU_HOST_DEVICE inline GateGrads<T> gru_cell_backward(
+GRU_HOST_DEVICE GRU_ALWAYS_INLINE GateGrads<T> gru_cell_backward(
     T dh_new, T h_prev, T r, T z, T n, T gh_n) {
   const T dn_pre = dh_new * (T(1) - z) * (T(1) - n * n);
   const T dz_pre = dh_new * (h_prev - n) * z * (T(1) - z);
@@ -148,22 +198,21 @@ GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_forward_element(
     const scalar_t* gx_row, const gh_t* gh, int64_t gh_block, const scalar_t* b_ih,
     const scalar_t* b_hh, const scalar_t* h_prev_row, scalar_t* h_next_row, scalar_t* out_row,
     scalar_t* saved_row, int64_t j, int64_t H) {
-  const scalar_t h_prev = h_prev_row[j];
+  const acc_t h_prev = acc_t(h_prev_row[j]);
   const acc_t gh_n = acc_t(gh[2 * gh_block]) + acc_t(b_hh[2 * H + j]);
   const GateValues<acc_t> g = gru_cell_forward<acc_t>(
       acc_t(gx_row[j]) + acc_t(b_ih[j]), acc_t(gx_row[H + j]) + acc_t(b_ih[H + j]),
       acc_t(gx_row[2 * H + j]) + acc_t(b_ih[2 * H + j]), acc_t(gh[0]) + acc_t(b_hh[j]),
       acc_t(gh[gh_block]) + acc_t(b_hh[H + j]), gh_n, h_prev);
   if (kSave) {
-    saved_row[kSavedR * H + j] = g.r;
-    saved_row[kSavedZ * H + j] = g.z;
-    saved_row[kSavedN * H + j] = g.n;
-    saved_row[kSavedGhN * H + j] = gh_n;
-    saved_row[kSavedHPrev * H + j] = h_prev;
+    saved_row[kSavedR * H + j] = scalar_t(g.r);
+    saved_row[kSavedZ * H + j] = scalar_t(g.z);
+    saved_row[kSavedN * H + j] = scalar_t(g.n);
+    saved_row[kSavedGhN * H + j] = scalar_t(gh_n);
+    saved_row[kSavedHPrev * H + j] = scalar_t(h_prev);
   }
-  const scalar_t h_new = g.h_new;
-  h_next_row[j] = h_new;
-  out_row[j] = h_new;
+  h_next_row[j] = scalar_t(g.h_new);
+  out_row[j] = scalar_t(g.h_new);
 }
 
 // One element of a backward step. grad_out_row (H): the output's gradient; dh_row (H):
@@ -178,13 +227,17 @@ GRU_HOST_DEVICE GRU_ALWAYS_INLINE void gru_backward_element(
     scalar_t* dgh, int64_t dgh_block, scalar_t* dgh_n_row, int64_t j, int64_t H) {
   const acc_t dh_new = acc_t(grad_out_row[j]) + acc_t(dh_row[j]);
   const GateGrads<acc_t> g = gru_cell_backward<acc_t>(
-      dh_new, saved_row[kSavedHPrev * H + j], saved_row[kSavedR * H + j],
-      saved_row[kSavedZ * H + j], saved_row[kSavedN * H + j], saved_row[kSavedGhN * H + j]);
-  dgx_row[j] = dgh[0] = g.dgx_r;
-  dgx_row[H + j] = dgh[dgh_block] = g.dgx_z;
-  dgx_row[2 * H + j] = g.dgx_n;
-  dgh[2 * dgh_block] = dgh_n_row[j] = g.dgh_n;
-  dh_row[j] = g.dh_direct;
+      dh_new, acc_t(saved_row[kSavedHPrev * H + j]), acc_t(saved_row[kSavedR * H + j]),
+      acc_t(saved_row[kSavedZ * H + j]), acc_t(saved_row[kSavedN * H + j]),
+      acc_t(saved_row[kSavedGhN * H + j]));
+  dgx_row[j] = scalar_t(g.dgx_r);
+  dgh[0] = scalar_t(g.dgx_r);
+  dgx_row[H + j] = scalar_t(g.dgx_z);
+  dgh[dgh_block] = scalar_t(g.dgx_z);
+  dgx_row[2 * H + j] = scalar_t(g.dgx_n);
+  dgh[2 * dgh_block] = scalar_t(g.dgh_n);
+  dgh_n_row[j] = scalar_t(g.dgh_n);
+  dh_row[j] = scalar_t(g.dh_direct);
 }
 
 }  // namespace gru_cuda
