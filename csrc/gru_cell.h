@@ -31,103 +31,88 @@ namespace gru_cuda {
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
 // Host float32 and float64: libm's exp/tanh are calls the compiler cannot vectorize, and
 // they cost more than the rest of the step together. These use only arithmetic and bit
-// moves, so the per-row loops vectorize; error is a few ulp.
+// moves, so the per-row loops vectorize; error is a few ulp (float64: 2.2 at most).
 namespace detail {
 
-// expm1(x) by its Taylor series to x^8: under 1e-8 relative error for |x| <= ln2/2.
-GRU_ALWAYS_INLINE float expm1_taylor(float x) {
-  float p = 1.0f / 40320.0f;
-  p = p * x + 1.0f / 5040.0f;
-  p = p * x + 1.0f / 720.0f;
-  p = p * x + 1.0f / 120.0f;
-  p = p * x + 1.0f / 24.0f;
-  p = p * x + 1.0f / 6.0f;
-  p = p * x + 0.5f;
-  p = p * x + 1.0f;
+// Per type: the series' degree (its error under 1e-8 in float, 1e-17 in float64 relative
+// for |x| <= ln2/2); the clamp that keeps 2^k a normal number; 1.5 * 2^mantissa bits,
+// which rounds to an integer k when added and leaves k in the low bits (no float-to-int
+// conversion, which AVX2 lacks for float64); ln2 split so that k * ln2_hi is exact.
+template <typename T>
+struct ExpForm;
+template <>
+struct ExpForm<float> {
+  using Bits = int32_t;
+  static constexpr int kDegree = 8, kMantissa = 23, kBias = 127;
+  static constexpr float kLow = -87.0f, kHigh = 88.0f, kRound = 12582912.0f;
+  static constexpr Bits kRoundBits = 0x4B400000;
+  static constexpr float kLog2e = 1.44269504f, kLn2Hi = 0.693145752f, kLn2Lo = 1.42860677e-6f;
+};
+template <>
+struct ExpForm<double> {
+  using Bits = int64_t;
+  static constexpr int kDegree = 13, kMantissa = 52, kBias = 1023;
+  static constexpr double kLow = -708.0, kHigh = 709.0, kRound = 6755399441055744.0;
+  static constexpr Bits kRoundBits = 0x4338000000000000;
+  static constexpr double kLog2e = 1.4426950408889634, kLn2Hi = 6.93147180369123816490e-01,
+                          kLn2Lo = 1.90821492927058770002e-10;
+};
+
+constexpr double kInverseFactorial[14] = {
+    1.0,         1.0,           1.0 / 2,        1.0 / 6,         1.0 / 24,
+    1.0 / 120,   1.0 / 720,     1.0 / 5040,     1.0 / 40320,     1.0 / 362880,
+    1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0};
+
+// expm1(x) by its Taylor series to x^kDegree.
+template <typename T>
+GRU_ALWAYS_INLINE T expm1_taylor(T x) {
+  T p = T(kInverseFactorial[ExpForm<T>::kDegree]);
+#pragma GCC unroll 16
+  for (int n = ExpForm<T>::kDegree - 1; n >= 1; --n) p = p * x + T(kInverseFactorial[n]);
   return p * x;
 }
 
 // exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2]. The bit trick needs x
 // clamped; outside the clamp the result is exp's limit (inf above, 0 below, NaN for NaN),
 // so that a non-finite value propagates as in PyTorch's own ops: sigmoid(-inf) is
-// exactly 0, and 0 * inf is NaN there too.
-GRU_ALWAYS_INLINE float exp_f32(float x) {
-  const float c = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float round_magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float k = (c * 1.44269504f + round_magic) - round_magic;
-  const float r = (c - k * 0.693145752f) - k * 1.42860677e-6f;  // ln2 split in two
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
+// exactly 0, and 0 * inf is NaN there too. libm's would be within 1e-37 (float64:
+// 1e-307) of it there.
+template <typename T>
+GRU_ALWAYS_INLINE T exp_approx(T x) {
+  using F = ExpForm<T>;
+  using Bits = typename F::Bits;
+  const T c = x < F::kLow ? F::kLow : (x > F::kHigh ? F::kHigh : x);
+  const T shifted = c * F::kLog2e + F::kRound;
+  const T k = shifted - F::kRound;
+  const T r = (c - k * F::kLn2Hi) - k * F::kLn2Lo;
+  Bits k_bits;
+  std::memcpy(&k_bits, &shifted, sizeof(k_bits));
+  const Bits bits = (k_bits - F::kRoundBits + F::kBias) << F::kMantissa;
+  T scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  const float value = (1.0f + expm1_taylor(r)) * scale;
-  const float beyond = x > 0.0f ? std::numeric_limits<float>::infinity() : 0.0f;
+  const T value = (T(1) + expm1_taylor(r)) * scale;
+  const T beyond = x > T(0) ? std::numeric_limits<T>::infinity() : T(0);
   return x != x ? x : (c != x ? beyond : value);
 }
 
 // tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|)) with the sign of x; expm1 by its series
 // near 0 so that small |x| keeps its relative precision.
-GRU_ALWAYS_INLINE float tanh_f32(float x) {
-  const float a = x < 0.0f ? -x : x;
-  const float t = -2.0f * a;
-  const float e = exp_f32(t);  // computed on both paths so the select vectorizes
-  const float em1 = a < 0.17f ? expm1_taylor(t) : e - 1.0f;
-  const float y = -em1 / (2.0f + em1);
-  return x < 0.0f ? -y : y;
-}
-
-// The same for float64, a few ulp: expm1 by its series to x^13 (under 1e-17 relative for
-// |x| <= ln2/2), 2^k from the bits the rounding constant leaves (no double-to-int64
-// conversion, which AVX2 lacks). Beyond [-708, 709] the result is exp's limit, where
-// libm's would be within 1e-307 of it (a subnormal or the last normal values).
-GRU_ALWAYS_INLINE double expm1_taylor(double x) {
-  double p = 1.0 / 6227020800.0;  // 1/13!
-  p = p * x + 1.0 / 479001600.0;
-  p = p * x + 1.0 / 39916800.0;
-  p = p * x + 1.0 / 3628800.0;
-  p = p * x + 1.0 / 362880.0;
-  p = p * x + 1.0 / 40320.0;
-  p = p * x + 1.0 / 5040.0;
-  p = p * x + 1.0 / 720.0;
-  p = p * x + 1.0 / 120.0;
-  p = p * x + 1.0 / 24.0;
-  p = p * x + 1.0 / 6.0;
-  p = p * x + 0.5;
-  p = p * x + 1.0;
-  return p * x;
-}
-
-GRU_ALWAYS_INLINE double exp_f64(double x) {
-  const double c = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
-  const double round_magic = 6755399441055744.0;  // 1.5 * 2^52: k lands in the low bits
-  const double shifted = c * 1.4426950408889634 + round_magic;
-  const double k = shifted - round_magic;
-  // ln2 split so that k * ln2_hi is exact (its low 32 bits are zeros)
-  const double r = (c - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
-  int64_t k_bits;
-  std::memcpy(&k_bits, &shifted, sizeof(k_bits));
-  const int64_t bits = (k_bits - int64_t{0x4338000000000000} + 1023) << 52;
-  double scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  const double value = (1.0 + expm1_taylor(r)) * scale;
-  const double beyond = x > 0.0 ? std::numeric_limits<double>::infinity() : 0.0;
-  return x != x ? x : (c != x ? beyond : value);
-}
-
-GRU_ALWAYS_INLINE double tanh_f64(double x) {
-  const double a = x < 0.0 ? -x : x;
-  const double t = -2.0 * a;
-  const double e = exp_f64(t);
-  const double em1 = a < 0.17 ? expm1_taylor(t) : e - 1.0;
-  const double y = -em1 / (2.0 + em1);
-  return x < 0.0 ? -y : y;
+template <typename T>
+GRU_ALWAYS_INLINE T tanh_approx(T x) {
+  const T a = x < T(0) ? -x : x;
+  const T t = T(-2) * a;
+  const T e = exp_approx(t);  // computed on both paths so the select vectorizes
+  const T em1 = a < T(0.17) ? expm1_taylor(t) : e - T(1);
+  const T y = -em1 / (T(2) + em1);
+  return x < T(0) ? -y : y;
 }
 
 }  // namespace detail
 
-GRU_ALWAYS_INLINE float gru_exp(float x) { return detail::exp_f32(x); }
-GRU_ALWAYS_INLINE float gru_tanh(float x) { return detail::tanh_f32(x); }
-GRU_ALWAYS_INLINE double gru_exp(double x) { return detail::exp_f64(x); }
-GRU_ALWAYS_INLINE double gru_tanh(double x) { return detail::tanh_f64(x); }
+GRU_ALWAYS_INLINE float gru_exp(float x) { return detail::exp_approx(x); }
+GRU_ALWAYS_INLINE float gru_tanh(float x) { return detail::tanh_approx(x); }
+GRU_ALWAYS_INLINE double gru_exp(double x) { return detail::exp_approx(x); }
+GRU_ALWAYS_INLINE double gru_tanh(double x) { return detail::tanh_approx(x); }
 #else
 __device__ inline float gru_exp(float x) { return expf(x); }
 __device__ inline float gru_tanh(float x) { return tanhf(x); }
