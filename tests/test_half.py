@@ -21,3 +21,23 @@ def test_half_types_match_float32(device, dtype):
     assert got[0].dtype == dtype
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < 1e-2, f"tensor {i}"
+
+
+def test_float16_gemms_on_the_cpu_run_in_float32():
+    """On the CPU the layer's float16 GEMMs run through float32 (counted: every one of them,
+    forward and backward), and the result stays that of float32 rounded to float16."""
+    torch.manual_seed(52)
+    model = gru_cuda.GRU(24, 40, bidirectional=True)
+    x = torch.randn(12, 5, 24, requires_grad=True)
+    hx = torch.randn(2, 5, 40, requires_grad=True)
+    expected = fwd_bwd(model, x, hx)
+    half = gru_cuda.GRU(24, 40, bidirectional=True, dtype=torch.float16)
+    half.load_state_dict(model.state_dict())
+    before = torch.ops.gru_cuda.half_matmul_count()
+    got = fwd_bwd(half, x.detach().half().requires_grad_(), hx.detach().half().requires_grad_())
+    ran = torch.ops.gru_cuda.half_matmul_count() - before
+    # the input projection, 12 steps' recurrent products a direction (forward and
+    # backward), then the weight gradients (3 a direction) and the input's gradient
+    assert ran == 1 + 2 * 2 * 12 + 2 * 3 + 1
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert rel_err(a, b) < 1e-2, f"tensor {i}"

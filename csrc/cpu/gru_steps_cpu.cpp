@@ -8,6 +8,7 @@
 
 #include "../gru_layer.h"
 #include "../replay/replay_switch.h"
+#include "half_matmul_cpu.h"
 #include "small_matmul_cpu.h"
 #include "target_clones.h"
 
@@ -117,6 +118,8 @@ const StepKernels cpu_step_kernels = {forward_step_cpu,
                                       /*layer_forward=*/nullptr,
                                       /*layer_backward=*/nullptr,
                                       small_matmul_cpu,
-                                      replay_addressing_cpu};
+                                      replay_addressing_cpu,
+                                      half_matmul_cpu,
+                                      half_recurrent_gemms_cpu};
 
 }  // namespace gru_cuda
