@@ -41,3 +41,17 @@ def test_float16_gemms_on_the_cpu_run_in_float32():
     assert ran == 1 + 2 * 2 * 12 + 2 * 3 + 1
     for i, (a, b) in enumerate(zip(got, expected)):
         assert rel_err(a, b) < 1e-2, f"tensor {i}"
+
+
+def test_float16_vector_products_on_the_cpu_stay_in_float16():
+    """A batch of one (a decoding step) multiplies matrices by vectors: those stay in
+    float16, whose GEMV is fast, and none goes through float32."""
+    torch.manual_seed(53)
+    cell = gru_cuda.GRUCell(24, 40, dtype=torch.float16)
+    x, h = torch.randn(1, 24, dtype=torch.float16), torch.randn(1, 40, dtype=torch.float16)
+    before = torch.ops.gru_cuda.half_matmul_count()
+    got = cell(x, h)
+    assert torch.ops.gru_cuda.half_matmul_count() == before
+    reference = torch.nn.GRUCell(24, 40)
+    reference.load_state_dict(cell.state_dict())
+    assert rel_err(got, reference(x.float(), h.float())) < 1e-2
