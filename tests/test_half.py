@@ -43,15 +43,23 @@ def test_float16_gemms_on_the_cpu_run_in_float32():
         assert rel_err(a, b) < 1e-2, f"tensor {i}"
 
 
-def test_float16_vector_products_on_the_cpu_stay_in_float16():
-    """A batch of one (a decoding step) multiplies matrices by vectors: those stay in
-    float16, whose GEMV is fast, and none goes through float32."""
+def test_float16_vector_products_on_the_cpu_stay_in_float16_where_that_is_fast():
+    """A batch of one (a decoding step) multiplies a row by transposed weights (x W^T):
+    PyTorch's float16 GEMV is fast there, so its forward keeps float16 throughout; its
+    backward (a row times W) goes through float32. Both match float32."""
     torch.manual_seed(53)
     cell = gru_cuda.GRUCell(24, 40, dtype=torch.float16)
-    x, h = torch.randn(1, 24, dtype=torch.float16), torch.randn(1, 40, dtype=torch.float16)
+    reference = torch.nn.GRUCell(24, 40)
+    reference.load_state_dict(cell.state_dict())
+    x = torch.randn(1, 24, dtype=torch.float16, requires_grad=True)
+    h = torch.randn(1, 40, dtype=torch.float16, requires_grad=True)
     before = torch.ops.gru_cuda.half_matmul_count()
     got = cell(x, h)
     assert torch.ops.gru_cuda.half_matmul_count() == before
-    reference = torch.nn.GRUCell(24, 40)
-    reference.load_state_dict(cell.state_dict())
-    assert rel_err(got, reference(x.float(), h.float())) < 1e-2
+    got.float().sum().backward()
+    assert torch.ops.gru_cuda.half_matmul_count() > before
+    xf, hf = x.detach().float().requires_grad_(), h.detach().float().requires_grad_()
+    expected = reference(xf, hf)
+    expected.sum().backward()
+    for a, b in ((got, expected), (x.grad, xf.grad), (h.grad, hf.grad)):
+        assert rel_err(a, b) < 1e-2

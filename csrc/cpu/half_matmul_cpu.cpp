@@ -17,9 +17,12 @@ std::atomic<int64_t> products{0};
 
 bool half_on_cpu(const at::Tensor& t) { return t.scalar_type() == at::kHalf && t.is_cpu(); }
 
-// A matrix-vector product stays in float16: PyTorch's float16 GEMV is fast (a decoding
-// step's at N=1 ran 1.75x faster than converting its weights to float32 first).
-bool is_vector_product(const at::Tensor& out) { return out.size(0) < 2 || out.size(1) < 2; }
+// PyTorch's float16 GEMV is fast for one row times a transposed weight (x W^T, a batch of
+// one's projections: a GRUCell step at N=1 ran 1.75x faster than converting its weights
+// first), slow for one row times W (the backward's dh += dgh W: 3x slower at T=100, N=1).
+bool fast_in_half(const at::Tensor& out, const at::Tensor& b) {
+  return out.size(0) == 1 && b.stride(0) == 1;
+}
 
 void product_into(const at::Tensor& out, const at::Tensor& a_float, const at::Tensor& b_float,
                   bool accumulate) {
@@ -62,7 +65,7 @@ class HalfRecurrentGemms final : public RecurrentGemms {
 
 bool half_matmul_cpu(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
                      bool accumulate) {
-  if (!half_on_cpu(out) || !half_on_cpu(a) || !half_on_cpu(b) || is_vector_product(out)) {
+  if (!half_on_cpu(out) || !half_on_cpu(a) || !half_on_cpu(b) || fast_in_half(out, b)) {
     return false;
   }
   product_into(out, a.to(at::kFloat), b.to(at::kFloat), accumulate);
@@ -70,7 +73,8 @@ bool half_matmul_cpu(const at::Tensor& out, const at::Tensor& a, const at::Tenso
 }
 
 std::unique_ptr<RecurrentGemms> half_recurrent_gemms_cpu(const RecurrentGemmArgs& args) {
-  if (!half_on_cpu(args.state) || args.state.size(1) < 2) return nullptr;  // N=1: GEMVs
+  // a batch of one's forward: h W_hh^T, a fast float16 GEMV a step
+  if (!half_on_cpu(args.state) || (!args.backward && args.state.size(1) == 1)) return nullptr;
   return std::make_unique<HalfRecurrentGemms>(args);
 }
 
