@@ -1,7 +1,8 @@
 """Few rows on the CPU (a decoding step's batch): the layer's projections run on the
-CPU's small matmul instead of ATen's GEMM. Its counter proves which ran; results match
-nn.GRU and nn.GRUCell, forward and backward, across its tails (sizes not a multiple of
-its vector width or of its four-row blocks)."""
+CPU's small matmul instead of ATen's GEMM (float32, float64; bfloat16 up to 2 rows). Its
+counter proves which ran; results match nn.GRU and nn.GRUCell, forward and backward,
+across its tails (sizes not a multiple of its vector width or of its four-row
+blocks)."""
 import pytest
 import torch
 from torch import nn
@@ -13,8 +14,10 @@ from conftest import assert_close
 MAX_ROWS = 8  # the most rows the small matmul takes (small_matmul_cpu.cpp)
 
 
-def takes(rows, K):
+def takes(rows, K, dtype=torch.float32):
     """Whether the small matmul takes a product of `rows` rows, K long (as its takes())."""
+    if dtype == torch.bfloat16:
+        return rows <= 2
     return rows <= 4 or (rows <= MAX_ROWS and K >= 256)
 
 
@@ -69,6 +72,23 @@ def test_cell_step_matches_nn_grucell(dtype, N, bias):
     assert_close(got, ref(x, h).detach(), dtype)
 
 
+@pytest.mark.parametrize("N", [1, 2, 3])
+def test_bfloat16_cell_step_sums_in_float32(N):
+    """bfloat16 up to 2 rows, its products summed in float32 (K = 300 and 65: both leave
+    a tail past whole vectors): within bfloat16's rounding of a float32 GRUCell."""
+    torch.manual_seed(40 + N)
+    ours = gru_cuda.GRUCell(300, 65, dtype=torch.bfloat16)
+    ref = nn.GRUCell(300, 65)
+    ref.load_state_dict(ours.state_dict())
+    x, h = torch.randn(N, 300, dtype=torch.bfloat16), torch.randn(N, 65, dtype=torch.bfloat16)
+    before = small_matmul_count()
+    with torch.no_grad():
+        got = ours(x, h)
+        want = ref(x.float(), h.float())
+    assert small_matmul_count() - before == 2 * takes(N, 300, torch.bfloat16)
+    assert ((got.float() - want).abs().max() / want.abs().max()).item() < 1e-2
+
+
 def test_packed_steps_with_few_live_rows():
     """A packed batch shrinks step by step: every step has at most 4 live rows."""
     torch.manual_seed(0)
@@ -86,9 +106,9 @@ def test_packed_steps_with_few_live_rows():
 
 
 def test_other_dtypes_and_many_rows_leave_it():
-    ours = gru_cuda.GRU(8, 8, dtype=torch.bfloat16)
     before = small_matmul_count()
     with torch.no_grad():
-        ours(torch.randn(1, 2, 8, dtype=torch.bfloat16))
+        gru_cuda.GRU(8, 8, dtype=torch.float16)(torch.randn(1, 2, 8, dtype=torch.float16))
+        gru_cuda.GRU(8, 8, dtype=torch.bfloat16)(torch.randn(1, 3, 8, dtype=torch.bfloat16))
         gru_cuda.GRU(260, 8)(torch.randn(1, MAX_ROWS + 1, 260))
     assert small_matmul_count() == before
