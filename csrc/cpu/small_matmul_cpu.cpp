@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 
 #include "../gru_cell.h"
 #include "small_matmul_cpu.h"
@@ -27,21 +26,6 @@ bool takes(int64_t n, int64_t K, at::ScalarType dtype) {
 
 // Products computed here since the process started, so that tests see this path ran.
 std::atomic<int64_t> products{0};
-
-// An element in the math type: bfloat16 widened by its bits (c10's conversion, a copy of
-// its struct, keeps GCC from vectorizing), float and double as they are.
-template <typename T>
-GRU_ALWAYS_INLINE T widened(const T* p, int64_t i) {
-  return p[i];
-}
-GRU_ALWAYS_INLINE float widened(const c10::BFloat16* p, int64_t i) {
-  uint16_t half;
-  std::memcpy(&half, p + i, sizeof(half));
-  const uint32_t bits = static_cast<uint32_t>(half) << 16;
-  float value;
-  std::memcpy(&value, &bits, sizeof(value));
-  return value;
-}
 
 // out[c][r] = w[r] . a[c] for R rows of w and C rows of a, K long: R x C accumulators of
 // a vector's width each, so that every loaded chunk of w serves C rows of a. Each chunk
@@ -64,7 +48,7 @@ GRU_ALWAYS_INLINE void dot_block(const T* __restrict w, const T* w_next, const T
       for (int c = 0; c < C; ++c) {
 #pragma omp simd
         for (int l = 0; l < L; ++l) {
-          acc[r][c][l] += widened(w, r * K + k + l) * widened(a, c * lda + k + l);
+          acc[r][c][l] += A(w[r * K + k + l]) * A(a[c * lda + k + l]);
         }
       }
     }
@@ -78,7 +62,7 @@ GRU_ALWAYS_INLINE void dot_block(const T* __restrict w, const T* w_next, const T
         for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
       }
       A sum = lanes[0];
-      for (int64_t kk = k; kk < K; ++kk) sum += widened(w, r * K + kk) * widened(a, c * lda + kk);
+      for (int64_t kk = k; kk < K; ++kk) sum += A(w[r * K + kk]) * A(a[c * lda + kk]);
       out[c * ldo + r] = T(sum);
     }
   }

@@ -50,13 +50,19 @@ constexpr const char* kPersistentFormNames = "grid,local,cluster";
 GRU_PLAN_HOST_DEVICE inline int64_t mma_row(int64_t H, int64_t bytes) {
   return H + (bytes == 2 ? 8 : 4);
 }
+// A block's 3k gate rows padded to whole 16-row tiles (the cluster backward's K too).
+GRU_PLAN_HOST_DEVICE inline int64_t mma_gate_rows(int64_t k) { return (3 * k + 15) / 16 * 16; }
+// Float slots for `values` of `bytes` each, rounded up to a multiple of 4 (what follows
+// stays 16-byte aligned).
+GRU_PLAN_HOST_DEVICE inline int64_t aligned_float_slots(int64_t values, int64_t bytes) {
+  return (values * bytes / 4 + 3) / 4 * 4;
+}
 GRU_PLAN_HOST_DEVICE inline int64_t mma_weight_floats(int64_t k, int64_t H, int64_t bytes) {
-  const int64_t rows = (3 * k + 15) / 16 * 16;
-  return (rows * mma_row(H, bytes) * bytes / 4 + 3) / 4 * 4;
+  return aligned_float_slots(mma_gate_rows(k) * mma_row(H, bytes), bytes);
 }
 // The backward's: the k units' columns of W_hh as one tile of 16 rows of mma_row(3H).
 GRU_PLAN_HOST_DEVICE inline int64_t mma_backward_weight_floats(int64_t H, int64_t bytes) {
-  return (16 * mma_row(3 * H, bytes) * bytes / 4 + 3) / 4 * 4;
+  return aligned_float_slots(16 * mma_row(3 * H, bytes), bytes);
 }
 
 // The local form's shared memory in float slots, W_hh first (a half type's value uses
@@ -99,12 +105,11 @@ GRU_PLAN_HOST_DEVICE inline int64_t local_register_chunks(int64_t H, int64_t R) 
 // state of the cluster's R rows in the layer's type, `bytes` a value, double-buffered by
 // step (2, R, cluster_state_row): the blocks write their units into every block's copy.
 // Backward: the slice as the forward's, or with mma transposed (H rows of the 3k gate
-// rows' values, padded to cluster_mma_k, mma_row of that apart), the gradient of gh for
+// rows' values, padded to mma_gate_rows, mma_row of that apart), the gradient of gh for
 // the block's units in the layer's type (R rows of 3k, or with mma as the slice's rows),
 // then the partial dh the C blocks' gate rows give for this block's units,
 // double-buffered by step (2, C, R, k). With mma, the rows a tensor-core tile reads from
 // shared memory are padded (mma_row) so that its 8 rows fall on different banks.
-GRU_PLAN_HOST_DEVICE inline int64_t cluster_mma_k(int64_t k) { return (3 * k + 15) / 16 * 16; }
 GRU_PLAN_HOST_DEVICE inline int64_t cluster_state_row(int64_t H, int64_t bytes, bool mma) {
   return mma ? mma_row(H, bytes) : H;
 }
@@ -115,8 +120,8 @@ GRU_PLAN_HOST_DEVICE inline ClusterSlots cluster_slots(int64_t H, int64_t k, int
                                                        int64_t C, int64_t bytes = 4,
                                                        bool mma = false) {
   const int64_t w = 3 * k * H, w_forward = mma ? mma_weight_floats(k, H, bytes) : w;
-  const int64_t mma_k_row = mma_row(cluster_mma_k(k), bytes);
-  const int64_t w_backward = mma ? (H * mma_k_row * bytes / 4 + 3) / 4 * 4 : w;
+  const int64_t mma_k_row = mma_row(mma_gate_rows(k), bytes);
+  const int64_t w_backward = mma ? aligned_float_slots(H * mma_k_row, bytes) : w;
   const int64_t h = w_forward + R * 3 * k;
   const int64_t state = (2 * R * cluster_state_row(H, bytes, mma) * bytes + 3) / 4;
   const int64_t partial = w_backward + (R * (mma ? mma_k_row : 3 * k) * bytes + 3) / 4;

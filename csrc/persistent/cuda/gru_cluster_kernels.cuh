@@ -94,9 +94,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   if constexpr (kMma) {
-    load_mma_rows(
-        w_m, (3 * k + 15) / 16 * 16, w_row, H, [&](int r) { return r / k < 3 && r % k < units; },
-        [&](int r, int c) { return w[((r / k) * H + u0 + r % k) * H + c]; });
+    load_mma_gate_rows(w_m, w_row, w, H, k, u0, units);
   } else {
     load_gate_rows(w_s, w, H, k, u0, units);
   }
@@ -160,6 +158,17 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
     const int n = e / units, j = u0 + e - n * units;
     h_n[n * H + j] = h_last[n * h_row + j];
   }
+#endif
+}
+
+// A partial dh of unit u for row n from this block (source `rank`), written into the
+// (C, R, k) buffer of the block owning u: its own, or a peer's.
+__device__ __forceinline__ void send_partial(float* partial, int R, int k, int rank, int u,
+                                             int n, float value) {
+#if GRU_CLUSTERS
+  const int owner = u / k;
+  float* slot = partial + (rank * R + n) * k + (u - owner * k);
+  *(owner == rank ? slot : cluster_peer(slot, owner)) = value;
 #endif
 }
 
@@ -237,11 +246,7 @@ __device__ __forceinline__ void cluster_backward_partials(const float* w_s,
     const int group = item / slabs, u = (item - group * slabs) * kSlab + lane;
     if (u >= H) continue;
     const auto store = [&](int n, int p, float value) {
-      const int unit = u + 32 * p;
-      if (unit >= H) return;
-      const int owner = unit / k;
-      float* slot = partial + (rank * R + n) * k + (unit - owner * k);
-      *(owner == rank ? slot : cluster_peer(slot, owner)) = value;
+      if (u + 32 * p < H) send_partial(partial, R, k, rank, u + 32 * p, n, value);
     };
     if (group < quads) {
       float sums[4][kUnits];
@@ -271,12 +276,9 @@ __device__ __forceinline__ void cluster_backward_mma_partials(
     const scalar_t* w_m, int w_row, const scalar_t* dgh_s, int dgh_row, int K, float* partial,
     int H, int k, int R, int rank, int live, int lane, int warp, int warps) {
 #if GRU_CLUSTERS
-  mma_tiles<true>(w_m, w_row, H / 16, dgh_s, dgh_row, live, K, lane, warp, warps,
-                  [&](int u, int n, float value) {
-                    const int owner = u / k;
-                    float* slot = partial + (rank * R + n) * k + (u - owner * k);
-                    *(owner == rank ? slot : cluster_peer(slot, owner)) = value;
-                  });
+  mma_tiles<true>(
+      w_m, w_row, H / 16, dgh_s, dgh_row, live, K, lane, warp, warps,
+      [&](int u, int n, float value) { send_partial(partial, R, k, rank, u, n, value); });
 #endif
 }
 
@@ -299,7 +301,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
   // the block's gate rows m = g k + i, in the layer's type (float32 rounded to TF32).
   float* w_s = smem;
   scalar_t* w_m = reinterpret_cast<scalar_t*>(smem);
-  const int K = static_cast<int>(cluster_mma_k(k));  // kMma: 3k padded to whole k steps
+  const int K = static_cast<int>(mma_gate_rows(k));  // kMma: 3k padded to whole k steps
   // kMma: dgh's rows padded as W_hh's, so that a B fragment's 8 rows fall on different banks
   const int dgh_row = static_cast<int>(kMma ? mma_row(K, kBytes) : 3 * k);
   const int w_row = static_cast<int>(mma_row(K, kBytes));

@@ -265,7 +265,8 @@ __device__ __forceinline__ void mma_product(const scalar_t* w_m, int w_row, floa
                                             const scalar_t* h_in, int h_row, int H, int k,
                                             int units, int live, int lane, int warp,
                                             int warps) {
-  mma_tiles<kSharedB>(w_m, w_row, (3 * k + 15) / 16, h_in, h_row, live, H, lane, warp, warps,
+  mma_tiles<kSharedB>(w_m, w_row, static_cast<int>(mma_gate_rows(k)) / 16, h_in, h_row, live, H,
+                      lane, warp, warps,
                       [&](int m, int n, float value) {
                         if (m < 3 * k && m % k < units) gh_s[n * 3 * k + m] = value;
                       });
@@ -346,6 +347,17 @@ __device__ __forceinline__ void load_gate_rows(float* w_s, const scalar_t* w, in
   }
 }
 
+// The same rows for the forward on tensor cores, in the layer's type: w_row apart, zero
+// rows past `units` and to whole tiles (mma_gate_rows).
+template <typename scalar_t>
+__device__ __forceinline__ void load_mma_gate_rows(scalar_t* w_m, int w_row, const scalar_t* w,
+                                                   int H, int k, int u0, int units) {
+  load_mma_rows(
+      w_m, static_cast<int>(mma_gate_rows(k)), w_row, H,
+      [&](int r) { return r / k < 3 && r % k < units; },
+      [&](int r, int c) { return w[((r / k) * H + u0 + r % k) * H + c]; });
+}
+
 // kChunks: a lane holds kChunks values of a row's state (H <= 32 * kChunks). kRows: the
 // batch rows a warp takes at once, so that each W_hh value read from shared memory serves
 // kRows rows (kRows * kChunks values of state in registers). kMma: the product on tensor
@@ -370,9 +382,7 @@ __global__ void __launch_bounds__(kPersistentThreads, 1)
 
   const scalar_t* w = static_cast<const scalar_t*>(args.w_hh[d]);
   if constexpr (kMma) {  // row g k + i: gate g of unit u0 + i
-    load_mma_rows(
-        w_m, (3 * k + 15) / 16 * 16, w_row, H, [&](int r) { return r / k < 3 && r % k < units; },
-        [&](int r, int c) { return w[((r / k) * H + u0 + r % k) * H + c]; });
+    load_mma_gate_rows(w_m, w_row, w, H, k, u0, units);
   } else {
     load_gate_rows(w_s, w, H, k, u0, units);
   }
